@@ -1,0 +1,333 @@
+"""A recording mock engine: runs the Pulumi program with no cloud, no CLI and no plugins.
+
+The tests and the offline render both use it. ``run_stack()`` loads ``Pulumi.<stack>.yaml``,
+runs ``__main__.py`` under ``pulumi.runtime.set_mocks(preview=False)`` with a monitor that
+records every ``RegisterResource`` request (type, URN, parent, dependencies, provider, inputs
+by wire name, options), and returns the registrations and the resolved stack outputs.
+
+The mocks answer with the computed outputs the program reads, under their wire names
+(``oidcIssuerProfile.issuerURL``, ``clientId``, ``principalId`` ...), so no input goes missing
+and no dependency edge silently disappears.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import struct_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "aks-postgres-ha"
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+TENANT_ID = "00000000-0000-4000-8000-000000000002"
+CLIENT_OBJECT_ID = "00000000-0000-4000-8000-000000000003"
+
+
+def _stable_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def _stable_text(seed: str, length: int, alphabet: str) -> str:
+    digest = hashlib.sha256(seed.encode()).digest() * 4
+    return "".join(alphabet[byte % len(alphabet)] for byte in digest[:length])
+
+
+# ARM name argument of each azure-native type the program uses (wire names).
+_ARM_NAME_KEYS = (
+    "resourceGroupName",
+    "accountName",
+    "resourceName",
+    "containerName",
+    "publicIpAddressName",
+    "workspaceName",
+    "azureMonitorWorkspaceName",
+    "dataCollectionEndpointName",
+    "dataCollectionRuleName",
+    "associationName",
+    "roleAssignmentName",
+    "federatedIdentityCredentialResourceName",
+    "agentPoolName",
+    "managementPolicyName",
+    "blobServicesName",
+    "ruleGroupName",
+)
+
+
+def _arm_name(resource_type: str, inputs: Mapping[str, Any], logical_name: str) -> str:
+    keys = _ARM_NAME_KEYS[1:] if resource_type != "azure-native:resources:ResourceGroup" else _ARM_NAME_KEYS[:1]
+    # A child resource names its parent first (e.g. a container's accountName): take the last match.
+    found = [inputs[key] for key in keys if isinstance(inputs.get(key), str)]
+    return found[-1] if found else logical_name
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers every registration with the computed outputs a real deployment would have."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        inputs = dict(args.inputs)
+        outputs = dict(inputs)
+        kind = args.typ
+        if kind.startswith("azure-native:"):
+            name = _arm_name(kind, inputs, args.name)
+            outputs["name"] = name
+            module, type_name = kind.split(":")[1:]
+            group = inputs.get("resourceGroupName", "rg-mock")
+            if kind == "azure-native:resources:ResourceGroup":
+                resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
+            elif kind == "azure-native:authorization:RoleAssignment":
+                resource_id = f"{inputs.get('scope', '')}/providers/Microsoft.Authorization/roleAssignments/{name}"
+            else:
+                resource_id = (
+                    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
+                    f"Microsoft.{module}/{type_name}/{name}"
+                )
+            outputs["id"] = resource_id
+            outputs.update(self._azure_outputs(kind, name, inputs))
+            return resource_id, outputs
+        if kind == "random:index/randomString:RandomString":
+            alphabet = "abcdefghijklmnopqrstuvwxyz" + ("0123456789" if inputs.get("numeric", True) else "")
+            outputs["result"] = _stable_text(args.name, int(inputs["length"]), alphabet)
+        elif kind == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = _stable_text("password/" + args.name, int(inputs["length"]), "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+            outputs["bcryptHash"] = "$2a$10$" + _stable_text("bcrypt/" + args.name, 53, "abcdefghijklmnopqrstuvwxyz0123456789./")
+        elif kind.startswith("kubernetes:") and isinstance(inputs.get("metadata"), dict):
+            outputs.setdefault("status", {})
+        return f"{args.name}-id", outputs
+
+    @staticmethod
+    def _azure_outputs(kind: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        location = inputs.get("location", "swedencentral")
+        if kind == "azure-native:managedidentity:UserAssignedIdentity":
+            return {
+                "clientId": _stable_uuid("client", name),
+                "principalId": _stable_uuid("principal", name),
+                "tenantId": TENANT_ID,
+            }
+        if kind == "azure-native:containerservice:ManagedCluster":
+            identity = dict(inputs.get("identity") or {})
+            # Inputs list identity IDs; the resource reports them as a map keyed by ID.
+            identity["userAssignedIdentities"] = {
+                identity_id: {"clientId": _stable_uuid("client", identity_id), "principalId": _stable_uuid("principal", identity_id)}
+                for identity_id in identity.get("userAssignedIdentities") or []
+            }
+            return {
+                "identity": identity,
+                "oidcIssuerProfile": {
+                    "enabled": True,
+                    "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{_stable_uuid('oidc', name)}/",
+                },
+                "fqdn": f"{inputs.get('dnsPrefix', name)}.hcp.{location}.azmk8s.io",
+                "nodeResourceGroup": inputs.get("nodeResourceGroup", f"MC_{name}"),
+            }
+        if kind == "azure-native:storage:StorageAccount":
+            return {"primaryEndpoints": {"blob": f"https://{name}.blob.core.windows.net/"}}
+        if kind == "azure-native:network:PublicIPAddress":
+            label = (inputs.get("dnsSettings") or {}).get("domainNameLabel", name)
+            return {
+                "ipAddress": "198.51.100.20",
+                "dnsSettings": {**(inputs.get("dnsSettings") or {}), "fqdn": f"{label}.{location}.cloudapp.azure.com"},
+            }
+        if kind == "azure-native:dashboard:Grafana":
+            return {
+                "identity": {**(inputs.get("identity") or {}), "principalId": _stable_uuid("grafana", name)},
+                "properties": {**(inputs.get("properties") or {}), "endpoint": f"https://{name}-mock.swc.grafana.azure.com"},
+            }
+        if kind == "azure-native:operationalinsights:Workspace":
+            return {"customerId": _stable_uuid("law", name)}
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": _stable_uuid("deployer"),
+                "objectId": CLIENT_OBJECT_ID,
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+            }
+        if args.token in (
+            "azure-native:containerservice:listManagedClusterAdminCredentials",
+            "azure-native:containerservice:listManagedClusterUserCredentials",
+        ):
+            cluster = args.args.get("resourceName", "aks")
+            kubeconfig = (
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {c}\n  cluster:\n    server: https://{c}.hcp.mock.azmk8s.io:443\n"
+                "contexts:\n- name: {c}\n  context: {{cluster: {c}, user: admin}}\ncurrent-context: {c}\n"
+                "users:\n- name: admin\n  user: {{token: mock-token}}\n"
+            ).format(c=cluster)
+            return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+        return {}
+
+
+@dataclass
+class Registration:
+    """One RegisterResource request as the engine saw it (wire names, floats for numbers)."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    remote: bool
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    raw_inputs: struct_pb2.Struct
+    custom_timeouts: tuple[str, str, str]
+    replace_on_changes: list[str]
+    ignore_changes: list[str]
+    protect: bool
+    delete_before_replace: bool
+    additional_secret_outputs: list[str]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that keeps every registration request, in order."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.invokes: list[str] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = struct_pb2.Struct()
+            raw.CopyFrom(request.object)
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    remote=request.remote,
+                    provider=request.provider,
+                    dependencies=list(request.dependencies),
+                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    raw_inputs=raw,
+                    custom_timeouts=(
+                        request.customTimeouts.create,
+                        request.customTimeouts.update,
+                        request.customTimeouts.delete,
+                    ),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
+                    protect=request.protect,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                )
+            )
+        return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.invokes.append(request.tok)
+        return super().Invoke(request)
+
+
+@dataclass
+class StackRun:
+    """What one program run registered and exported."""
+
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, resource_type: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == resource_type]
+
+    def one(self, resource_type: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(resource_type) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(resource_type)]
+            raise AssertionError(f"expected one {resource_type} named {name!r}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, keys as written (``project:key``)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def _encode_config(values: Mapping[str, Any]) -> dict[str, str]:
+    """Pulumi hands config to programs as strings; objects, lists and scalars as JSON."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+
+
+def _reset_runtime() -> None:
+    pulumi.runtime.settings.reset_options()
+
+
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    program: Path = PROJECT_DIR / "__main__.py",
+) -> StackRun:
+    """Run the program for ``stack`` under the recording engine.
+
+    ``config`` replaces the stack file's settings; ``overrides`` (``{"aks-postgres-ha:key": value}``,
+    ``None`` deletes a key) are applied on top. Exceptions from the program (``pulumi.RunError`` for
+    invalid settings) propagate after the monitor has recorded what was registered, available
+    as ``exc.registrations`` on the raised exception.
+    """
+    values = dict(stack_config(stack) if config is None else config)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+
+    _reset_runtime()
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(_encode_config(values))
+
+    outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        runpy.run_path(str(program), run_name="__main__")
+        root = pulumi.runtime.settings.get_root_resource()
+        exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+        names = list(exported)
+
+        async def resolve() -> None:
+            for name in names:
+                output = pulumi.Output.from_input(exported[name])
+                outputs[name] = await output.future()
+                if await output.is_secret():
+                    secret_outputs.add(name)
+
+        return pulumi.Output.from_input(resolve())
+
+    try:
+        run()
+    except Exception as error:
+        error.registrations = list(monitor.registrations)  # type: ignore[attr-defined]
+        raise
+    finally:
+        _reset_runtime()
+    return StackRun(stack=stack, registrations=list(monitor.registrations), outputs=outputs, secret_outputs=secret_outputs)
