@@ -13,11 +13,17 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.aks_cluster import AksCluster, AksClusterArgs, ClusterMonitoring  # noqa: E402
+from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring  # noqa: E402
 from components.backup_storage import BackupStorage, BackupStorageArgs  # noqa: E402
 from components.cluster_access import ClusterAccess, ClusterAccessArgs  # noqa: E402
+from components.backups import Backups, BackupsArgs  # noqa: E402
+from components.cluster_spec import Placement  # noqa: E402
+from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs  # noqa: E402
+from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs  # noqa: E402
+from components.endpoints import Endpoints, PublicAddress  # noqa: E402
 from components.identities import Identities, IdentitiesArgs  # noqa: E402
 from components.naming import Naming, NamingArgs  # noqa: E402
+from components.operators import Operators, OperatorsArgs  # noqa: E402
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -108,6 +114,89 @@ access = ClusterAccess(
     ClusterAccessArgs(resource_group_name=naming.resource_group_name, cluster_name=aks.cluster_name),
 )
 
+operators = Operators("operators", OperatorsArgs(provider=access.provider, settings=settings.operators))
+
+postgres = settings.postgres
+endpoints = Endpoints(
+    cluster_name=postgres.cluster_name,
+    namespace=postgres.namespace,
+    settings=settings.public_endpoint,
+    public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn) if public_ip else None,
+)
+placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
+
+database = PostgresCluster(
+    "database",
+    PostgresClusterArgs(
+        provider=access.provider,
+        postgres=postgres,
+        backup=settings.backup,
+        identities=identities,
+        oidc_issuer_url=aks.oidc_issuer_url,
+        backup_target=BackupTarget(backup_storage.container_url, backup_storage.writer_role),
+        placement=placement,
+        endpoints=endpoints,
+        operators_ready=operators.database_ready,
+    ),
+)
+
+Backups(
+    "backups",
+    BackupsArgs(
+        provider=access.provider,
+        namespace=postgres.namespace,
+        cluster_name=postgres.cluster_name,
+        cluster=database.cluster,
+        settings=settings.backup,
+    ),
+)
+
+DatabaseMonitoring(
+    "database-monitoring",
+    DatabaseMonitoringArgs(
+        provider=access.provider,
+        namespace=postgres.namespace,
+        cluster_name=postgres.cluster_name,
+        instances=postgres.instances,
+        cluster=database.cluster,
+        backup_alert_after_hours=settings.backup.alert_after_hours,
+        prometheus_operator=operators.monitoring_ready if settings.operators.self_managed_monitoring else None,
+        azure_managed_prometheus=settings.observability.azure_monitoring,
+    ),
+)
+
+if settings.restore.enabled:
+    from components.restore import RestoredCluster, RestoredClusterArgs
+
+    RestoredCluster(
+        "restore",
+        RestoredClusterArgs(
+            provider=access.provider,
+            postgres=postgres,
+            restore=settings.restore,
+            identities=identities,
+            oidc_issuer_url=aks.oidc_issuer_url,
+            object_store_name=database.object_store_name,
+            app_secret_name=database.app_secret_name,
+            placement=placement,
+            depends_on=[database.cluster],
+        ),
+    )
+
+
+def connection_uri(role: str) -> pulumi.Output[str]:
+    return pulumi.Output.secret(
+        pulumi.Output.format(
+            "postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=verify-full",
+            postgres.owner,
+            database.app_password,
+            endpoints.host(role),
+            endpoints.port(role),
+            postgres.database,
+        )
+    )
+
+
 pulumi.export("resourceGroupName", naming.resource_group_name)
 pulumi.export("aksClusterName", aks.cluster_name)
 pulumi.export("oidcIssuerUrl", aks.oidc_issuer_url)
@@ -120,3 +209,26 @@ if public_ip:
 if observability and observability.grafana_endpoint is not None:
     pulumi.export("grafanaEndpoint", observability.grafana_endpoint)
 pulumi.export("kubeconfig", access.kubeconfig)
+pulumi.export("readWriteHost", endpoints.host("rw"))
+pulumi.export("readWritePort", endpoints.port("rw"))
+pulumi.export("readOnlyHost", endpoints.host("ro"))
+pulumi.export("readOnlyPort", endpoints.port("ro"))
+pulumi.export(
+    "cnpgServices",
+    {
+        "readWrite": endpoints.service_name("rw"),
+        "readOnly": endpoints.service_name("ro"),
+        **({"publicReadWrite": endpoints.public_service_name("rw"), "publicReadOnly": endpoints.public_service_name("ro")} if public_ip else {}),
+    },
+)
+pulumi.export("databaseName", postgres.database)
+pulumi.export("databaseUser", postgres.owner)
+pulumi.export("readWriteUri", connection_uri("rw"))
+pulumi.export("readOnlyUri", connection_uri("ro"))
+# verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
+pulumi.export(
+    "caCertificateCommand",
+    f"kubectl get secret {postgres.cluster_name}-ca -n {postgres.namespace} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > ca.crt",
+)
+if operators.grafana_admin_password is not None:
+    pulumi.export("inClusterGrafanaAdminPassword", pulumi.Output.secret(operators.grafana_admin_password))

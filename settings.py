@@ -351,6 +351,8 @@ class BackupSettings(_Model):
     # archive starts empty (CNPG refuses to archive into a non-empty path).
     archive_generation: Dns1123Label = "gen-1"
     on_demand: list[Dns1123Label] = []
+    # Alert when the newest base backup is older than this (a daily schedule plus slack).
+    alert_after_hours: int = Field(default=26, ge=1, le=24 * 31)
 
     @property
     def retention_days(self) -> int:

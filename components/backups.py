@@ -1,0 +1,64 @@
+"""Backups: the scheduled base backup and on-demand backups, all through the Barman Cloud plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster_spec import BARMAN_CLOUD_PLUGIN
+from settings import BackupSettings
+
+
+@dataclass(frozen=True)
+class BackupsArgs:
+    provider: k8s.Provider
+    namespace: str
+    cluster_name: str
+    # The Ready cluster: a backup of a cluster still bootstrapping would fail.
+    cluster: pulumi.Resource
+    settings: BackupSettings
+
+
+def backup_method() -> dict[str, object]:
+    return {"method": "plugin", "pluginConfiguration": {"name": BARMAN_CLOUD_PLUGIN}}
+
+
+class Backups(pulumi.ComponentResource):
+    """``ScheduledBackup`` on the settings' 6-field cron, plus one ``Backup`` per on-demand name."""
+
+    def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:Backups", name, None, opts)
+        cluster_ref = {"name": args.cluster_name}
+        k8s.apiextensions.CustomResource(
+            f"{name}-scheduled",
+            api_version="postgresql.cnpg.io/v1",
+            kind="ScheduledBackup",
+            metadata={"name": f"{args.cluster_name}-scheduled", "namespace": args.namespace},
+            spec={
+                "schedule": args.settings.schedule,
+                "cluster": cluster_ref,
+                # Backups are owned by the schedule: deleting it deletes their Backup objects.
+                "backupOwnerReference": "self",
+                "immediate": True,
+                "target": "prefer-standby",
+                **backup_method(),
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[args.cluster], replace_on_changes=["spec.cluster"]
+            ),
+        )
+        for backup_name in args.settings.on_demand:
+            k8s.apiextensions.CustomResource(
+                f"{name}-on-demand-{backup_name}",
+                api_version="postgresql.cnpg.io/v1",
+                kind="Backup",
+                metadata={"name": backup_name, "namespace": args.namespace},
+                spec={"cluster": cluster_ref, "target": "prefer-standby", **backup_method()},
+                # Backup.spec is immutable: any change is a new backup.
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=args.provider, depends_on=[args.cluster], replace_on_changes=["spec"]
+                ),
+            )
+        self.register_outputs({})

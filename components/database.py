@@ -1,0 +1,129 @@
+"""Database: namespace, application credentials, backup object store, workload-identity trust
+and the CloudNativePG ``Cluster`` itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.cluster_spec import Placement, cluster_metadata, cluster_spec
+from components.endpoints import Endpoints
+from components.identities import Identities, ServiceAccountRef
+from settings import BackupSettings, PostgresSettings
+
+CLUSTER_READY_TIMEOUT = "40m"
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """Where the cluster archives WAL and base backups (from the backup storage component)."""
+
+    container_url: pulumi.Input[str]
+    # The workload identity's role on the container: archiving fails until it exists.
+    writer_role: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class PostgresClusterArgs:
+    provider: k8s.Provider
+    postgres: PostgresSettings
+    backup: BackupSettings
+    identities: Identities
+    oidc_issuer_url: pulumi.Input[str]
+    backup_target: BackupTarget
+    placement: Placement
+    endpoints: Endpoints
+    # The CNPG operator and the Barman Cloud plugin with their webhooks serving.
+    operators_ready: Sequence[pulumi.Resource]
+
+
+def federated_credential_name(namespace: str, cluster: str) -> str:
+    return f"fic-{namespace}-{cluster}"
+
+
+class PostgresCluster(pulumi.ComponentResource):
+    """A 3-instance, quorum-synchronous CNPG cluster archiving to Azure Blob through the Barman
+    Cloud plugin and workload identity. ``cluster`` is Ready before anything depends on it."""
+
+    cluster: k8s.apiextensions.CustomResource
+    object_store_name: str
+    app_password: pulumi.Output[str]
+    app_secret_name: str
+
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
+        postgres = args.postgres
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": postgres.namespace}, opts=k8s_opts)
+        in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
+
+        password = random.RandomPassword(f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.app_password = password.result
+        self.app_secret_name = f"{postgres.cluster_name}-app-credentials"
+        app_secret = k8s.core.v1.Secret(
+            f"{name}-app-credentials",
+            metadata={"name": self.app_secret_name, "namespace": postgres.namespace},
+            type="kubernetes.io/basic-auth",
+            string_data={"username": postgres.owner, "password": password.result},
+            opts=in_namespace,
+        )
+
+        self.object_store_name = f"{postgres.cluster_name}-backups"
+        object_store = k8s.apiextensions.CustomResource(
+            f"{name}-object-store",
+            api_version="barmancloud.cnpg.io/v1",
+            kind="ObjectStore",
+            metadata={"name": self.object_store_name, "namespace": postgres.namespace},
+            spec={
+                "retentionPolicy": args.backup.retention,
+                "configuration": {
+                    # A generation prefix: a recreated cluster starts on an empty WAL archive.
+                    "destinationPath": pulumi.Output.concat(args.backup_target.container_url, "/", args.backup.archive_generation),
+                    "azureCredentials": {"inheritFromAzureAD": True},
+                    "wal": {"compression": "zstd", "maxParallel": 8},
+                    "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace, *args.operators_ready]),
+        )
+
+        trust = args.identities.federate(
+            federated_credential_name(postgres.namespace, postgres.cluster_name),
+            issuer=args.oidc_issuer_url,
+            service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
+        )
+
+        self.cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version="postgresql.cnpg.io/v1",
+            kind="Cluster",
+            metadata=cluster_metadata(postgres.cluster_name, postgres.namespace),
+            spec=cluster_spec(
+                postgres.cluster_name,
+                postgres,
+                placement=args.placement,
+                workload_client_id=args.identities.workload_client_id,
+                object_store=self.object_store_name,
+                bootstrap={
+                    "initdb": {
+                        "database": postgres.database,
+                        "owner": postgres.owner,
+                        "secret": {"name": self.app_secret_name},
+                        "dataChecksums": True,
+                    }
+                },
+                server_alt_dns_names=args.endpoints.server_alt_dns_names(),
+                managed_services=args.endpoints.managed_services(),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[*args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
+                custom_timeouts=pulumi.CustomTimeouts(create=CLUSTER_READY_TIMEOUT, update=CLUSTER_READY_TIMEOUT),
+            ),
+        )
+        self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})

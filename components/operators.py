@@ -1,0 +1,190 @@
+"""Operators: cert-manager, the CloudNativePG operator, the Barman Cloud plugin and
+kube-prometheus-stack, installed from their official Helm repositories at pinned versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from settings import OperatorSettings
+
+OPERATOR_NAMESPACE = "cnpg-system"
+MONITORING_NAMESPACE = "monitoring"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+# Label the kube-prometheus-stack Grafana sidecar loads dashboards from.
+GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+
+JETSTACK_REPO = "https://charts.jetstack.io"
+CNPG_REPO = "https://cloudnative-pg.github.io/charts"
+PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
+
+# CloudNativePG's recommended kube-prometheus-stack values (docs/src/samples/monitoring/
+# kube-stack-config.yaml @ v1.30.0, Apache-2.0), copied and pinned here rather than fetched
+# from a moving branch; the Grafana password is replaced by a generated secret.
+KUBE_PROMETHEUS_STACK_VALUES: dict = {
+    "kubeControllerManager": {"enabled": False},
+    "nodeExporter": {"enabled": False},
+    "defaultRules": {
+        "create": True,
+        "rules": {
+            **dict.fromkeys(
+                (
+                    "alertmanager etcd configReloaders general kubeApiserverAvailability kubeApiserverSlos kubeProxy "
+                    "kubePrometheusGeneral kubePrometheusNodeRecording kubernetesApps kubernetesResources "
+                    "kubernetesStorage kubernetesSystem kubeSchedulerAlerting kubeSchedulerRecording kubeStateMetrics "
+                    "network nodeExporterAlerting prometheus prometheusOperator"
+                ).split(),
+                False,
+            ),
+            "kubelet": True,
+            "node": True,
+            "nodeExporterRecording": True,
+        },
+    },
+    # Select PodMonitors and PrometheusRules in every namespace, not only this Helm release's.
+    "prometheus": {
+        "prometheusSpec": {
+            "podMonitorSelectorNilUsesHelmValues": False,
+            "ruleSelectorNilUsesHelmValues": False,
+            "serviceMonitorSelectorNilUsesHelmValues": False,
+            "probeSelectorNilUsesHelmValues": False,
+        }
+    },
+    "grafana": {
+        "enabled": True,
+        "defaultDashboardsEnabled": False,
+        "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+    },
+    "alertmanager": {"enabled": True},
+}
+
+
+@dataclass(frozen=True)
+class OperatorsArgs:
+    provider: k8s.Provider
+    settings: OperatorSettings
+
+
+class Operators(pulumi.ComponentResource):
+    """Installs the operators in dependency order and exposes what later layers wait for.
+
+    ``database_ready``: the CNPG operator and the Barman Cloud plugin, with their webhooks serving.
+    ``monitoring_ready``: the Prometheus Operator CRDs (kube-prometheus-stack), if installed.
+    """
+
+    database_ready: list[pulumi.Resource]
+    monitoring_ready: list[pulumi.Resource]
+    grafana_admin_password: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: OperatorsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:Operators", name, None, opts)
+        self._provider = args.provider
+        versions = args.settings
+        cert_manager = self._release(
+            f"{name}-cert-manager",
+            chart="cert-manager",
+            repo=JETSTACK_REPO,
+            version=versions.cert_manager_version,
+            namespace=CERT_MANAGER_NAMESPACE,
+            values={"crds": {"enabled": True}},
+        )
+        self.monitoring_ready = []
+        self.grafana_admin_password = None
+        if versions.self_managed_monitoring:
+            self.monitoring_ready = [self._monitoring_stack(name, versions)]
+        cnpg = self._release(
+            f"{name}-cnpg",
+            chart="cloudnative-pg",
+            repo=CNPG_REPO,
+            version=versions.cnpg_chart_version,
+            namespace=OPERATOR_NAMESPACE,
+            values={
+                # Operator settings live in the chart-owned ConfigMap in the operator's namespace.
+                "config": {
+                    "create": True,
+                    "clusterWide": True,
+                    "data": {"INSTANCES_ROLLOUT_DELAY": "30", "CLUSTERS_ROLLOUT_DELAY": "60"},
+                },
+                "monitoring": {
+                    "podMonitorEnabled": versions.self_managed_monitoring,
+                    "grafanaDashboard": {
+                        "create": versions.self_managed_monitoring,
+                        "namespace": MONITORING_NAMESPACE,
+                        "labels": GRAFANA_DASHBOARD_LABEL,
+                    },
+                },
+            },
+            depends_on=[cert_manager, *self.monitoring_ready],
+        )
+        plugin = self._release(
+            f"{name}-barman-cloud",
+            chart="plugin-barman-cloud",
+            repo=CNPG_REPO,
+            version=versions.barman_cloud_chart_version,
+            namespace=OPERATOR_NAMESPACE,
+            values={},
+            # Needs cert-manager for its certificates and the operator to register with.
+            depends_on=[cert_manager, cnpg],
+            create_namespace=False,
+        )
+        self.database_ready = [cnpg, plugin]
+        self.register_outputs({})
+
+    def _release(
+        self,
+        name: str,
+        *,
+        chart: str,
+        repo: str,
+        version: str,
+        namespace: str,
+        values: pulumi.Input[dict],
+        depends_on: list[pulumi.Resource] | None = None,
+        create_namespace: bool = True,
+    ) -> k8s.helm.v3.Release:
+        # A real Helm release: chart hooks run and operators keep managing their own webhook CA.
+        return k8s.helm.v3.Release(
+            name,
+            name=chart,
+            chart=chart,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            namespace=namespace,
+            create_namespace=create_namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            skip_await=False,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends_on),
+        )
+
+    def _monitoring_stack(self, name: str, versions: OperatorSettings) -> k8s.helm.v3.Release:
+        child = pulumi.ResourceOptions(parent=self, provider=self._provider)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring-namespace", metadata={"name": MONITORING_NAMESPACE}, opts=child
+        )
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.grafana_admin_password = password.result
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": MONITORING_NAMESPACE},
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": password.result},
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
+        )
+        return self._release(
+            f"{name}-kube-prometheus-stack",
+            chart="kube-prometheus-stack",
+            repo=PROMETHEUS_COMMUNITY_REPO,
+            version=versions.kube_prometheus_stack_version,
+            namespace=MONITORING_NAMESPACE,
+            values=KUBE_PROMETHEUS_STACK_VALUES,
+            depends_on=[namespace, admin_secret],
+            create_namespace=False,
+        )
