@@ -172,7 +172,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 @dataclass
 class Registration:
-    """One RegisterResource request as the engine saw it (wire names, floats for numbers)."""
+    """One RegisterResource request as the engine saw it (wire names, floats for numbers).
+
+    ``inputs`` has secrets unwrapped for reading; ``raw_inputs`` keeps them marked as the engine sent them.
+    """
 
     type: str
     name: str
@@ -217,7 +220,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider,
                     dependencies=list(request.dependencies),
                     property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    inputs=rpc.deserialize_properties_unwrap_secrets(request.object, keep_unknowns=True)[0],
                     raw_inputs=raw,
                     custom_timeouts=(
                         request.customTimeouts.create,

@@ -1,0 +1,77 @@
+import pytest
+
+from offline.engine import StackRun, run_stack
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+POOL = "azure-native:containerservice:AgentPool"
+
+
+def test_cluster_networking_identity_and_security(prod: StackRun) -> None:
+    cluster = prod.one(CLUSTER).inputs
+    assert cluster["kubernetesVersion"] == "1.35"
+    assert cluster["sku"] == {"name": "Base", "tier": "Standard"}
+    network = cluster["networkProfile"]
+    assert (network["networkPlugin"], network["networkPluginMode"], network["networkDataplane"]) == ("azure", "overlay", "cilium")
+    assert cluster["oidcIssuerProfile"] == {"enabled": True}
+    assert cluster["securityProfile"]["workloadIdentity"] == {"enabled": True}
+    assert cluster["apiServerAccessProfile"]["authorizedIPRanges"] == ["203.0.113.0/24", "198.51.100.0/24"]
+    assert cluster["nodeResourceGroup"].startswith("rg-cnpg-primary-aksmanaged-")
+    assert cluster["identity"]["type"] == "UserAssigned"
+
+
+def test_system_pool_spans_three_zones_and_autoscales(prod: StackRun) -> None:
+    (system,) = prod.one(CLUSTER).inputs["agentPoolProfiles"]
+    assert system["mode"] == "System"
+    assert system["availabilityZones"] == ["1", "2", "3"]
+    assert system["vmSize"] == "Standard_D2s_v3"
+    assert (system["enableAutoScaling"], system["minCount"], system["maxCount"]) == (True, 2, 3)
+    assert system["orchestratorVersion"] == "1.35"
+    assert "agentPoolProfiles[0].count" in prod.one(CLUSTER).ignore_changes
+
+
+def test_postgres_pool_is_labelled_tainted_and_zonal(prod: StackRun) -> None:
+    pool = prod.one(POOL)
+    spec = pool.inputs
+    assert spec["agentPoolName"] == "postgres" and spec["mode"] == "User"
+    assert spec["vmSize"] == "Standard_D4s_v3"
+    assert spec["availabilityZones"] == ["1", "2", "3"]
+    assert (spec["minCount"], spec["maxCount"]) == (3, 6)
+    assert spec["nodeLabels"] == {"workload": "postgres"}
+    assert spec["nodeTaints"] == ["workload=postgres:NoSchedule"]
+    assert "count" in pool.ignore_changes
+    assert prod.one(CLUSTER).urn in pool.property_dependencies["resourceName"]
+
+
+def test_pool_without_taint_when_not_dedicated() -> None:
+    from tests.test_settings import _nested
+
+    run = run_stack("dev", {"aks-postgres-ha:aks": _nested("dev", "aks", "postgresPool", dedicated=False)})
+    assert run.one(POOL).inputs["nodeTaints"] == []
+    cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
+    assert "tolerations" not in cluster["affinity"]
+
+
+def test_managed_prometheus_and_container_insights_follow_the_switch(prod: StackRun) -> None:
+    cluster = prod.one(CLUSTER).inputs
+    assert cluster["azureMonitorProfile"]["metrics"]["enabled"] is True
+    addon = cluster["addonProfiles"]["omsagent"]
+    assert addon["enabled"] is True and addon["config"]["useAADAuth"] == "true"
+    workspace = prod.one("azure-native:operationalinsights:Workspace")
+    assert workspace.urn in prod.one(CLUSTER).dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev"])
+def test_cluster_without_azure_monitoring(stack: str) -> None:
+    from tests.test_settings import _section
+
+    run = run_stack(stack, {"aks-postgres-ha:observability": _section(stack, "observability", azureMonitoring=False)})
+    cluster = run.one(CLUSTER).inputs
+    assert cluster["azureMonitorProfile"]["metrics"]["enabled"] is False
+    assert "addonProfiles" not in cluster
+    assert not run.of_type("azure-native:monitor:AzureMonitorWorkspace")
+    assert not run.of_type("kubernetes:azmonitoring.coreos.com/v1:PodMonitor")
+
+
+def test_the_control_plane_holds_its_network_role_before_the_cluster(prod: StackRun) -> None:
+    role = prod.one("azure-native:authorization:RoleAssignment", "identities-control-plane-network")
+    assert role.urn in prod.one(CLUSTER).dependencies

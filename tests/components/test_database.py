@@ -1,0 +1,137 @@
+from typing import Any
+
+from offline.engine import Registration, StackRun
+
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+
+
+def _spec(run: StackRun) -> dict[str, Any]:
+    return run.one(CLUSTER, "database-cluster").inputs["spec"]
+
+
+def test_namespace_and_basic_auth_secret(prod: StackRun) -> None:
+    namespace = prod.one("kubernetes:core/v1:Namespace", "database-namespace")
+    assert namespace.inputs["metadata"]["name"] == "cnpg-database"
+    secret = prod.one("kubernetes:core/v1:Secret", "database-app-credentials")
+    assert secret.inputs["type"] == "kubernetes.io/basic-auth"
+    assert secret.inputs["stringData"]["username"] == "app"
+    raw = secret.raw_inputs.fields["stringData"].struct_value.fields
+    assert raw["4dabf18193072939515e22adb298388d"].string_value == "1b47061264138c4ac30d75fd1eb44270", "password must be secret"
+    password = prod.one("random:index/randomPassword:RandomPassword", "database-app-password")
+    assert password.urn in secret.property_dependencies["stringData"]
+
+
+def test_object_store_points_at_the_backup_container(prod: StackRun) -> None:
+    store = prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs
+    assert store["metadata"] == {"name": "pg-primary-backups", "namespace": "cnpg-database"}
+    config = store["spec"]["configuration"]
+    assert config["destinationPath"] == prod.outputs["backupContainerUrl"] + "/gen-1"
+    assert config["azureCredentials"] == {"inheritFromAzureAD": True}
+    assert config["wal"]["compression"] and config["data"]["compression"]
+    assert config["wal"]["maxParallel"] >= 2
+    assert store["spec"]["retentionPolicy"] == "30d"
+    assert "serverName" not in config
+
+
+def test_cluster_keeps_the_guides_properties_in_their_modern_form(prod: StackRun) -> None:
+    spec = _spec(prod)
+    assert spec["instances"] == 3
+    assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required", "failoverQuorum": True}
+    assert "minSyncReplicas" not in spec and "maxSyncReplicas" not in spec
+    assert spec["replicationSlots"]["highAvailability"]["enabled"] is True
+    assert "startDelay" not in spec and "stopDelay" not in spec
+    assert spec["smartShutdownTimeout"] < 1800
+    assert spec["probes"]["startup"]["type"] == "streaming"
+    assert "backup" not in spec  # no in-tree barmanObjectStore
+    assert "monitoring" not in spec  # no deprecated enablePodMonitor
+    assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie"
+
+
+def test_cluster_placement_spreads_over_zones_on_the_postgres_pool(prod: StackRun) -> None:
+    spec = _spec(prod)
+    (spread,) = spec["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule" and spread["nodeTaintsPolicy"] == "Honor"
+    assert spread["labelSelector"] == {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}
+    assert spec["affinity"]["nodeSelector"] == {"workload": "postgres"}
+    assert spec["affinity"]["tolerations"] == [{"key": "workload", "operator": "Equal", "value": "postgres", "effect": "NoSchedule"}]
+
+
+def test_guaranteed_qos_and_separate_volumes(shipped: StackRun) -> None:
+    spec = _spec(shipped)
+    assert spec["resources"]["requests"] == spec["resources"]["limits"]
+    assert set(spec["resources"]["limits"]) == {"cpu", "memory"}
+    assert spec["storage"]["storageClass"] == spec["walStorage"]["storageClass"] == "managed-csi-premium"
+    sizes = {"dev": ("16Gi", "4Gi"), "prod": ("64Gi", "16Gi")}[shipped.stack]
+    assert (spec["storage"]["size"], spec["walStorage"]["size"]) == sizes
+
+
+def test_initdb_with_owner_secret_and_checksums(prod: StackRun) -> None:
+    initdb = _spec(prod)["bootstrap"]["initdb"]
+    assert initdb == {"database": "appdb", "owner": "app", "secret": {"name": "pg-primary-app-credentials"}, "dataChecksums": True}
+
+
+def test_parameters_are_derived_from_the_pod_size(shipped: StackRun) -> None:
+    parameters = _spec(shipped)["postgresql"]["parameters"]
+    expected_buffers = {"dev": "1024MB", "prod": "2048MB"}[shipped.stack]
+    assert parameters["shared_buffers"] == expected_buffers
+    assert parameters["pg_stat_statements.track"] == "all"
+    assert parameters["auto_explain.log_min_duration"] == "10s"
+    assert parameters["max_connections"] == {"dev": "100", "prod": "200"}[shipped.stack]
+
+
+def test_parameter_overrides_from_settings() -> None:
+    from offline.engine import run_stack
+    from tests.test_settings import _section
+
+    run = run_stack("dev", {"aks-postgres-ha:postgres": _section("dev", "postgres", parameters={"work_mem": "16MB"})})
+    assert _spec(run)["postgresql"]["parameters"]["work_mem"] == "16MB"
+
+
+def test_pg_hba_requires_tls(shipped: StackRun) -> None:
+    lines = _spec(shipped)["postgresql"]["pg_hba"]
+    assert lines and all(line.split()[0] in ("hostssl", "hostnossl") for line in lines)
+    assert all(line.split()[-1] == "scram-sha-256" for line in lines if line.startswith("hostssl"))
+    assert all(line.split()[-1] == "reject" for line in lines if line.startswith("hostnossl"))
+
+
+def test_certificate_names_the_public_fqdn(prod: StackRun) -> None:
+    assert _spec(prod)["certificates"]["serverAltDNSNames"] == [prod.outputs["publicFqdn"]]
+
+
+def test_workload_identity_wiring(prod: StackRun) -> None:
+    spec = _spec(prod)
+    assert spec["inheritedMetadata"]["labels"] == {"azure.workload.identity/use": "true"}
+    annotations = spec["serviceAccountTemplate"]["metadata"]["annotations"]
+    assert annotations["azure.workload.identity/client-id"] == prod.outputs["workloadIdentityClientId"]
+    assert "serviceAccountName" not in spec
+    (plugin,) = spec["plugins"]
+    assert plugin["name"] == "barman-cloud.cloudnative-pg.io" and plugin["isWALArchiver"] is True
+    assert plugin["parameters"] == {"barmanObjectName": "pg-primary-backups", "serverName": "pg-primary"}
+
+
+def test_cluster_waits_until_ready(prod: StackRun) -> None:
+    cluster = prod.one(CLUSTER, "database-cluster")
+    annotations = cluster.inputs["metadata"]["annotations"]
+    assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+    assert int(annotations["pulumi.com/timeoutSeconds"]) >= 1800
+    assert cluster.custom_timeouts[0] == "40m"
+
+
+def _dependency_urns(run: StackRun, resource: Registration) -> set[str]:
+    return set(resource.dependencies)
+
+
+def test_cluster_starts_after_operators_identity_trust_and_storage(prod: StackRun) -> None:
+    cluster = prod.one(CLUSTER, "database-cluster")
+    needed = [
+        prod.one("kubernetes:helm.sh/v3:Release", "operators-cnpg"),
+        prod.one("kubernetes:helm.sh/v3:Release", "operators-barman-cloud"),
+        prod.one("azure-native:managedidentity:FederatedIdentityCredential"),
+        prod.one("azure-native:authorization:RoleAssignment", "backup-storage-writer"),
+        prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore"),
+        prod.one("kubernetes:core/v1:Secret", "database-app-credentials"),
+    ]
+    assert {r.urn for r in needed} <= _dependency_urns(prod, cluster)
+    store = prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    assert prod.one("kubernetes:helm.sh/v3:Release", "operators-barman-cloud").urn in store.dependencies

@@ -1,0 +1,53 @@
+from offline.engine import StackRun
+from tests.components.helpers import children
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _releases(run: StackRun) -> dict[str, dict]:
+    return {r.inputs["chart"]: r for r in run.of_type(RELEASE)}  # type: ignore[misc]
+
+
+def test_operator_charts_are_pinned_from_official_repositories(prod: StackRun) -> None:
+    releases = {chart: r.inputs for chart, r in _releases(prod).items()}
+    expected = {
+        "cert-manager": ("https://charts.jetstack.io", "v1.19.1", "cert-manager"),
+        "cloudnative-pg": ("https://cloudnative-pg.github.io/charts", "0.29.0", "cnpg-system"),
+        "plugin-barman-cloud": ("https://cloudnative-pg.github.io/charts", "0.7.0", "cnpg-system"),
+        "kube-prometheus-stack": ("https://prometheus-community.github.io/helm-charts", "88.5.3", "monitoring"),
+    }
+    assert {chart: (r["repositoryOpts"]["repo"], r["version"], r["namespace"]) for chart, r in releases.items()} == expected
+
+
+def test_cnpg_configuration_lives_in_chart_values(prod: StackRun) -> None:
+    values = _releases(prod)["cloudnative-pg"].inputs["values"]
+    assert values["config"]["create"] is True
+    assert "ENABLE_AZURE_PVC_UPDATES" not in values["config"]["data"]
+    assert "STANDBY_TCP_USER_TIMEOUT" not in values["config"]["data"]
+    dashboard = values["monitoring"]["grafanaDashboard"]
+    assert dashboard["create"] is True and dashboard["labels"] == {"grafana_dashboard": "1"}
+    assert not [r for r in prod.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"]["name"] == "cnpg-controller-manager-config"]
+
+
+def test_kube_prometheus_stack_selects_everything_and_uses_a_generated_password(prod: StackRun) -> None:
+    values = _releases(prod)["kube-prometheus-stack"].inputs["values"]
+    spec = values["prometheus"]["prometheusSpec"]
+    assert spec["podMonitorSelectorNilUsesHelmValues"] is False and spec["ruleSelectorNilUsesHelmValues"] is False
+    assert "adminPassword" not in values["grafana"]
+    assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+    secret = next(r for r in children(prod, "operators") if r.type == "kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"]["name"] == "grafana-admin"
+    password = prod.one("random:index/randomPassword:RandomPassword", "operators-grafana-admin")
+    assert password.urn in secret.property_dependencies["stringData"]
+    assert "prom-operator" not in str(values)
+
+
+def test_install_order(prod: StackRun) -> None:
+    releases = _releases(prod)
+    cert_manager, cnpg, plugin, stack = (
+        releases[name].urn for name in ("cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack")
+    )
+    assert cert_manager in releases["cloudnative-pg"].dependencies
+    assert stack in releases["cloudnative-pg"].dependencies  # the operator's PodMonitor needs its CRD
+    assert {cert_manager, cnpg} <= set(releases["plugin-barman-cloud"].dependencies)
+    assert all(r.inputs["atomic"] is True for r in releases.values())

@@ -1,0 +1,132 @@
+"""Settings: the shipped stacks validate, and bad settings stop the program with one clear line
+per problem (key, value, rule) before any resource is registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from offline.engine import run_stack, stack_config
+from settings import SettingsError, parse_settings
+
+P = "aks-postgres-ha:"
+
+
+def _section(stack: str, key: str, **changes: Any) -> dict[str, Any]:
+    """A config section of the shipped stack file with some keys changed."""
+    section = dict(stack_config(stack)[P + key])
+    section.update(changes)
+    return section
+
+
+def _nested(stack: str, key: str, child: str, **changes: Any) -> dict[str, Any]:
+    section = dict(stack_config(stack)[P + key])
+    section[child] = {**section[child], **changes}
+    return section
+
+
+BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("region with spaces", {P + "location": "West Europe"}, ["location: 'West Europe'", "lowercase"]),
+    ("prod on two zones", {P + "zones": ["1", "2"]}, ["zones: ['1', '2']", "3 distinct zones"]),
+    ("repeated zone", {P + "zones": ["1", "1", "2"]}, ["zones:", "distinct"]),
+    ("prefix too long for storage names", {P + "namePrefix": "averylongpre"}, ["namePrefix: 'averylongpre'", "2-10"]),
+    ("prefix with upper case", {P + "namePrefix": "Cnpg"}, ["namePrefix: 'Cnpg'", "lowercase"]),
+    ("out-of-support Kubernetes", {P + "aks": _section("prod", "aks", kubernetesVersion="1.29")}, ["aks.kubernetesVersion: '1.29'", "1.34"]),
+    ("malformed Kubernetes version", {P + "aks": _section("prod", "aks", kubernetesVersion="v1.35")}, ["aks.kubernetesVersion: 'v1.35'", "1.35"]),
+    ("API open to the world", {P + "aks": _section("prod", "aks", apiServerAuthorizedIpRanges=["0.0.0.0/0"])}, ["apiServerAuthorizedIpRanges[0]: '0.0.0.0/0'", "whole internet"]),
+    ("API open to the IPv6 world", {P + "aks": _section("prod", "aks", apiServerAuthorizedIpRanges=["::/0"])}, ["apiServerAuthorizedIpRanges[0]: '::/0'", "whole internet"]),
+    ("invalid CIDR", {P + "aks": _section("prod", "aks", apiServerAuthorizedIpRanges=["10.0.0.300/32"])}, ["'10.0.0.300/32'", "CIDR"]),
+    ("CIDR with host bits", {P + "aks": _section("prod", "aks", apiServerAuthorizedIpRanges=["10.1.2.3/16"])}, ["'10.1.2.3/16'", "host bits"]),
+    ("no API ranges", {P + "aks": _section("prod", "aks", apiServerAuthorizedIpRanges=[])}, ["apiServerAuthorizedIpRanges: []", "at least 1"]),
+    ("pool min above max", {P + "aks": _nested("prod", "aks", "systemPool", minCount=4, maxCount=3)}, ["aks.systemPool", "minCount (4) must not exceed maxCount (3)"]),
+    ("postgres pool below zones", {P + "aks": _nested("prod", "aks", "postgresPool", minCount=2)}, ["aks.postgresPool.minCount: 2", "number of zones (3)"]),
+    ("pool name too long", {P + "aks": _nested("prod", "aks", "postgresPool", name="postgresqlpool")}, ["aks.postgresPool.name: 'postgresqlpool'", "1-12 lowercase"]),
+    ("empty VM size", {P + "aks": _nested("prod", "aks", "postgresPool", vmSize="")}, ["aks.postgresPool.vmSize: ''", "VM size"]),
+    ("Free tier in prod", {P + "aks": _section("prod", "aks", skuTier="Free")}, ["aks.skuTier: 'Free'", "Standard or Premium"]),
+    ("database open to the world", {P + "publicEndpoint": _section("prod", "publicEndpoint", allowedClientCidrs=["0.0.0.0/0"])}, ["publicEndpoint.allowedClientCidrs[0]: '0.0.0.0/0'", "whole internet"]),
+    ("public without client ranges", {P + "publicEndpoint": _section("prod", "publicEndpoint", allowedClientCidrs=[])}, ["publicEndpoint:", "allowedClientCidrs must list"]),
+    ("retention format", {P + "backup": _section("prod", "backup", retention="30 days")}, ["backup.retention: '30 days'", "d, w or m"]),
+    ("5-field cron", {P + "backup": _section("prod", "backup", schedule="0 2 * * *")}, ["backup.schedule: '0 2 * * *'", "5 fields", "seconds first"]),
+    ("storage quantity", {P + "postgres": _nested("prod", "postgres", "storage", dataSize="64GB")}, ["postgres.storage.dataSize: '64GB'", "quantity"]),
+    ("image on latest", {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:latest")}, ["postgres.image", "never 'latest'"]),
+    ("system image with the plugin", {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie")}, ["postgres.image", "'standard' or 'minimal'"]),
+    ("two instances in prod", {P + "postgres": _section("prod", "postgres", instances=2)}, ["postgres.instances: 2", "at least 3"]),
+    ("restore to a point in time without a time", {P + "restore": {"enabled": True, "target": "time"}}, ["restore:", "targetTime"]),
+    ("unknown key", {P + "aks": _section("prod", "aks", kubernetesVersoin="1.35")}, ["aks.kubernetesVersoin: unknown setting"]),
+    ("unknown top-level key", {P + "bakcup": {}}, ["bakcup: unknown setting"]),
+    ("missing required section", {P + "aks": None}, ["aks: required setting is missing"]),
+]
+
+
+@pytest.mark.parametrize(("case", "overrides", "expected"), BAD_SETTINGS, ids=[case for case, _, _ in BAD_SETTINGS])
+def test_bad_settings_stop_before_any_resource(case: str, overrides: dict[str, Any], expected: list[str]) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack("prod", overrides)
+    message = str(raised.value)
+    assert message.startswith("invalid stack settings"), message
+    problem_lines = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert any(all(part in line for part in expected) for line in problem_lines), message
+    assert all(line.startswith(f"  - {P}") for line in problem_lines), message
+    assert "Traceback" not in message
+    assert raised.value.registrations == []  # type: ignore[attr-defined]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(
+            {
+                "environment": "prod",
+                "location": "West Europe",
+                "namePrefix": "X",
+                "aks": {"apiServerAuthorizedIpRanges": ["0.0.0.0/0"]},
+                "publicEndpoint": {"allowedClientCidrs": ["::/0"]},
+                "backup": {"schedule": "0 2 * * *"},
+            }
+        )
+    assert len(raised.value.problems) == 5, raised.value.problems
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_are_valid(stack: str) -> None:
+    settings = parse_settings({key.removeprefix(P): value for key, value in stack_config(stack).items()})
+    assert settings.environment == stack
+
+
+def test_dev_is_cheap_and_prod_is_production_shaped() -> None:
+    dev = parse_settings({key.removeprefix(P): value for key, value in stack_config("dev").items()})
+    prod = parse_settings({key.removeprefix(P): value for key, value in stack_config("prod").items()})
+    assert dev.aks.sku_tier == "Free" and prod.aks.sku_tier == "Standard"
+    assert not dev.observability.managed_grafana and prod.observability.managed_grafana
+    assert dev.backup.retention_days < prod.backup.retention_days
+    assert dev.postgres.resources.memory_bytes < prod.postgres.resources.memory_bytes
+    assert prod.protect_stateful_resources and not dev.protect_stateful_resources
+    assert prod.zones == ["1", "2", "3"]
+
+
+def test_blob_retention_covers_backup_retention() -> None:
+    settings = parse_settings(
+        {
+            "environment": "dev",
+            "location": "swedencentral",
+            "aks": {"apiServerAuthorizedIpRanges": ["203.0.113.0/24"]},
+            "publicEndpoint": {"allowedClientCidrs": ["203.0.113.0/24"]},
+            "backup": {"retention": "4w", "softDeleteDays": 7},
+        }
+    )
+    assert settings.backup.blob_retention_days == 28
+
+
+@pytest.mark.parametrize("schedule", ["0 0 2 * * *", "0 15 * ? * *", "@daily", "@every 6h"])
+def test_cnpg_cron_forms_are_accepted(schedule: str) -> None:
+    settings = parse_settings(
+        {
+            "environment": "dev",
+            "location": "swedencentral",
+            "aks": {"apiServerAuthorizedIpRanges": ["203.0.113.0/24"]},
+            "publicEndpoint": {"allowedClientCidrs": ["203.0.113.0/24"]},
+            "backup": {"schedule": schedule},
+        }
+    )
+    assert settings.backup.schedule == schedule
