@@ -1,0 +1,70 @@
+"""Measure the issue budgets on this machine (not a test: timings vary between machines).
+
+    .venv/bin/python tools/benchmark.py [--tests]
+
+- prod program under mocks: a fresh process that imports the SDKs and evaluates __main__.py
+  (budget 1.5 s), and the evaluation alone once the SDKs are imported;
+- offline render of prod including the policy analysis over gRPC (budget 3 s);
+- with --tests, the whole test suite (budget 90 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def _timed(command: list[str], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=PROJECT_DIR, check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def _report(label: str, samples: list[float], budget: float) -> bool:
+    median = statistics.median(samples)
+    within = median <= budget
+    print(f"{label:<58} median {median:6.2f} s  (min {min(samples):.2f}, n={len(samples)})  budget {budget:.1f} s  {'OK' if within else 'OVER'}")
+    return within
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tests", action="store_true", help="also time the whole test suite")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    ok = True
+    ok &= _report(
+        "prod program under mocks (fresh process, imports included)",
+        _timed([PYTHON, "-c", "from offline.engine import run_stack; run_stack('prod')"], args.repeat),
+        1.5,
+    )
+    warm = (
+        "import time; from offline.engine import run_stack; run_stack('prod'); t = time.perf_counter(); "
+        "[run_stack('prod') for _ in range(5)]; print((time.perf_counter() - t) / 5)"
+    )
+    evaluation = float(subprocess.run([PYTHON, "-c", warm], cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout)
+    print(f"{'prod program evaluation alone (SDKs already imported)':<58} mean   {evaluation:6.2f} s")
+    with tempfile.TemporaryDirectory() as out:
+        ok &= _report(
+            "offline render of prod, policy analysis included",
+            _timed([PYTHON, "-m", "offline.render", "--stack", "prod", "--out", out], args.repeat),
+            3.0,
+        )
+    if args.tests:
+        ok &= _report("whole test suite", _timed([PYTHON, "-m", "pytest", "-q"], 1), 90.0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
