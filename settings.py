@@ -220,7 +220,9 @@ ChartVersion = Annotated[str, AfterValidator(_chart_version)]
 class _Model(BaseModel):
     """Frozen, camelCase-keyed, no unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 # --------------------------------------------------------------------------- names
@@ -304,26 +306,39 @@ class NodePoolSettings(_Model):
 
 class PostgresPoolSettings(NodePoolSettings):
     name: PoolName = "postgres"
+    """Node pool name (Linux: 1-12 lowercase letters and digits)."""
     vm_size: VmSize = "Standard_D4s_v3"
+    """VM size of the PostgreSQL nodes (the guide: Standard_D4s_v3, 4 vCPU / 16 GiB)."""
     min_count: int = Field(default=3, ge=1, le=1000)
+    """Autoscaler minimum; at least the number of zones."""
     max_count: int = Field(default=6, ge=1, le=1000)
-    # Taint the pool (workload=postgres:NoSchedule) so only PostgreSQL pods land on it.
+    """Autoscaler maximum; at least postgres.instances."""
     dedicated: bool = True
+    """Taint the pool (workload=postgres:NoSchedule) so only PostgreSQL pods land on it."""
 
 
 class SystemPoolSettings(NodePoolSettings):
     name: PoolName = "systempool"
+    """System node pool name."""
     vm_size: VmSize = "Standard_D2s_v3"
+    """VM size of the system nodes (the guide: Standard_D2s_v3)."""
     min_count: int = Field(default=2, ge=1, le=1000)
+    """Autoscaler minimum."""
     max_count: int = Field(default=3, ge=1, le=1000)
+    """Autoscaler maximum."""
 
 
 class AksSettings(_Model):
     kubernetes_version: str = "1.35"
+    """AKS Kubernetes version (1.34-1.36: supported by AKS and CloudNativePG 1.30)."""
     sku_tier: Literal["Free", "Standard", "Premium"] = "Standard"
+    """AKS tier: Free (dev only), Standard (uptime SLA) or Premium."""
     api_server_authorized_ip_ranges: list[Cidr] = Field(min_length=1)
+    """Required. CIDRs allowed to reach the Kubernetes API; never 0.0.0.0/0."""
     system_pool: SystemPoolSettings = SystemPoolSettings()
+    """System node pool."""
     postgres_pool: PostgresPoolSettings = PostgresPoolSettings()
+    """Dedicated PostgreSQL node pool (label workload=postgres)."""
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -343,16 +358,20 @@ class AksSettings(_Model):
 
 class BackupSettings(_Model):
     retention: Retention = "7d"
+    """Barman retention policy of the object store: <n>d, <n>w or <n>m."""
     schedule: CronSchedule = "0 0 2 * * *"
+    """ScheduledBackup cron: 6 fields, seconds first (0 0 2 * * * = daily 02:00 UTC), or a descriptor."""
     storage_sku: Literal["Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS", "Standard_LRS", "Standard_GRS"] = "Standard_ZRS"
-    # Blob/container soft delete and old-version lifetime; raised to the retention when shorter.
+    """Backup storage account redundancy."""
     soft_delete_days: int = Field(default=14, ge=1, le=365)
-    # Path under the container; change it (e.g. gen-2) when recreating a cluster so its WAL
-    # archive starts empty (CNPG refuses to archive into a non-empty path).
+    """Blob/container soft delete and old-version lifetime; raised to the retention when shorter."""
     archive_generation: Dns1123Label = "gen-1"
+    """Path under the container; change it (e.g. gen-2) when recreating a cluster so its WAL archive starts
+    empty (CNPG refuses to archive into a non-empty path)."""
     on_demand: list[Dns1123Label] = []
-    # Alert when the newest base backup is older than this (a daily schedule plus slack).
+    """Names of on-demand Backup objects to create (each becomes one backup)."""
     alert_after_hours: int = Field(default=26, ge=1, le=24 * 31)
+    """Alert when the newest base backup is older than this (a daily schedule plus slack)."""
 
     @property
     def retention_days(self) -> int:
@@ -365,10 +384,13 @@ class BackupSettings(_Model):
 
 class ObservabilitySettings(_Model):
     azure_monitoring: bool = True
+    """Azure Monitor workspace (managed Prometheus), Log Analytics (Container insights)."""
     managed_grafana: bool = True
+    """Azure Managed Grafana (Standard) linked to the Azure Monitor workspace."""
     log_retention_days: int = Field(default=30, ge=30, le=730)
-    # Entra object IDs granted Grafana Admin on the Managed Grafana instance (scoped to it).
+    """Log Analytics retention in days."""
     grafana_admin_object_ids: list[str] = []
+    """Entra object IDs granted Grafana Admin on the Managed Grafana instance (scoped to it)."""
 
     @field_validator("grafana_admin_object_ids")
     @classmethod
@@ -387,9 +409,13 @@ class ObservabilitySettings(_Model):
 
 class PublicEndpointSettings(_Model):
     enabled: bool = True
+    """Public load balancers on the static IP; false for internal-only stacks."""
     allowed_client_cidrs: list[Cidr] = []
+    """Required when enabled. Client CIDRs allowed to connect (loadBalancerSourceRanges); never 0.0.0.0/0."""
     read_write_port: int = Field(default=5432, ge=1024, le=65535)
+    """Public port of the read-write (primary) endpoint."""
     read_only_port: int = Field(default=5433, ge=1024, le=65535)
+    """Public port of the read-only (replicas) endpoint."""
 
     @model_validator(mode="after")
     def _ranges_when_public(self) -> PublicEndpointSettings:
@@ -402,16 +428,22 @@ class PublicEndpointSettings(_Model):
 
 class OperatorSettings(_Model):
     cert_manager_version: ChartVersion = "v1.19.1"
+    """cert-manager chart version (jetstack)."""
     cnpg_chart_version: ChartVersion = "0.29.0"
+    """cloudnative-pg chart version (0.29.0 = CloudNativePG 1.30.0)."""
     barman_cloud_chart_version: ChartVersion = "0.7.0"
+    """plugin-barman-cloud chart version."""
     kube_prometheus_stack_version: ChartVersion = "88.5.3"
-    # Self-managed Prometheus/Grafana/Alertmanager in the cluster (kube-prometheus-stack).
+    """kube-prometheus-stack chart version."""
     self_managed_monitoring: bool = True
+    """Self-managed Prometheus/Grafana/Alertmanager in the cluster (kube-prometheus-stack)."""
 
 
 class PostgresResources(_Model):
     cpu: CpuQuantity = "2"
+    """CPU request = limit of each instance."""
     memory: MemoryQuantity = "8Gi"
+    """Memory request = limit of each instance; memory parameters are derived from it."""
 
     @property
     def memory_bytes(self) -> int:
@@ -424,22 +456,34 @@ class PostgresResources(_Model):
 
 class PostgresStorage(_Model):
     storage_class: Dns1123Label = "managed-csi-premium"
+    """StorageClass of data and WAL volumes (managed-csi-premium: Premium ZRS on multi-zone AKS)."""
     data_size: StorageQuantity = "64Gi"
+    """Data volume size per instance."""
     wal_size: StorageQuantity = "16Gi"
+    """WAL volume size per instance."""
 
 
 class PostgresSettings(_Model):
     namespace: Dns1123Label = "cnpg-database"
+    """Namespace of the database objects."""
     cluster_name: Dns1123Label = "pg-primary"
+    """CNPG Cluster name (also its service account and backup server name)."""
     instances: int = Field(default=3, ge=1, le=9)
+    """PostgreSQL instances (1 primary + standbys); prod needs at least 3."""
     image: PostgresImage = "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie"
+    """PostgreSQL image pinned by tag (standard or minimal flavour, never latest)."""
     database: SqlIdentifier = "appdb"
+    """Application database created by initdb."""
     owner: SqlIdentifier = "app"
+    """Owner of the application database (the app user)."""
     resources: PostgresResources = PostgresResources()
+    """Pod resources (Guaranteed QoS)."""
     storage: PostgresStorage = PostgresStorage()
+    """Volumes."""
     max_connections: int = Field(default=200, ge=10, le=5000)
-    # Overrides for the derived postgresql.conf parameters (name -> value, as strings).
+    """max_connections; work_mem is derived from it."""
     parameters: dict[str, str] = {}
+    """Overrides for the derived postgresql.conf parameters (name -> value, as strings)."""
 
     @field_validator("parameters")
     @classmethod
@@ -449,6 +493,24 @@ class PostgresSettings(_Model):
                 raise ValueError(f"{name!r} is not a PostgreSQL parameter name")
         return values
 
+    @model_validator(mode="after")
+    def _parameters_fit_the_pod(self) -> PostgresSettings:
+        from components.postgres_parameters import CNPG_MANAGED_PARAMETERS, derive_parameters, memory_budget
+
+        managed = sorted(set(self.parameters) & CNPG_MANAGED_PARAMETERS)
+        if managed:
+            raise ValueError(f"parameters {managed} are managed by CloudNativePG and cannot be set")
+        memory = self.resources.memory_bytes
+        budget = memory_budget(
+            derive_parameters(memory, self.resources.millicores, self.max_connections, self.parameters), memory
+        )
+        if not budget.fits:
+            raise ValueError(
+                f"memory {self.resources.memory} does not hold maxConnections {self.max_connections} and the "
+                f"parameters ({budget}); raise resources.memory or lower maxConnections/work_mem"
+            )
+        return self
+
     @property
     def major_version(self) -> int:
         return postgres_major(self.image)
@@ -456,11 +518,15 @@ class PostgresSettings(_Model):
 
 class RestoreSettings(_Model):
     enabled: bool = False
-    # latest: newest base backup + all WAL; backup: a named Barman backup ID; time: point in time.
+    """Create a recovery cluster from the primary's backups."""
     target: Literal["latest", "backup", "time"] = "latest"
+    """latest: newest base backup + all WAL; backup: a named Barman backup ID; time: point in time."""
     backup_id: str | None = None
+    """Barman backup ID, for target backup."""
     target_time: str | None = None
+    """RFC 3339 time, for target time."""
     cluster_name: Dns1123Label = "pg-restored"
+    """Name of the recovery cluster."""
 
     @field_validator("backup_id")
     @classmethod
@@ -494,18 +560,31 @@ class Settings(_Model):
     """The whole stack configuration."""
 
     environment: Literal["dev", "prod"]
+    """dev or prod (prod enforces 3 zones, a paid tier, 3 instances)."""
     location: AzureRegion
+    """Required. Azure region with availability zones."""
     name_prefix: NamePrefix = "cnpg"
+    """Prefix of every Azure name (2-10 lowercase letters/digits)."""
     zones: list[Literal["1", "2", "3"]] = ["1", "2", "3"]
+    """Availability zones of node pools and the public IP."""
     tags: dict[str, str] = {}
+    """Tags on every Azure resource."""
     protect_stateful_resources: bool = False
+    """Pulumi protect on storage account, backup container and public IP."""
     aks: AksSettings
+    """AKS cluster."""
     backup: BackupSettings = BackupSettings()
+    """Backups and backup storage."""
     observability: ObservabilitySettings = ObservabilitySettings()
+    """Azure monitoring."""
     public_endpoint: PublicEndpointSettings
+    """Required. Public database endpoints."""
     operators: OperatorSettings = OperatorSettings()
+    """Operator chart versions."""
     postgres: PostgresSettings = PostgresSettings()
+    """The PostgreSQL cluster."""
     restore: RestoreSettings = RestoreSettings()
+    """Restore into a new cluster."""
 
     @field_validator("zones")
     @classmethod
@@ -604,7 +683,8 @@ def parse_settings(values: Mapping[str, Any], project: str = PROJECT) -> Setting
                 problems.extend(f"{project}:{line}" for line in message.splitlines())
             else:
                 value = _lookup(values, loc)
-                problems.append(f"{key}: {value!r} — {message}")
+                # An object-level rule names its fields itself; repeating the whole object adds noise.
+                problems.append(f"{key}: {message}" if isinstance(value, dict) else f"{key}: {value!r} — {message}")
     raise SettingsError(problems)
 
 

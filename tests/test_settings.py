@@ -52,6 +52,8 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("storage quantity", {P + "postgres": _nested("prod", "postgres", "storage", dataSize="64GB")}, ["postgres.storage.dataSize: '64GB'", "quantity"]),
     ("image on latest", {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:latest")}, ["postgres.image", "never 'latest'"]),
     ("system image with the plugin", {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie")}, ["postgres.image", "'standard' or 'minimal'"]),
+    ("parameter CNPG manages", {P + "postgres": _section("prod", "postgres", parameters={"wal_level": "minimal"})}, ["postgres:", "'wal_level'", "managed by CloudNativePG"]),
+    ("pod too small for its connections", {P + "postgres": _section("prod", "postgres", resources={"cpu": "1", "memory": "1Gi"}, maxConnections=2000)}, ["postgres:", "does not hold maxConnections 2000"]),
     ("two instances in prod", {P + "postgres": _section("prod", "postgres", instances=2)}, ["postgres.instances: 2", "at least 3"]),
     ("restore to a point in time without a time", {P + "restore": {"enabled": True, "target": "time"}}, ["restore:", "targetTime"]),
     ("unknown key", {P + "aks": _section("prod", "aks", kubernetesVersoin="1.35")}, ["aks.kubernetesVersoin: unknown setting"]),
