@@ -84,8 +84,9 @@ def test_parameter_overrides_from_settings() -> None:
     from offline.engine import run_stack
     from tests.test_settings import _section
 
-    run = run_stack("dev", {"aks-postgres-ha:postgres": _section("dev", "postgres", parameters={"work_mem": "16MB"})})
-    assert _spec(run)["postgresql"]["parameters"]["work_mem"] == "16MB"
+    run = run_stack("dev", {"aks-postgres-ha:postgres": _section("dev", "postgres", parameters={"work_mem": "6MB", "log_min_duration_statement": "1s"})})
+    parameters = _spec(run)["postgresql"]["parameters"]
+    assert (parameters["work_mem"], parameters["log_min_duration_statement"]) == ("6MB", "1s")
 
 
 def test_pg_hba_requires_tls(shipped: StackRun) -> None:
