@@ -13,17 +13,17 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring  # noqa: E402
-from components.backup_storage import BackupStorage, BackupStorageArgs  # noqa: E402
-from components.cluster_access import ClusterAccess, ClusterAccessArgs  # noqa: E402
-from components.backups import Backups, BackupsArgs  # noqa: E402
-from components.cluster_spec import Placement  # noqa: E402
-from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs  # noqa: E402
-from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs  # noqa: E402
-from components.endpoints import Endpoints, PublicAddress  # noqa: E402
-from components.identities import Identities, IdentitiesArgs  # noqa: E402
-from components.naming import Naming, NamingArgs  # noqa: E402
-from components.operators import Operators, OperatorsArgs  # noqa: E402
+from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring
+from components.backup_storage import BackupStorage, BackupStorageArgs
+from components.backups import Backups, BackupsArgs
+from components.cluster_access import ClusterAccess, ClusterAccessArgs
+from components.cluster_spec import Placement
+from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs
+from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs
+from components.endpoints import Endpoints, PublicAddress
+from components.identities import Identities, IdentitiesArgs
+from components.naming import Naming, NamingArgs
+from components.operators import Operators, OperatorsArgs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -121,7 +121,9 @@ endpoints = Endpoints(
     cluster_name=postgres.cluster_name,
     namespace=postgres.namespace,
     settings=settings.public_endpoint,
-    public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn) if public_ip else None,
+    public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn)
+    if public_ip
+    else None,
 )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
 
@@ -218,7 +220,11 @@ pulumi.export(
     {
         "readWrite": endpoints.service_name("rw"),
         "readOnly": endpoints.service_name("ro"),
-        **({"publicReadWrite": endpoints.public_service_name("rw"), "publicReadOnly": endpoints.public_service_name("ro")} if public_ip else {}),
+        **(
+            {"publicReadWrite": endpoints.public_service_name("rw"), "publicReadOnly": endpoints.public_service_name("ro")}
+            if public_ip
+            else {}
+        ),
     },
 )
 pulumi.export("databaseName", postgres.database)
@@ -228,7 +234,8 @@ pulumi.export("readOnlyUri", connection_uri("ro"))
 # verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
 pulumi.export(
     "caCertificateCommand",
-    f"kubectl get secret {postgres.cluster_name}-ca -n {postgres.namespace} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > ca.crt",
+    f"kubectl get secret {postgres.cluster_name}-ca -n {postgres.namespace} "
+    "-o jsonpath='{.data.ca\\.crt}' | base64 -d > ca.crt",
 )
 if operators.grafana_admin_password is not None:
     pulumi.export("inClusterGrafanaAdminPassword", pulumi.Output.secret(operators.grafana_admin_password))

@@ -46,8 +46,7 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__(
-            "invalid stack settings (fix every line, then run again):\n"
-            + "\n".join(f"  - {problem}" for problem in problems)
+            "invalid stack settings (fix every line, then run again):\n" + "\n".join(f"  - {problem}" for problem in problems)
         )
 
 
@@ -163,12 +162,16 @@ def _dns1123_label(value: str) -> str:
 def _image(value: str) -> str:
     match = re.fullmatch(r"[a-z0-9.\-/:]+/postgresql:(?P<tag>[A-Za-z0-9._\-]+)(@sha256:[a-f0-9]{64})?", value)
     if not match:
-        raise _fail("must be a CloudNativePG PostgreSQL image pinned by tag, e.g. ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie")
+        raise _fail(
+            "must be a CloudNativePG PostgreSQL image pinned by tag, e.g. ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie"
+        )
     tag = match.group("tag")
     if tag == "latest":
         raise _fail("must be pinned to a version tag, never 'latest'")
     if "system" in tag:
-        raise _fail("must be a 'standard' or 'minimal' image: the Barman Cloud plugin replaces the in-tree tools of 'system' images")
+        raise _fail(
+            "must be a 'standard' or 'minimal' image: the Barman Cloud plugin replaces the in-tree tools of 'system' images"
+        )
     return value
 
 
@@ -276,10 +279,26 @@ class NameScheme:
         checks = [
             (self.storage_account(sample), r"[a-z0-9]{3,24}", "storage account names are 3-24 lowercase letters and digits"),
             (self.resource_group(sample), r"[-\w._()]{1,89}[-\w_()]", "resource group names are at most 90 characters"),
-            (self.node_resource_group(sample), r"[-\w._()]{1,79}[-\w_()]", "the AKS node resource group name is at most 80 characters"),
-            (self.aks_dns_prefix(sample), r"[a-zA-Z0-9][-a-zA-Z0-9]{0,52}[a-zA-Z0-9]", "AKS DNS prefixes are 1-54 letters, digits and '-'"),
-            (self.dns_label(sample), r"[a-z][a-z0-9-]{1,61}[a-z0-9]", "public IP DNS labels are 3-63 lowercase letters, digits and '-', starting with a letter"),
-            (self.grafana(sample), r"[a-zA-Z][a-zA-Z0-9-]{0,21}[a-zA-Z0-9]", "Managed Grafana names are 2-23 letters, digits and '-'"),
+            (
+                self.node_resource_group(sample),
+                r"[-\w._()]{1,79}[-\w_()]",
+                "the AKS node resource group name is at most 80 characters",
+            ),
+            (
+                self.aks_dns_prefix(sample),
+                r"[a-zA-Z0-9][-a-zA-Z0-9]{0,52}[a-zA-Z0-9]",
+                "AKS DNS prefixes are 1-54 letters, digits and '-'",
+            ),
+            (
+                self.dns_label(sample),
+                r"[a-z][a-z0-9-]{1,61}[a-z0-9]",
+                "public IP DNS labels are 3-63 lowercase letters, digits and '-', starting with a letter",
+            ),
+            (
+                self.grafana(sample),
+                r"[a-zA-Z][a-zA-Z0-9-]{0,21}[a-zA-Z0-9]",
+                "Managed Grafana names are 2-23 letters, digits and '-'",
+            ),
         ]
         return [
             f"namePrefix: {self.prefix!r} gives {name!r}, but {rule}"
@@ -633,7 +652,7 @@ def _config_keys(project: str) -> dict[str, Any]:
 
     raw: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{project}:"
-    return {key[len(prefix):]: value for key, value in raw.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in raw.items() if key.startswith(prefix)}
 
 
 def _decode(value: Any) -> Any:
@@ -672,14 +691,16 @@ def parse_settings(values: Mapping[str, Any], project: str = PROJECT) -> Setting
         return Settings.model_validate(dict(values))
     except ValidationError as error:
         for item in error.errors():
-            loc = tuple(part for part in item["loc"] if not isinstance(part, str) or not part.startswith(("function-", "constrained-")))
+            loc = tuple(
+                part for part in item["loc"] if not isinstance(part, str) or not part.startswith(("function-", "constrained-"))
+            )
             key = f"{project}:{_location(loc)}" if loc else f"{project}"
             message = str(item["msg"]).removeprefix("Value error, ")
             if item["type"] == "missing":
                 problems.append(f"{key}: required setting is missing")
             elif item["type"] == "extra_forbidden":
                 problems.append(f"{key}: unknown setting (check the spelling against the README configuration reference)")
-            elif not loc or item["type"] == "value_error" and "\n" in message:
+            elif not loc or (item["type"] == "value_error" and "\n" in message):
                 problems.extend(f"{project}:{line}" for line in message.splitlines())
             else:
                 value = _lookup(values, loc)

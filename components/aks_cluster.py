@@ -151,8 +151,12 @@ class AksCluster(pulumi.ComponentResource):
         )
         self.cluster_name = cluster.name
         self.cluster_id = cluster.id
-        self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url if profile else "")  # type: ignore[union-attr]
+        self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url if profile else "")
         self.node_resource_group = cluster.node_resource_group.apply(lambda group: group or "")
         self.register_outputs(
-            {"clusterName": self.cluster_name, "oidcIssuerUrl": self.oidc_issuer_url, "nodeResourceGroup": self.node_resource_group}
+            {
+                "clusterName": self.cluster_name,
+                "oidcIssuerUrl": self.oidc_issuer_url,
+                "nodeResourceGroup": self.node_resource_group,
+            }
         )

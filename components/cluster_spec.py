@@ -94,7 +94,13 @@ def cluster_spec(
         # Probes instead of startDelay/stopDelay: stopDelay (1800 s default) stays above this.
         "smartShutdownTimeout": 30,
         "probes": {
-            "startup": {"type": "streaming", "maximumLag": "32Mi", "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 120},
+            "startup": {
+                "type": "streaming",
+                "maximumLag": "32Mi",
+                "periodSeconds": 5,
+                "timeoutSeconds": 3,
+                "failureThreshold": 120,
+            },
             "readiness": {"type": "streaming", "maximumLag": "16Mi", "periodSeconds": 10, "failureThreshold": 6},
         },
         "topologySpreadConstraints": [

@@ -61,7 +61,9 @@ class PostgresCluster(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": postgres.namespace}, opts=k8s_opts)
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
 
-        password = random.RandomPassword(f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        password = random.RandomPassword(
+            f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.app_password = password.result
         self.app_secret_name = f"{postgres.cluster_name}-app-credentials"
         app_secret = k8s.core.v1.Secret(
@@ -82,7 +84,9 @@ class PostgresCluster(pulumi.ComponentResource):
                 "retentionPolicy": args.backup.retention,
                 "configuration": {
                     # A generation prefix: a recreated cluster starts on an empty WAL archive.
-                    "destinationPath": pulumi.Output.concat(args.backup_target.container_url, "/", args.backup.archive_generation),
+                    "destinationPath": pulumi.Output.concat(
+                        args.backup_target.container_url, "/", args.backup.archive_generation
+                    ),
                     "azureCredentials": {"inheritFromAzureAD": True},
                     "wal": {"compression": "zstd", "maxParallel": 8},
                     "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},

@@ -61,7 +61,9 @@ def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after
         ),
         _alert(
             "CNPGLastBackupTooOld",
-            f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{pods}}}) > {backup_alert_after_hours * 3600}",
+            # The plugin's metric: CNPG's own backup metrics are not updated for plugin backups.
+            f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{pods}}})"
+            f" > {backup_alert_after_hours * 3600}",
             f"The newest base backup is older than {backup_alert_after_hours} hours",
             "critical",
             "15m",
@@ -75,7 +77,8 @@ def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after
         _alert(
             # With quorum "any 1", commits need at least one streaming standby on the primary.
             "CNPGSynchronousStandbysMissing",
-            f'max(cnpg_pg_replication_streaming_replicas{{{pods}}} and on (pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0) < 1',
+            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}}"
+            f" and on (pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0) < 1",
             "Fewer synchronous standbys than required: commits on the primary are blocked",
             "critical",
             "2m",
@@ -94,7 +97,9 @@ class DatabaseMonitoring(pulumi.ComponentResource):
             "podMetricsEndpoints": [{"port": METRICS_PORT}],
         }
         if args.prometheus_operator is not None:
-            after = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[args.cluster, *args.prometheus_operator])
+            after = pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[args.cluster, *args.prometheus_operator]
+            )
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor",
                 api_version="monitoring.coreos.com/v1",

@@ -84,7 +84,9 @@ class Observability(pulumi.ComponentResource):
                 ]
             ),
             destinations=monitor.DataCollectionRuleDestinationsArgs(
-                monitoring_accounts=[monitor.MonitoringAccountDestinationArgs(account_resource_id=workspace.id, name="prometheus")]
+                monitoring_accounts=[
+                    monitor.MonitoringAccountDestinationArgs(account_resource_id=workspace.id, name="prometheus")
+                ]
             ),
             data_flows=[monitor.DataFlowArgs(streams=[PROMETHEUS_STREAM], destinations=["prometheus"])],
             tags=tags,
@@ -104,7 +106,11 @@ class Observability(pulumi.ComponentResource):
                         extension_name="ContainerInsights",
                         streams=[CONTAINER_INSIGHTS_STREAM],
                         extension_settings={
-                            "dataCollectionSettings": {"interval": "1m", "namespaceFilteringMode": "Off", "enableContainerLogV2": True}
+                            "dataCollectionSettings": {
+                                "interval": "1m",
+                                "namespaceFilteringMode": "Off",
+                                "enableContainerLogV2": True,
+                            }
                         },
                     )
                 ]
@@ -141,7 +147,7 @@ class Observability(pulumi.ComponentResource):
             assign_role(
                 f"{name}-grafana-reads-prometheus",
                 scope=workspace.id,
-                principal_id=grafana.identity.apply(lambda identity: identity.principal_id if identity else ""),  # type: ignore[union-attr]
+                principal_id=grafana.identity.apply(lambda identity: identity.principal_id if identity else ""),
                 role=BuiltInRole.MONITORING_DATA_READER,
                 parent=self,
             )

@@ -32,12 +32,28 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
         "create": True,
         "rules": {
             **dict.fromkeys(
-                (
-                    "alertmanager etcd configReloaders general kubeApiserverAvailability kubeApiserverSlos kubeProxy "
-                    "kubePrometheusGeneral kubePrometheusNodeRecording kubernetesApps kubernetesResources "
-                    "kubernetesStorage kubernetesSystem kubeSchedulerAlerting kubeSchedulerRecording kubeStateMetrics "
-                    "network nodeExporterAlerting prometheus prometheusOperator"
-                ).split(),
+                [
+                    "alertmanager",
+                    "etcd",
+                    "configReloaders",
+                    "general",
+                    "kubeApiserverAvailability",
+                    "kubeApiserverSlos",
+                    "kubeProxy",
+                    "kubePrometheusGeneral",
+                    "kubePrometheusNodeRecording",
+                    "kubernetesApps",
+                    "kubernetesResources",
+                    "kubernetesStorage",
+                    "kubernetesSystem",
+                    "kubeSchedulerAlerting",
+                    "kubeSchedulerRecording",
+                    "kubeStateMetrics",
+                    "network",
+                    "nodeExporterAlerting",
+                    "prometheus",
+                    "prometheusOperator",
+                ],
                 False,
             ),
             "kubelet": True,
@@ -166,10 +182,10 @@ class Operators(pulumi.ComponentResource):
 
     def _monitoring_stack(self, name: str, versions: OperatorSettings) -> k8s.helm.v3.Release:
         child = pulumi.ResourceOptions(parent=self, provider=self._provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-monitoring-namespace", metadata={"name": MONITORING_NAMESPACE}, opts=child
+        namespace = k8s.core.v1.Namespace(f"{name}-monitoring-namespace", metadata={"name": MONITORING_NAMESPACE}, opts=child)
+        password = random.RandomPassword(
+            f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
-        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
         self.grafana_admin_password = password.result
         admin_secret = k8s.core.v1.Secret(
             f"{name}-grafana-admin",

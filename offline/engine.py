@@ -90,8 +90,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 resource_id = f"{inputs.get('scope', '')}/providers/Microsoft.Authorization/roleAssignments/{name}"
             else:
                 resource_id = (
-                    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/"
-                    f"Microsoft.{module}/{type_name}/{name}"
+                    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/Microsoft.{module}/{type_name}/{name}"
                 )
             outputs["id"] = resource_id
             outputs.update(self._azure_outputs(kind, name, inputs))
@@ -100,7 +99,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             alphabet = "abcdefghijklmnopqrstuvwxyz" + ("0123456789" if inputs.get("numeric", True) else "")
             outputs["result"] = _stable_text(args.name, int(inputs["length"]), alphabet)
         elif kind == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = _stable_text("password/" + args.name, int(inputs["length"]), "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+            outputs["result"] = _stable_text(
+                "password/" + args.name, int(inputs["length"]), "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+            )
             outputs["bcryptHash"] = "$2a$10$" + _stable_text("bcrypt/" + args.name, 53, "abcdefghijklmnopqrstuvwxyz0123456789./")
         elif kind.startswith("kubernetes:") and isinstance(inputs.get("metadata"), dict):
             outputs.setdefault("status", {})
@@ -119,7 +120,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             identity = dict(inputs.get("identity") or {})
             # Inputs list identity IDs; the resource reports them as a map keyed by ID.
             identity["userAssignedIdentities"] = {
-                identity_id: {"clientId": _stable_uuid("client", identity_id), "principalId": _stable_uuid("principal", identity_id)}
+                identity_id: {
+                    "clientId": _stable_uuid("client", identity_id),
+                    "principalId": _stable_uuid("principal", identity_id),
+                }
                 for identity_id in identity.get("userAssignedIdentities") or []
             }
             return {
@@ -148,26 +152,26 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"customerId": _stable_uuid("law", name)}
         return {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
         if args.token == "azure-native:authorization:getClientConfig":
             return {
                 "clientId": _stable_uuid("deployer"),
                 "objectId": CLIENT_OBJECT_ID,
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
-            }
+            }, []
         if args.token in (
             "azure-native:containerservice:listManagedClusterAdminCredentials",
             "azure-native:containerservice:listManagedClusterUserCredentials",
         ):
             cluster = args.args.get("resourceName", "aks")
             kubeconfig = (
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: {c}\n  cluster:\n    server: https://{c}.hcp.mock.azmk8s.io:443\n"
-                "contexts:\n- name: {c}\n  context: {{cluster: {c}, user: admin}}\ncurrent-context: {c}\n"
-                "users:\n- name: admin\n  user: {{token: mock-token}}\n"
-            ).format(c=cluster)
-            return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
-        return {}
+                f"apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: https://{cluster}.hcp.mock.azmk8s.io:443\n"
+                f"contexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: admin}}\ncurrent-context: {cluster}\n"
+                "users:\n- name: admin\n  user: {token: mock-token}\n"
+            )
+            return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
+        return {}, []
 
 
 @dataclass

@@ -130,7 +130,7 @@ def mermaid_graph(run: StackRun) -> str:
 
     def emit(parent: str, indent: str) -> None:
         for r in children.get(parent, []):
-            label = f'{r.type.split(":")[-1]}<br/>{r.name}'
+            label = f"{r.type.split(':')[-1]}<br/>{r.name}"
             if r.custom:
                 lines.append(f'{indent}{_node_id(r.urn, ids)}["{label}"]')
             else:
@@ -203,7 +203,15 @@ def summary_markdown(run: StackRun) -> str:
     counts = Counter(r.type for r in run.registrations)
     lines = [f"# Stack `{run.stack}`: offline render", "", "## Resources by type", "", "| type | count |", "|---|---|"]
     lines += [f"| `{kind}` | {count} |" for kind, count in sorted(counts.items())]
-    lines += ["", f"Total: {len(run.registrations)} registrations.", "", "## Stack outputs", "", "| output | value |", "|---|---|"]
+    lines += [
+        "",
+        f"Total: {len(run.registrations)} registrations.",
+        "",
+        "## Stack outputs",
+        "",
+        "| output | value |",
+        "|---|---|",
+    ]
     for name in sorted(run.outputs):
         value = REDACTED if name in run.secret_outputs else run.outputs[name]
         lines.append(f"| `{name}` | `{json.dumps(value)}` |")
@@ -223,7 +231,10 @@ def policy_markdown(report: Any, stack: str) -> str:
     lines = [f"# Policy report for stack `{stack}`", ""]
     mandatory = list(report.mandatory_violations)
     verdict = "FAIL" if mandatory else "PASS"
-    lines += [f"Verdict: **{verdict}** ({len(mandatory)} mandatory, {len(report.violations) - len(mandatory)} advisory violations)", ""]
+    lines += [
+        f"Verdict: **{verdict}** ({len(mandatory)} mandatory, {len(report.violations) - len(mandatory)} advisory violations)",
+        "",
+    ]
     lines += ["## Violations", ""]
     if report.violations:
         lines += ["| policy | level | resource | message |", "|---|---|---|---|"]
@@ -269,10 +280,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
     mandatory = list(report.mandatory_violations)
-    print(f"render: stack {args.stack!r}: {len(run.registrations)} resources, policy verdict "
-          f"{'FAIL' if mandatory else 'PASS'} -> {out}")
+    print(
+        f"render: stack {args.stack!r}: {len(run.registrations)} resources, policy verdict "
+        f"{'FAIL' if mandatory else 'PASS'} -> {out}"
+    )
     for violation in mandatory:
-        print(f"  mandatory violation: {violation.policy_name} on {violation.urn or 'the stack'}: {violation.message}", file=sys.stderr)
+        print(
+            f"  mandatory violation: {violation.policy_name} on {violation.urn or 'the stack'}: {violation.message}",
+            file=sys.stderr,
+        )
     return 1 if mandatory else 0
 
 

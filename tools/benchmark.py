@@ -34,7 +34,8 @@ def _timed(command: list[str], repeat: int) -> list[float]:
 def _report(label: str, samples: list[float], budget: float) -> bool:
     median = statistics.median(samples)
     within = median <= budget
-    print(f"{label:<58} median {median:6.2f} s  (min {min(samples):.2f}, n={len(samples)})  budget {budget:.1f} s  {'OK' if within else 'OVER'}")
+    verdict = "OK" if within else "OVER"
+    print(f"{label:<58} median {median:6.2f} s  (min {min(samples):.2f}, n={len(samples)})  budget {budget:.1f} s  {verdict}")
     return within
 
 

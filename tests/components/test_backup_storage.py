@@ -36,14 +36,18 @@ def test_private_backups_container_writable_only_by_the_workload(prod: StackRun)
     assert container.inputs["publicAccess"] == "None"
     role = prod.one("azure-native:authorization:RoleAssignment", "backup-storage-writer")
     assert role.inputs["roleDefinitionId"].endswith(BLOB_DATA_CONTRIBUTOR)
-    assert role.inputs["scope"].endswith("/blobServices/default/containers/backups") or role.inputs["scope"].endswith(
-        "/backups"
-    )
+    assert role.inputs["scope"].endswith("/blobServices/default/containers/backups") or role.inputs["scope"].endswith("/backups")
     assert container.urn in role.property_dependencies["scope"]
-    assert prod.outputs["backupContainerUrl"] == f"https://{prod.outputs['backupStorageAccountName']}.blob.core.windows.net/backups"
+    assert (
+        prod.outputs["backupContainerUrl"] == f"https://{prod.outputs['backupStorageAccountName']}.blob.core.windows.net/backups"
+    )
 
 
 def test_prod_protects_stateful_resources_and_dev_does_not(prod: StackRun, dev: StackRun) -> None:
-    for resource_type in ("azure-native:storage:StorageAccount", "azure-native:storage:BlobContainer", "azure-native:network:PublicIPAddress"):
+    for resource_type in (
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobContainer",
+        "azure-native:network:PublicIPAddress",
+    ):
         assert prod.one(resource_type).protect, resource_type
         assert not dev.one(resource_type).protect, resource_type

@@ -17,7 +17,9 @@ def test_scheduled_backup_uses_the_plugin_after_the_cluster_is_ready(prod: Stack
 
 
 def test_on_demand_backups_from_settings() -> None:
-    run = run_stack("dev", {"aks-postgres-ha:backup": _section("dev", "backup", onDemand=["before-upgrade", "on-demand-backup-1"])})
+    run = run_stack(
+        "dev", {"aks-postgres-ha:backup": _section("dev", "backup", onDemand=["before-upgrade", "on-demand-backup-1"])}
+    )
     backups = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:postgresql.cnpg.io/v1:Backup")}
     assert set(backups) == {"before-upgrade", "on-demand-backup-1"}
     for backup in backups.values():

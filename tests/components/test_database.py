@@ -36,7 +36,12 @@ def test_object_store_points_at_the_backup_container(prod: StackRun) -> None:
 def test_cluster_keeps_the_guides_properties_in_their_modern_form(prod: StackRun) -> None:
     spec = _spec(prod)
     assert spec["instances"] == 3
-    assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required", "failoverQuorum": True}
+    assert spec["postgresql"]["synchronous"] == {
+        "method": "any",
+        "number": 1,
+        "dataDurability": "required",
+        "failoverQuorum": True,
+    }
     assert "minSyncReplicas" not in spec and "maxSyncReplicas" not in spec
     assert spec["replicationSlots"]["highAvailability"]["enabled"] is True
     assert "startDelay" not in spec and "stopDelay" not in spec
@@ -54,7 +59,9 @@ def test_cluster_placement_spreads_over_zones_on_the_postgres_pool(prod: StackRu
     assert spread["whenUnsatisfiable"] == "DoNotSchedule" and spread["nodeTaintsPolicy"] == "Honor"
     assert spread["labelSelector"] == {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}
     assert spec["affinity"]["nodeSelector"] == {"workload": "postgres"}
-    assert spec["affinity"]["tolerations"] == [{"key": "workload", "operator": "Equal", "value": "postgres", "effect": "NoSchedule"}]
+    assert spec["affinity"]["tolerations"] == [
+        {"key": "workload", "operator": "Equal", "value": "postgres", "effect": "NoSchedule"}
+    ]
 
 
 def test_guaranteed_qos_and_separate_volumes(shipped: StackRun) -> None:
@@ -68,7 +75,12 @@ def test_guaranteed_qos_and_separate_volumes(shipped: StackRun) -> None:
 
 def test_initdb_with_owner_secret_and_checksums(prod: StackRun) -> None:
     initdb = _spec(prod)["bootstrap"]["initdb"]
-    assert initdb == {"database": "appdb", "owner": "app", "secret": {"name": "pg-primary-app-credentials"}, "dataChecksums": True}
+    assert initdb == {
+        "database": "appdb",
+        "owner": "app",
+        "secret": {"name": "pg-primary-app-credentials"},
+        "dataChecksums": True,
+    }
 
 
 def test_parameters_are_derived_from_the_pod_size(shipped: StackRun) -> None:
@@ -84,7 +96,14 @@ def test_parameter_overrides_from_settings() -> None:
     from offline.engine import run_stack
     from tests.test_settings import _section
 
-    run = run_stack("dev", {"aks-postgres-ha:postgres": _section("dev", "postgres", parameters={"work_mem": "6MB", "log_min_duration_statement": "1s"})})
+    run = run_stack(
+        "dev",
+        {
+            "aks-postgres-ha:postgres": _section(
+                "dev", "postgres", parameters={"work_mem": "6MB", "log_min_duration_statement": "1s"}
+            )
+        },
+    )
     parameters = _spec(run)["postgresql"]["parameters"]
     assert (parameters["work_mem"], parameters["log_min_duration_statement"]) == ("6MB", "1s")
 

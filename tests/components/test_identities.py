@@ -35,7 +35,9 @@ def test_the_cluster_runs_as_the_control_plane_identity_not_the_workload(prod: S
 def test_workload_identity_has_no_role_beyond_backup_storage(prod: StackRun) -> None:
     workload = prod.one(IDENTITY, "identities-workload")
     granted = [
-        r for r in prod.of_type("azure-native:authorization:RoleAssignment") if workload.urn in r.property_dependencies["principalId"]
+        r
+        for r in prod.of_type("azure-native:authorization:RoleAssignment")
+        if workload.urn in r.property_dependencies["principalId"]
     ]
     assert [r.name for r in granted] == ["backup-storage-writer"]
 

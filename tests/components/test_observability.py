@@ -25,7 +25,9 @@ def test_workspaces_grafana_and_collection_rules(prod: StackRun) -> None:
     assert grafana["identity"]["type"] == "SystemAssigned"
     workspace = prod.one("azure-native:monitor:AzureMonitorWorkspace")
     integrations = grafana["properties"]["grafanaIntegrations"]["azureMonitorWorkspaceIntegrations"]
-    assert integrations == [{"azureMonitorWorkspaceResourceId": workspace.inputs and integrations[0]["azureMonitorWorkspaceResourceId"]}]
+    assert integrations == [
+        {"azureMonitorWorkspaceResourceId": workspace.inputs and integrations[0]["azureMonitorWorkspaceResourceId"]}
+    ]
     assert prod.outputs["grafanaEndpoint"].startswith("https://")
     assert prod.one("azure-native:operationalinsights:Workspace").inputs["retentionInDays"] == 90
 

@@ -1,11 +1,11 @@
-from offline.engine import StackRun
+from offline.engine import Registration, StackRun
 from tests.components.helpers import children
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def _releases(run: StackRun) -> dict[str, dict]:
-    return {r.inputs["chart"]: r for r in run.of_type(RELEASE)}  # type: ignore[misc]
+def _releases(run: StackRun) -> dict[str, Registration]:
+    return {r.inputs["chart"]: r for r in run.of_type(RELEASE)}
 
 
 def test_operator_charts_are_pinned_from_official_repositories(prod: StackRun) -> None:
@@ -26,7 +26,11 @@ def test_cnpg_configuration_lives_in_chart_values(prod: StackRun) -> None:
     assert "STANDBY_TCP_USER_TIMEOUT" not in values["config"]["data"]
     dashboard = values["monitoring"]["grafanaDashboard"]
     assert dashboard["create"] is True and dashboard["labels"] == {"grafana_dashboard": "1"}
-    assert not [r for r in prod.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"]["name"] == "cnpg-controller-manager-config"]
+    assert not [
+        r
+        for r in prod.of_type("kubernetes:core/v1:ConfigMap")
+        if r.inputs["metadata"]["name"] == "cnpg-controller-manager-config"
+    ]
 
 
 def test_kube_prometheus_stack_selects_everything_and_uses_a_generated_password(prod: StackRun) -> None:
@@ -44,9 +48,7 @@ def test_kube_prometheus_stack_selects_everything_and_uses_a_generated_password(
 
 def test_install_order(prod: StackRun) -> None:
     releases = _releases(prod)
-    cert_manager, cnpg, plugin, stack = (
-        releases[name].urn for name in ("cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack")
-    )
+    cert_manager, cnpg, stack = (releases[name].urn for name in ("cert-manager", "cloudnative-pg", "kube-prometheus-stack"))
     assert cert_manager in releases["cloudnative-pg"].dependencies
     assert stack in releases["cloudnative-pg"].dependencies  # the operator's PodMonitor needs its CRD
     assert {cert_manager, cnpg} <= set(releases["plugin-barman-cloud"].dependencies)

@@ -17,7 +17,9 @@ def test_static_zone_redundant_ip_with_its_own_dns_label(prod: StackRun) -> None
 
 
 def test_internal_only_stack_has_no_public_ip_or_load_balancers() -> None:
-    run = run_stack("dev", {"aks-postgres-ha:publicEndpoint": _section("dev", "publicEndpoint", enabled=False, allowedClientCidrs=[])})
+    run = run_stack(
+        "dev", {"aks-postgres-ha:publicEndpoint": _section("dev", "publicEndpoint", enabled=False, allowedClientCidrs=[])}
+    )
     assert not run.of_type("azure-native:network:PublicIPAddress")
     spec = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
     assert "managed" not in spec and "certificates" not in spec
