@@ -1,0 +1,103 @@
+"""The whole program, run for dev and prod from the real Pulumi.<stack>.yaml files."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from google.protobuf import json_format
+
+from offline.engine import StackRun
+
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+
+EXPECTED_OUTPUTS = {
+    "resourceGroupName",
+    "aksClusterName",
+    "oidcIssuerUrl",
+    "workloadIdentityClientId",
+    "backupStorageAccountName",
+    "backupContainerUrl",
+    "publicIpAddress",
+    "publicFqdn",
+    "kubeconfig",
+    "readWriteHost",
+    "readWritePort",
+    "readOnlyHost",
+    "readOnlyPort",
+    "cnpgServices",
+    "databaseName",
+    "databaseUser",
+    "readWriteUri",
+    "readOnlyUri",
+    "caCertificateCommand",
+    "inClusterGrafanaAdminPassword",
+}
+
+
+def test_stack_outputs(shipped: StackRun) -> None:
+    expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else set())
+    assert set(shipped.outputs) == expected
+    assert shipped.secret_outputs == {"kubeconfig", "readWriteUri", "readOnlyUri", "inClusterGrafanaAdminPassword"}
+
+
+def _plain_parts(value: object) -> list[str]:
+    """Every string in an input tree outside secret-wrapped values."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE in value:
+            return []
+        return [part for item in value.values() for part in _plain_parts(item)]
+    if isinstance(value, list):
+        return [part for item in value for part in _plain_parts(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_secret_value_appears_in_plain_text(shipped: StackRun) -> None:
+    """Generated passwords and the kubeconfig travel only inside secret-marked values."""
+    uris = (shipped.outputs["readWriteUri"], shipped.outputs["readOnlyUri"])
+    secrets = [shipped.outputs["kubeconfig"], shipped.outputs["inClusterGrafanaAdminPassword"]]
+    secrets += [uri.split(":")[2].split("@")[0] for uri in uris]  # the app password
+    for registration in shipped.registrations:
+        for text in _plain_parts(json_format.MessageToDict(registration.raw_inputs)):
+            assert not any(secret in text for secret in secrets), registration.name
+    for name, value in shipped.outputs.items():
+        if name not in shipped.secret_outputs:
+            assert not any(secret in json.dumps(value) for secret in secrets), name
+
+
+def test_component_tree_and_type_tokens(shipped: StackRun) -> None:
+    components = [r for r in shipped.registrations if not r.custom and not r.remote]
+    assert components and all(re.fullmatch(r"aks-postgres-ha:components:[A-Z][A-Za-z]+", r.type) for r in components)
+    component_urns = {r.urn for r in components}
+    for resource in shipped.registrations:
+        if resource.custom:
+            assert resource.parent in component_urns, f"{resource.name} is not inside a component"
+    urns = [r.urn for r in shipped.registrations]
+    assert len(urns) == len(set(urns))
+
+
+def test_dependency_graph_is_acyclic_and_closed(shipped: StackRun) -> None:
+    known = {r.urn for r in shipped.registrations}
+    edges = {r.urn: [d for d in r.dependencies if d in known] for r in shipped.registrations}
+    for resource in shipped.registrations:
+        assert set(resource.dependencies) <= known, resource.name
+    state: dict[str, int] = {}
+
+    def visit(urn: str) -> None:
+        assert state.get(urn) != 1, f"cycle through {urn}"
+        if state.get(urn) == 2:
+            return
+        state[urn] = 1
+        for dependency in edges[urn]:
+            visit(dependency)
+        state[urn] = 2
+
+    for urn in edges:
+        visit(urn)
+
+
+def test_nothing_in_cluster_before_the_cluster_exists(shipped: StackRun) -> None:
+    provider = shipped.one("pulumi:providers:kubernetes")
+    cluster = shipped.one("azure-native:containerservice:ManagedCluster")
+    assert cluster.urn in provider.dependencies
+    assert all(r.provider.startswith(provider.urn) for r in shipped.registrations if r.type.startswith("kubernetes:"))
