@@ -268,11 +268,15 @@ class StackRun:
         return next(r for r in self.registrations if r.urn == urn)
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, keys as written (``project:key``)."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
+def stack_config_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack settings file, keys as written (``project:key``)."""
     document = yaml.safe_load(path.read_text()) or {}
     return dict(document.get("config") or {})
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``."""
+    return stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
 
 
 def _encode_config(values: Mapping[str, Any]) -> dict[str, str]:

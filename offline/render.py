@@ -23,7 +23,7 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 
-from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack
+from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
@@ -265,12 +265,14 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="output folder (default: build/<stack>)")
+    parser.add_argument("--stack-file", type=Path, help="stack settings to render instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    if not (PROJECT_DIR / f"Pulumi.{args.stack}.yaml").is_file():
-        print(f"render: --stack {args.stack!r}: no Pulumi.{args.stack}.yaml in {PROJECT_DIR}", file=sys.stderr)
+    stack_file = args.stack_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.is_file():
+        print(f"render: --stack {args.stack!r}: no stack file {stack_file}", file=sys.stderr)
         return 2
     try:
-        run = run_stack(args.stack)
+        run = run_stack(args.stack, config=stack_config_file(stack_file))
     except pulumi.RunError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2
