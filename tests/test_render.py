@@ -64,7 +64,7 @@ def test_no_secret_value_in_any_file(rendered: tuple[str, Path]) -> None:
 
 
 def test_manifests_are_one_valid_object_per_file(rendered: tuple[str, Path]) -> None:
-    stack, out = rendered
+    _, out = rendered
     files = sorted((out / "manifests").glob("*.yaml"))
     kinds = set()
     for path in files:
@@ -75,7 +75,7 @@ def test_manifests_are_one_valid_object_per_file(rendered: tuple[str, Path]) -> 
 
 
 def test_graph_and_summary(rendered: tuple[str, Path]) -> None:
-    stack, out = rendered
+    _, out = rendered
     graph = (out / "graph.mmd").read_text()
     assert graph.startswith("flowchart LR") and "-->" in graph and "subgraph" in graph
     summary = (out / "summary.md").read_text()
