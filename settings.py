@@ -141,22 +141,16 @@ def _cron(value: str) -> str:
     return text
 
 
-def _vm_size(value: str) -> str:
-    if not re.fullmatch(r"Standard_[A-Za-z0-9_]+", value, flags=re.IGNORECASE):
-        raise _fail("must be an Azure VM size such as Standard_D4s_v3")
-    return value
+def matching(pattern: str, rule: str, flags: int = 0) -> AfterValidator:
+    """A validator that accepts values matching ``pattern`` entirely and otherwise states ``rule``."""
+    compiled = re.compile(pattern, flags)
 
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise _fail(rule)
+        return value
 
-def _pool_name(value: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9]{0,11}", value):
-        raise _fail("Linux node pool names are 1-12 lowercase letters and digits, starting with a letter")
-    return value
-
-
-def _dns1123_label(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
-        raise _fail("must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters")
-    return value
+    return AfterValidator(check)
 
 
 def _image(value: str) -> str:
@@ -181,43 +175,37 @@ def postgres_major(image: str) -> int:
     return int(re.match(r"[0-9]+", tag).group(0))  # type: ignore[union-attr]
 
 
-def _sql_identifier(value: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
-        raise _fail("must be a lowercase PostgreSQL identifier (letters, digits, '_'; at most 63 characters)")
-    return value
-
-
-def _chart_version(value: str) -> str:
-    if not re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+", value):
-        raise _fail("must be an exact chart version such as 0.29.0 (no ranges)")
-    return value
-
-
-def _region(value: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9]{2,30}", value):
-        raise _fail("must be an Azure region name in lowercase without spaces, e.g. swedencentral")
-    return value
-
-
-def _name_prefix(value: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9]{1,9}", value):
-        raise _fail("must be 2-10 lowercase letters and digits, starting with a letter (it goes into every Azure name)")
-    return value
-
-
-AzureRegion = Annotated[str, AfterValidator(_region)]
-NamePrefix = Annotated[str, AfterValidator(_name_prefix)]
+AzureRegion = Annotated[
+    str, matching(r"[a-z][a-z0-9]{2,30}", "must be an Azure region name in lowercase without spaces, e.g. swedencentral")
+]
+NamePrefix = Annotated[
+    str,
+    matching(
+        r"[a-z][a-z0-9]{1,9}", "must be 2-10 lowercase letters and digits, starting with a letter (it goes into every Azure name)"
+    ),
+]
 CronSchedule = Annotated[str, AfterValidator(_cron)]
 Retention = Annotated[str, AfterValidator(_retention)]
-VmSize = Annotated[str, AfterValidator(_vm_size)]
-PoolName = Annotated[str, AfterValidator(_pool_name)]
-Dns1123Label = Annotated[str, AfterValidator(_dns1123_label)]
+VmSize = Annotated[str, matching(r"Standard_[A-Za-z0-9_]+", "must be an Azure VM size such as Standard_D4s_v3", re.IGNORECASE)]
+PoolName = Annotated[
+    str, matching(r"[a-z][a-z0-9]{0,11}", "Linux node pool names are 1-12 lowercase letters and digits, starting with a letter")
+]
+Dns1123Label = Annotated[
+    str,
+    matching(
+        r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
+        "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
+    ),
+]
 MemoryQuantity = Annotated[str, AfterValidator(_memory)]
 StorageQuantity = Annotated[str, AfterValidator(_storage)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]
-SqlIdentifier = Annotated[str, AfterValidator(_sql_identifier)]
+SqlIdentifier = Annotated[
+    str,
+    matching(r"[a-z_][a-z0-9_]{0,62}", "must be a lowercase PostgreSQL identifier (letters, digits, '_'; at most 63 characters)"),
+]
 PostgresImage = Annotated[str, AfterValidator(_image)]
-ChartVersion = Annotated[str, AfterValidator(_chart_version)]
+ChartVersion = Annotated[str, matching(r"v?[0-9]+\.[0-9]+\.[0-9]+", "must be an exact chart version such as 0.29.0 (no ranges)")]
 
 
 class _Model(BaseModel):

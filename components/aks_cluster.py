@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import containerservice
 
-from settings import AksSettings
+from settings import AksSettings, NodePoolSettings
 
 POSTGRES_NODE_LABEL = ("workload", "postgres")
 
@@ -36,6 +37,21 @@ class AksClusterArgs:
     tags: Mapping[str, str]
 
 
+def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str) -> dict[str, Any]:
+    """Arguments every pool shares: Azure Linux nodes in every zone, scaled between min and max."""
+    return {
+        "vm_size": pool.vm_size,
+        "os_type": "Linux",
+        "os_sku": "AzureLinux",
+        "availability_zones": zones,
+        "enable_auto_scaling": True,
+        "min_count": pool.min_count,
+        "max_count": pool.max_count,
+        "count": pool.min_count,
+        "orchestrator_version": version,
+    }
+
+
 class AksCluster(pulumi.ComponentResource):
     """A zone-redundant AKS cluster with a system pool and a dedicated ``postgres`` pool."""
 
@@ -49,7 +65,6 @@ class AksCluster(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:AksCluster", name, None, opts)
         aks = args.settings
         zones = list(args.zones)
-        system = aks.system_pool
         addons = None
         if args.monitoring is not None:
             # Container insights with managed-identity auth (no workspace keys on the nodes).
@@ -77,17 +92,9 @@ class AksCluster(pulumi.ComponentResource):
             ),
             agent_pool_profiles=[
                 containerservice.ManagedClusterAgentPoolProfileArgs(
-                    name=system.name,
+                    name=aks.system_pool.name,
                     mode=containerservice.AgentPoolMode.SYSTEM,
-                    vm_size=system.vm_size,
-                    os_type="Linux",
-                    os_sku="AzureLinux",
-                    availability_zones=zones,
-                    enable_auto_scaling=True,
-                    min_count=system.min_count,
-                    max_count=system.max_count,
-                    count=system.min_count,
-                    orchestrator_version=aks.kubernetes_version,
+                    **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version),
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
                 )
             ],
@@ -134,15 +141,7 @@ class AksCluster(pulumi.ComponentResource):
             resource_name_=cluster.name,
             agent_pool_name=pool.name,
             mode=containerservice.AgentPoolMode.USER,
-            vm_size=pool.vm_size,
-            os_type="Linux",
-            os_sku="AzureLinux",
-            availability_zones=zones,
-            enable_auto_scaling=True,
-            min_count=pool.min_count,
-            max_count=pool.max_count,
-            count=pool.min_count,
-            orchestrator_version=aks.kubernetes_version,
+            **_autoscaled_pool(pool, zones, aks.kubernetes_version),
             node_labels=dict([POSTGRES_NODE_LABEL]),
             node_taints=["{}={}:{}".format(*self.postgres_pool_taint)] if self.postgres_pool_taint else [],
             # One node at a time: every instance's disk and PodDisruptionBudget stay respected.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.postgres_parameters import PG_HBA, derive_parameters
 from settings import PostgresSettings
@@ -18,6 +19,7 @@ WORKLOAD_IDENTITY_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 # A first bootstrap (3 instances, volumes, WAL archive check) takes minutes, not the default 10.
 READY_TIMEOUT_SECONDS = 2400
+READY_TIMEOUT = "40m"
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,35 @@ class Placement:
     taint: tuple[str, str, str] | None
 
 
-def cluster_metadata(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": namespace,
-        "annotations": {
-            # The Cluster's Ready condition is True exactly when the phase is "Cluster in healthy state".
-            "pulumi.com/waitFor": "condition=Ready",
-            "pulumi.com/timeoutSeconds": str(READY_TIMEOUT_SECONDS),
+def cnpg_cluster(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource],
+) -> k8s.apiextensions.CustomResource:
+    """A CNPG ``Cluster`` that Pulumi awaits until Ready (its condition is True exactly when the
+    phase is "Cluster in healthy state"), so nothing that depends on it starts early."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="postgresql.cnpg.io/v1",
+        kind="Cluster",
+        metadata={
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(READY_TIMEOUT_SECONDS)},
         },
-    }
+        spec=spec,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            provider=provider,
+            depends_on=list(depends_on),
+            custom_timeouts=pulumi.CustomTimeouts(create=READY_TIMEOUT, update=READY_TIMEOUT),
+        ),
+    )
 
 
 def archiver_plugin(object_store: str, server_name: str) -> dict[str, Any]:

@@ -10,12 +10,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster_spec import Placement, cluster_metadata, cluster_spec
+from components.cluster_spec import Placement, cluster_spec, cnpg_cluster
 from components.endpoints import Endpoints
 from components.identities import Identities, ServiceAccountRef
 from settings import BackupSettings, PostgresSettings
-
-CLUSTER_READY_TIMEOUT = "40m"
 
 
 @dataclass(frozen=True)
@@ -101,11 +99,10 @@ class PostgresCluster(pulumi.ComponentResource):
             service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
         )
 
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = cnpg_cluster(
             f"{name}-cluster",
-            api_version="postgresql.cnpg.io/v1",
-            kind="Cluster",
-            metadata=cluster_metadata(postgres.cluster_name, postgres.namespace),
+            name=postgres.cluster_name,
+            namespace=postgres.namespace,
             spec=cluster_spec(
                 postgres.cluster_name,
                 postgres,
@@ -123,11 +120,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
-                custom_timeouts=pulumi.CustomTimeouts(create=CLUSTER_READY_TIMEOUT, update=CLUSTER_READY_TIMEOUT),
-            ),
+            provider=args.provider,
+            parent=self,
+            depends_on=[*args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
         )
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})

@@ -57,21 +57,16 @@ class Identities(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Identities", name, None, opts)
         self._name = name
         self._resource_group_name = args.resource_group_name
-        control_plane = managedidentity.UserAssignedIdentity(
-            f"{name}-control-plane",
-            resource_group_name=args.resource_group_name,
-            resource_name_=args.control_plane_name,
-            location=args.location,
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        workload = managedidentity.UserAssignedIdentity(
-            f"{name}-workload",
-            resource_group_name=args.resource_group_name,
-            resource_name_=args.workload_name,
-            location=args.location,
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+        control_plane, workload = (
+            managedidentity.UserAssignedIdentity(
+                f"{name}-{role}",
+                resource_group_name=args.resource_group_name,
+                resource_name_=identity_name,
+                location=args.location,
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role, identity_name in (("control-plane", args.control_plane_name), ("workload", args.workload_name))
         )
         self.network_role = assign_role(
             f"{name}-control-plane-network",

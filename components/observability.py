@@ -169,26 +169,17 @@ class Observability(pulumi.ComponentResource):
 
     def connect_cluster(self, cluster_id: pulumi.Input[str]) -> None:
         """Associate the cluster with the Prometheus and Container insights collection rules."""
-        child = pulumi.ResourceOptions(parent=self)
-        monitor.DataCollectionRuleAssociation(
-            f"{self._name}-prometheus-endpoint-link",
-            resource_uri=cluster_id,
-            # The name AKS looks for when it fetches its metrics configuration.
-            association_name="configurationAccessEndpoint",
-            data_collection_endpoint_id=self._prometheus_endpoint.id,
-            opts=child,
-        )
-        monitor.DataCollectionRuleAssociation(
-            f"{self._name}-prometheus-rule-link",
-            resource_uri=cluster_id,
-            association_name="ContainerInsightsMetricsExtension",
-            data_collection_rule_id=self._prometheus_rule.id,
-            opts=child,
-        )
-        monitor.DataCollectionRuleAssociation(
-            f"{self._name}-insights-rule-link",
-            resource_uri=cluster_id,
-            association_name="ContainerInsightsExtension",
-            data_collection_rule_id=self._insights_rule.id,
-            opts=child,
-        )
+        links = [
+            # "configurationAccessEndpoint" is the name AKS looks for when it fetches its metrics configuration.
+            ("prometheus-endpoint", "configurationAccessEndpoint", {"data_collection_endpoint_id": self._prometheus_endpoint.id}),
+            ("prometheus-rule", "ContainerInsightsMetricsExtension", {"data_collection_rule_id": self._prometheus_rule.id}),
+            ("insights-rule", "ContainerInsightsExtension", {"data_collection_rule_id": self._insights_rule.id}),
+        ]
+        for suffix, association, target in links:
+            monitor.DataCollectionRuleAssociation(
+                f"{self._name}-{suffix}-link",
+                resource_uri=cluster_id,
+                association_name=association,
+                opts=pulumi.ResourceOptions(parent=self),
+                **target,
+            )

@@ -9,8 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN, Placement, cluster_metadata, cluster_spec
-from components.database import CLUSTER_READY_TIMEOUT, federated_credential_name
+from components.cluster_spec import BARMAN_CLOUD_PLUGIN, Placement, cluster_spec, cnpg_cluster
+from components.database import federated_credential_name
 from components.identities import Identities, ServiceAccountRef
 from settings import PostgresSettings, RestoreSettings
 
@@ -64,11 +64,10 @@ class RestoredCluster(pulumi.ComponentResource):
         target = recovery_target(restore)
         if target:
             recovery["recoveryTarget"] = target
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = cnpg_cluster(
             f"{name}-cluster",
-            api_version="postgresql.cnpg.io/v1",
-            kind="Cluster",
-            metadata=cluster_metadata(restore.cluster_name, source.namespace),
+            name=restore.cluster_name,
+            namespace=source.namespace,
             spec=cluster_spec(
                 restore.cluster_name,
                 source,
@@ -86,11 +85,8 @@ class RestoredCluster(pulumi.ComponentResource):
                     }
                 ],
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*args.depends_on, trust],
-                custom_timeouts=pulumi.CustomTimeouts(create=CLUSTER_READY_TIMEOUT, update=CLUSTER_READY_TIMEOUT),
-            ),
+            provider=args.provider,
+            parent=self,
+            depends_on=[*args.depends_on, trust],
         )
         self.register_outputs({"clusterName": restore.cluster_name})
