@@ -39,6 +39,10 @@ class PostgresClusterArgs:
     operators_ready: Sequence[pulumi.Resource]
 
 
+# The plugin's sidecar runs in every instance pod: requests == limits keep the pod Guaranteed QoS.
+BACKUP_SIDECAR_RESOURCES = {"cpu": "500m", "memory": "512Mi"}
+
+
 def federated_credential_name(namespace: str, cluster: str) -> str:
     return f"fic-{namespace}-{cluster}"
 
@@ -88,6 +92,9 @@ class PostgresCluster(pulumi.ComponentResource):
                     "azureCredentials": {"inheritFromAzureAD": True},
                     "wal": {"compression": "zstd", "maxParallel": 8},
                     "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
+                },
+                "instanceSidecarConfiguration": {
+                    "resources": {"requests": BACKUP_SIDECAR_RESOURCES, "limits": BACKUP_SIDECAR_RESOURCES}
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace, *args.operators_ready]),

@@ -213,8 +213,8 @@ def summary_markdown(run: StackRun) -> str:
         "|---|---|",
     ]
     for name in sorted(run.outputs):
-        value = REDACTED if name in run.secret_outputs else run.outputs[name]
-        lines.append(f"| `{name}` | `{json.dumps(value)}` |")
+        value = REDACTED if name in run.secret_outputs else f"`{json.dumps(run.outputs[name])}`"
+        lines.append(f"| `{name}` | {value} |")
     total, path = critical_path(run)
     lines += ["", f"## Critical path (estimated {total:.1f} minutes for a first deployment)", ""]
     lines += ["| # | resource | type | minutes |", "|---|---|---|---|"]

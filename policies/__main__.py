@@ -1,0 +1,29 @@
+"""The aks-postgres-ha policy pack: the Pulumi CLI runs this file (``--policy-pack policies``)."""
+
+from aks_postgres_ha_policies.aks import AKS_POLICIES
+from aks_postgres_ha_policies.backups import BACKUP_POLICIES
+from aks_postgres_ha_policies.cnpg import CNPG_POLICIES
+from aks_postgres_ha_policies.credentials import CREDENTIAL_POLICIES
+from aks_postgres_ha_policies.federation import FEDERATION_POLICIES
+from aks_postgres_ha_policies.identity import IDENTITY_POLICIES
+from aks_postgres_ha_policies.network import NETWORK_POLICIES
+from aks_postgres_ha_policies.qos import QOS_POLICIES
+from aks_postgres_ha_policies.storage import STORAGE_POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name="aks-postgres-ha-policies",
+    description="Guardrails for highly available PostgreSQL (CloudNativePG) on AKS.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        *STORAGE_POLICIES,
+        *AKS_POLICIES,
+        *IDENTITY_POLICIES,
+        *NETWORK_POLICIES,
+        *CNPG_POLICIES,
+        *QOS_POLICIES,
+        *BACKUP_POLICIES,
+        *FEDERATION_POLICIES,
+        *CREDENTIAL_POLICIES,
+    ],
+)

@@ -1,0 +1,154 @@
+"""Least privilege for identities: narrow role scopes, and no identity shared by AKS and workloads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
+
+from .common import (
+    Report,
+    as_list,
+    depends_on_type,
+    depends_through,
+    for_types,
+    label,
+    lookup,
+    of_type,
+    plain,
+    resource_policy,
+    stack_policy,
+    text,
+)
+from .resource_types import (
+    BLOB_CONTAINER,
+    FEDERATED_IDENTITY_CREDENTIAL,
+    MANAGED_CLUSTER,
+    ROLE_ASSIGNMENT,
+    STORAGE_ACCOUNT,
+    USER_ASSIGNED_IDENTITY,
+)
+
+_BROAD_SCOPES = (
+    (re.compile(r"^/*$"), "the tenant root"),
+    (re.compile(r"^/subscriptions/[^/]+/*$", re.IGNORECASE), "a whole subscription"),
+    (re.compile(r"^/providers/Microsoft\.Management/managementGroups/[^/]+/*$", re.IGNORECASE), "a management group"),
+)
+
+# Storage data-plane and account roles: whoever holds one works with storage, whatever the scope.
+_STORAGE_ROLE_IDS = (
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",  # Storage Blob Data Reader
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab",  # Storage Account Contributor
+    "81a9662b-bebf-436f-a333-f67b29880f12",  # Storage Account Key Operator Service Role
+)
+
+
+@for_types(ROLE_ASSIGNMENT)
+def _narrow_scope(args: ResourceValidationArgs, report: Report) -> None:
+    scope = text(lookup(args.props, "scope"))
+    if scope is None:
+        return
+    for pattern, breadth in _BROAD_SCOPES:
+        if pattern.match(scope.strip()):
+            report(
+                f"{label(args.resource_type, args.name)}: scope '{scope}' is {breadth}; grant the role on the resource "
+                "group or the single resource that needs it, so the principal reaches nothing beyond this deployment."
+            )
+
+
+def _identity_name(props: dict[str, Any]) -> str | None:
+    return text(props.get("resourceName")) or text(props.get("name"))
+
+
+def _same_identity(identity: dict[str, Any], arm_id: Any) -> bool:
+    """Whether an ARM resource ID names ``identity``: by its ID when known, else by group and name."""
+    if not isinstance(arm_id, str):
+        return False
+    own_id = text(identity.get("id"))
+    if own_id is not None:
+        return own_id.lower() == arm_id.lower()
+    path = "/" + arm_id.strip("/").lower() + "/"
+    group = (text(identity.get("resourceGroupName")) or "").lower()
+    name = (_identity_name(identity) or "").lower()
+    return bool(group and name) and path.endswith(f"/{name}/") and f"/resourcegroups/{group}/" in path
+
+
+def _control_plane_users(
+    identity: PolicyResource, props: Mapping[str, dict[str, Any]], clusters: list[PolicyResource]
+) -> list[str]:
+    users = []
+    for cluster in clusters:
+        assigned = lookup(props[cluster.urn], "identity", "userAssignedIdentities")
+        # Inputs list the identity IDs; a deployed cluster's outputs key a map by them.
+        assigned_ids = list(assigned) if isinstance(assigned, Mapping) else as_list(assigned)
+        if depends_through(cluster, "identity", identity) or any(_same_identity(props[identity.urn], i) for i in assigned_ids):
+            users.append(f"the control-plane identity of {label(cluster.resource_type, cluster.name)}")
+    return users
+
+
+def _is_storage_role(assignment: PolicyResource, props: dict[str, Any]) -> bool:
+    scope = text(props.get("scope")) or ""
+    role = (text(props.get("roleDefinitionId")) or "").lower()
+    return (
+        "/providers/microsoft.storage/" in scope.lower()
+        or depends_on_type(assignment, "scope", STORAGE_ACCOUNT)
+        or depends_on_type(assignment, "scope", BLOB_CONTAINER)
+        or any(role.endswith(role_id) for role_id in _STORAGE_ROLE_IDS)
+    )
+
+
+def _workload_uses(identity: PolicyResource, props: Mapping[str, dict[str, Any]], resources: list[PolicyResource]) -> list[str]:
+    own = props[identity.urn]
+    uses = []
+    for credential in of_type(resources, FEDERATED_IDENTITY_CREDENTIAL):
+        credential_props = props[credential.urn]
+        trusted_name = text(credential_props.get("resourceName"))
+        by_name = (
+            trusted_name is not None
+            and trusted_name == _identity_name(own)
+            and text(credential_props.get("resourceGroupName")) == text(own.get("resourceGroupName"))
+        )
+        if depends_through(credential, "resourceName", identity) or by_name:
+            uses.append(f"trusted by {label(credential.resource_type, credential.name)}")
+    for assignment in of_type(resources, ROLE_ASSIGNMENT):
+        assignment_props = props[assignment.urn]
+        principal = text(assignment_props.get("principalId"))
+        by_value = principal is not None and principal == text(own.get("principalId"))
+        if (depends_through(assignment, "principalId", identity) or by_value) and _is_storage_role(assignment, assignment_props):
+            uses.append(f"granted storage access by {label(assignment.resource_type, assignment.name)}")
+    return uses
+
+
+def _validate_separation(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    # Correlation runs on property dependencies first: they are known in every preview, while
+    # identity IDs and principal IDs are outputs that a first preview cannot know.
+    props = {resource.urn: plain(resource.props) for resource in args.resources}
+    clusters = of_type(args.resources, MANAGED_CLUSTER)
+    for identity in of_type(args.resources, USER_ASSIGNED_IDENTITY):
+        control_plane = _control_plane_users(identity, props, clusters)
+        workload = _workload_uses(identity, props, args.resources)
+        if control_plane and workload:
+            report_violation(
+                f"{label(identity.resource_type, identity.name)} is both {' and '.join(control_plane)} and a workload "
+                f"identity ({'; '.join(workload)}). Any pod allowed to use it could then act with the control plane's "
+                "Azure permissions; give the database workload its own user-assigned identity.",
+                identity.urn,
+            )
+
+
+IDENTITY_POLICIES = [
+    resource_policy(
+        "role-assignment-scope",
+        "Role assignments never cover a whole subscription, management group or the tenant root.",
+        _narrow_scope,
+    ),
+    stack_policy(
+        "identity-separation",
+        "No user-assigned identity is both an AKS control-plane identity and a workload identity.",
+        _validate_separation,
+    ),
+]

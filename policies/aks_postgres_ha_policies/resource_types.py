@@ -1,0 +1,23 @@
+"""Type tokens of the resources the policies inspect (as the engine sends them)."""
+
+from typing import Final
+
+STORAGE_ACCOUNT: Final = "azure-native:storage:StorageAccount"
+BLOB_SERVICE_PROPERTIES: Final = "azure-native:storage:BlobServiceProperties"
+BLOB_CONTAINER: Final = "azure-native:storage:BlobContainer"
+
+MANAGED_CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
+AGENT_POOL: Final = "azure-native:containerservice:AgentPool"
+
+USER_ASSIGNED_IDENTITY: Final = "azure-native:managedidentity:UserAssignedIdentity"
+FEDERATED_IDENTITY_CREDENTIAL: Final = "azure-native:managedidentity:FederatedIdentityCredential"
+ROLE_ASSIGNMENT: Final = "azure-native:authorization:RoleAssignment"
+
+PUBLIC_IP_ADDRESS: Final = "azure-native:network:PublicIPAddress"
+
+KUBERNETES_SERVICE: Final = "kubernetes:core/v1:Service"
+KUBERNETES_SECRET: Final = "kubernetes:core/v1:Secret"
+
+CNPG_CLUSTER: Final = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CNPG_SCHEDULED_BACKUP: Final = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
+BARMAN_OBJECT_STORE: Final = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"

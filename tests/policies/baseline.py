@@ -1,0 +1,279 @@
+"""A small stack that every policy accepts, shaped like the program's (wire names, as registered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .synthetic import Resource, Secret, SyntheticStack
+
+SUBSCRIPTION = "/subscriptions/00000000-0000-4000-8000-000000000001"
+GROUP = f"{SUBSCRIPTION}/resourceGroups/rg-cnpg"
+STORAGE_ACCOUNT_ID = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/cnpgbackups"
+ISSUER = "https://swedencentral.oic.prod-aks.azure.com/00000000-0000-4000-8000-000000000002/1234/"
+NAMESPACE = "cnpg-database"
+CLUSTER = "pg-primary"
+OBJECT_STORE = "pg-primary-backups"
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+BLOB_DATA_CONTRIBUTOR = f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+NETWORK_CONTRIBUTOR = f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7"
+ZONES = ["1", "2", "3"]
+GUARANTEED = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1000m", "memory": "4096Mi"}}
+
+
+def _azure() -> list[Resource]:
+    return [
+        Resource("azure-native:resources:ResourceGroup", "rg", {"resourceGroupName": "rg-cnpg", "location": "swedencentral"}),
+        Resource(
+            "azure-native:managedidentity:UserAssignedIdentity",
+            "control-plane-identity",
+            {"resourceGroupName": "rg-cnpg", "resourceName": "mi-aks"},
+            sources={"resourceGroupName": ["rg"]},
+        ),
+        Resource(
+            "azure-native:managedidentity:UserAssignedIdentity",
+            "workload-identity",
+            {"resourceGroupName": "rg-cnpg", "resourceName": "mi-db"},
+            sources={"resourceGroupName": ["rg"]},
+        ),
+        Resource(
+            "azure-native:storage:StorageAccount",
+            "storage-account",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "accountName": "cnpgbackups",
+                "kind": "StorageV2",
+                "sku": {"name": "Standard_ZRS"},
+                "enableHttpsTrafficOnly": True,
+                "minimumTlsVersion": "TLS1_2",
+                "allowBlobPublicAccess": False,
+                "allowSharedKeyAccess": False,
+            },
+        ),
+        Resource(
+            "azure-native:storage:BlobServiceProperties",
+            "blob-service",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "accountName": "cnpgbackups",
+                "blobServicesName": "default",
+                "deleteRetentionPolicy": {"enabled": True, "days": 14},
+                "isVersioningEnabled": True,
+            },
+            sources={"accountName": ["storage-account"]},
+        ),
+        Resource(
+            "azure-native:storage:BlobContainer",
+            "backup-container",
+            {"resourceGroupName": "rg-cnpg", "accountName": "cnpgbackups", "containerName": "backups", "publicAccess": "None"},
+            sources={"accountName": ["storage-account"]},
+        ),
+        Resource(
+            "azure-native:authorization:RoleAssignment",
+            "backup-writer",
+            {
+                "scope": f"{STORAGE_ACCOUNT_ID}/blobServices/default/containers/backups",
+                "principalId": "principal-db",
+                "principalType": "ServicePrincipal",
+                "roleDefinitionId": BLOB_DATA_CONTRIBUTOR,
+            },
+            sources={"scope": ["backup-container"], "principalId": ["workload-identity"]},
+        ),
+        Resource(
+            "azure-native:authorization:RoleAssignment",
+            "control-plane-network",
+            {
+                "scope": GROUP,
+                "principalId": "principal-aks",
+                "principalType": "ServicePrincipal",
+                "roleDefinitionId": NETWORK_CONTRIBUTOR,
+            },
+            sources={"scope": ["rg"], "principalId": ["control-plane-identity"]},
+        ),
+        Resource(
+            "azure-native:containerservice:ManagedCluster",
+            "aks",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "resourceName": "aks-cnpg",
+                "kubernetesVersion": "1.35",
+                "sku": {"name": "Base", "tier": "Standard"},
+                "identity": {
+                    "type": "UserAssigned",
+                    "userAssignedIdentities": [f"{GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-aks"],
+                },
+                "oidcIssuerProfile": {"enabled": True},
+                "securityProfile": {"workloadIdentity": {"enabled": True}},
+                "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
+                "agentPoolProfiles": [{"name": "systempool", "mode": "System", "count": 2, "availabilityZones": ZONES}],
+            },
+            sources={"identity": ["control-plane-identity"]},
+        ),
+        Resource(
+            "azure-native:containerservice:AgentPool",
+            "postgres-pool",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "resourceName": "aks-cnpg",
+                "agentPoolName": "postgres",
+                "mode": "User",
+                "count": 3,
+                "availabilityZones": ZONES,
+                "orchestratorVersion": "1.35",
+            },
+            sources={"resourceName": ["aks"]},
+        ),
+        Resource(
+            "azure-native:managedidentity:FederatedIdentityCredential",
+            "cluster-credential",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "resourceName": "mi-db",
+                "subject": f"system:serviceaccount:{NAMESPACE}:{CLUSTER}",
+                "audiences": ["api://AzureADTokenExchange"],
+                "issuer": ISSUER,
+            },
+            sources={"resourceName": ["workload-identity"], "issuer": ["aks"]},
+        ),
+        Resource(
+            "azure-native:network:PublicIPAddress",
+            "public-ip",
+            {
+                "resourceGroupName": "rg-cnpg",
+                "publicIpAddressName": "pip-pg",
+                "publicIPAllocationMethod": "Static",
+                "zones": ZONES,
+            },
+        ),
+        Resource(
+            "azure-native:dashboard:Grafana",
+            "grafana",
+            {"resourceGroupName": "rg-cnpg", "workspaceName": "gf-cnpg", "properties": {"apiKey": "Disabled"}},
+        ),
+    ]
+
+
+def _cluster_spec() -> dict[str, object]:
+    return {
+        "instances": 3,
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie",
+        "primaryUpdateMethod": "switchover",
+        "postgresql": {
+            "synchronous": {"method": "any", "number": 1},
+            "pg_hba": [
+                "hostssl all all 0.0.0.0/0 scram-sha-256",
+                "hostnossl all all 0.0.0.0/0 reject",
+                "hostnossl all all ::/0 reject",
+            ],
+        },
+        "bootstrap": {
+            "initdb": {"database": "app", "owner": "app", "dataChecksums": True, "secret": {"name": "app-credentials"}}
+        },
+        "resources": GUARANTEED,
+        "plugins": [
+            {
+                "name": BARMAN_PLUGIN,
+                "isWALArchiver": True,
+                "parameters": {"barmanObjectName": OBJECT_STORE, "serverName": CLUSTER},
+            }
+        ],
+        "managed": {
+            "services": {
+                "additional": [
+                    {
+                        "selectorType": "rw",
+                        "serviceTemplate": {
+                            "metadata": {
+                                "name": f"{CLUSTER}-public-rw",
+                                "annotations": {"service.beta.kubernetes.io/azure-pip-name": "pip-pg"},
+                            },
+                            "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"]},
+                        },
+                    }
+                ]
+            }
+        },
+    }
+
+
+def _on_cluster(resource_type: str, name: str, inputs: dict[str, Any], **options: Any) -> Resource:
+    """A Kubernetes object of the database component, deployed through the explicit provider."""
+    return Resource(resource_type, name, inputs, parent="database", provider="kubernetes", **options)
+
+
+def _kubernetes() -> list[Resource]:
+    return [
+        Resource(
+            "pulumi:providers:kubernetes",
+            "kubernetes",
+            {"kubeconfig": Secret("apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {token: t0ken}\n")},
+            sources={"kubeconfig": ["aks"]},
+        ),
+        Resource("aks-postgres-ha:components:PostgresCluster", "database", {}, custom=False),
+        _on_cluster("kubernetes:core/v1:Namespace", "namespace", {"metadata": {"name": NAMESPACE}}),
+        _on_cluster(
+            "kubernetes:core/v1:Secret",
+            "app-credentials",
+            {
+                "metadata": {"name": "app-credentials", "namespace": NAMESPACE},
+                "type": "kubernetes.io/basic-auth",
+                "stringData": Secret({"username": "app", "password": "s3cret-Passw0rd"}),
+            },
+        ),
+        _on_cluster(
+            "kubernetes:helm.sh/v3:Release",
+            "monitoring",
+            {
+                "chart": "kube-prometheus-stack",
+                "values": {"grafana": {"admin": {"existingSecret": "grafana-admin", "passwordKey": "pw"}}},
+            },
+        ),
+        _on_cluster(
+            "kubernetes:barmancloud.cnpg.io/v1:ObjectStore",
+            "object-store",
+            {
+                "metadata": {"name": OBJECT_STORE, "namespace": NAMESPACE},
+                "spec": {
+                    "configuration": {
+                        "destinationPath": "https://cnpgbackups.blob.core.windows.net/backups",
+                        "azureCredentials": {"inheritFromAzureAD": True},
+                    },
+                    "retentionPolicy": "30d",
+                    "instanceSidecarConfiguration": {"resources": GUARANTEED},
+                },
+            },
+        ),
+        _on_cluster(
+            "kubernetes:postgresql.cnpg.io/v1:Cluster",
+            "cluster",
+            {"metadata": {"name": CLUSTER, "namespace": NAMESPACE}, "spec": _cluster_spec()},
+            sources={"spec": ["workload-identity", "public-ip"]},
+        ),
+        _on_cluster(
+            "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup",
+            "scheduled-backup",
+            {
+                "metadata": {"name": f"{CLUSTER}-daily", "namespace": NAMESPACE},
+                "spec": {
+                    "schedule": "0 0 2 * * *",
+                    "cluster": {"name": CLUSTER},
+                    "method": "plugin",
+                    "pluginConfiguration": {"name": BARMAN_PLUGIN},
+                },
+            },
+        ),
+        _on_cluster(
+            "kubernetes:core/v1:Service",
+            "internal-lb",
+            {
+                "metadata": {
+                    "name": "pg-internal",
+                    "annotations": {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
+                },
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 5432}]},
+            },
+        ),
+    ]
+
+
+def compliant_stack(stack: str = "dev") -> SyntheticStack:
+    return SyntheticStack([*_azure(), *_kubernetes()], stack)
