@@ -16,6 +16,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import yaml
 from google.protobuf import json_format
 
 from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
+from offline.policy_client import PolicyPackSession
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
@@ -271,14 +273,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     if not stack_file.is_file():
         print(f"render: --stack {args.stack!r}: no stack file {stack_file}", file=sys.stderr)
         return 2
-    try:
-        run = run_stack(args.stack, config=stack_config_file(stack_file))
-    except pulumi.RunError as error:
-        print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
-        return 2
-    from offline.policy_client import analyze
-
-    report = analyze(run.registrations, args.stack)
+    session = PolicyPackSession(stack=args.stack)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The pack's start-up (a Python process importing pulumi-policy) overlaps the program run.
+        started = background.submit(session.start)
+        try:
+            run = run_stack(args.stack, config=stack_config_file(stack_file))
+            started.result()
+            report = session.analyze(run.registrations, args.stack)
+        except pulumi.RunError as error:
+            print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
+            return 2
+        finally:
+            started.exception()  # wait for the start-up before closing
+            session.close()
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
     mandatory = list(report.mandatory_violations)

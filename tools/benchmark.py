@@ -50,12 +50,17 @@ def main() -> int:
         _timed([PYTHON, "-c", "from offline.engine import run_stack; run_stack('prod')"], args.repeat),
         1.5,
     )
-    warm = (
-        "import time; from offline.engine import run_stack; run_stack('prod'); t = time.perf_counter(); "
-        "[run_stack('prod') for _ in range(5)]; print((time.perf_counter() - t) / 5)"
+    # First run: the program's own imports of the Azure/Kubernetes SDK modules, then evaluation;
+    # later runs: evaluation alone.
+    timing = (
+        "import time; from offline.engine import run_stack; t = time.perf_counter(); run_stack('prod'); "
+        "first = time.perf_counter() - t; t = time.perf_counter(); [run_stack('prod') for _ in range(5)]; "
+        "print(first, (time.perf_counter() - t) / 5)"
     )
-    evaluation = float(subprocess.run([PYTHON, "-c", warm], cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout)
-    print(f"{'prod program evaluation alone (SDKs already imported)':<58} mean   {evaluation:6.2f} s")
+    output = subprocess.run([PYTHON, "-c", timing], cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout
+    first, evaluation = (float(value) for value in output.split())
+    print(f"{'prod program, first run in a process (SDK module imports)':<58} once   {first:6.2f} s")
+    print(f"{'prod program evaluation alone (SDKs already imported)':<58} mean   {evaluation:6.2f} s  budget 1.5 s")
     with tempfile.TemporaryDirectory() as out:
         ok &= _report(
             "offline render of prod, policy analysis included",
