@@ -76,6 +76,12 @@ class PostgresCluster(pulumi.ComponentResource):
             opts=in_namespace,
         )
 
+        trust = args.identities.federate(
+            federated_credential_name(postgres.namespace, postgres.cluster_name),
+            issuer=args.oidc_issuer_url,
+            service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
+        )
+
         self.object_store_name = f"{postgres.cluster_name}-backups"
         object_store = k8s.apiextensions.CustomResource(
             f"{name}-object-store",
@@ -97,13 +103,12 @@ class PostgresCluster(pulumi.ComponentResource):
                     "resources": {"requests": BACKUP_SIDECAR_RESOURCES, "limits": BACKUP_SIDECAR_RESOURCES}
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace, *args.operators_ready]),
-        )
-
-        trust = args.identities.federate(
-            federated_credential_name(postgres.namespace, postgres.cluster_name),
-            issuer=args.oidc_issuer_url,
-            service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
+            # The plugin must be serving, and the identity able to write, before the store is used.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[namespace, *args.operators_ready, trust, args.backup_target.writer_role],
+            ),
         )
 
         self.cluster = cnpg_cluster(
