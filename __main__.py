@@ -142,25 +142,13 @@ database = PostgresCluster(
     ),
 )
 
-Backups(
-    "backups",
-    BackupsArgs(
-        provider=access.provider,
-        namespace=postgres.namespace,
-        cluster_name=postgres.cluster_name,
-        cluster=database.cluster,
-        settings=settings.backup,
-    ),
-)
+Backups("backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
 
 DatabaseMonitoring(
     "database-monitoring",
     DatabaseMonitoringArgs(
-        provider=access.provider,
-        namespace=postgres.namespace,
-        cluster_name=postgres.cluster_name,
+        cluster=database.ref,
         instances=postgres.instances,
-        cluster=database.cluster,
         backup_alert_after_hours=settings.backup.alert_after_hours,
         prometheus_operator=operators.monitoring_ready if settings.operators.self_managed_monitoring else None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
@@ -173,7 +161,7 @@ if settings.restore.enabled:
     RestoredCluster(
         "restore",
         RestoredClusterArgs(
-            provider=access.provider,
+            source=database.ref,
             postgres=postgres,
             restore=settings.restore,
             identities=identities,
@@ -181,7 +169,6 @@ if settings.restore.enabled:
             object_store_name=database.object_store_name,
             app_secret_name=database.app_secret_name,
             placement=placement,
-            depends_on=[database.cluster],
         ),
     )
 

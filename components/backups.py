@@ -7,17 +7,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN
+from components.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef
 from settings import BackupSettings
 
 
 @dataclass(frozen=True)
 class BackupsArgs:
-    provider: k8s.Provider
-    namespace: str
-    cluster_name: str
-    # The Ready cluster: a backup of a cluster still bootstrapping would fail.
-    cluster: pulumi.Resource
+    # Backups start once the cluster is Ready: a backup of a cluster still bootstrapping would fail.
+    cluster: ClusterRef
     settings: BackupSettings
 
 
@@ -30,12 +27,13 @@ class Backups(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:Backups", name, None, opts)
-        cluster_ref = {"name": args.cluster_name}
+        cluster = args.cluster
+        cluster_ref = {"name": cluster.name}
         k8s.apiextensions.CustomResource(
             f"{name}-scheduled",
             api_version="postgresql.cnpg.io/v1",
             kind="ScheduledBackup",
-            metadata={"name": f"{args.cluster_name}-scheduled", "namespace": args.namespace},
+            metadata={"name": f"{cluster.name}-scheduled", "namespace": cluster.namespace},
             spec={
                 "schedule": args.settings.schedule,
                 "cluster": cluster_ref,
@@ -46,7 +44,7 @@ class Backups(pulumi.ComponentResource):
                 **backup_method(),
             },
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=[args.cluster], replace_on_changes=["spec.cluster"]
+                parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec.cluster"]
             ),
         )
         for backup_name in args.settings.on_demand:
@@ -54,11 +52,11 @@ class Backups(pulumi.ComponentResource):
                 f"{name}-on-demand-{backup_name}",
                 api_version="postgresql.cnpg.io/v1",
                 kind="Backup",
-                metadata={"name": backup_name, "namespace": args.namespace},
+                metadata={"name": backup_name, "namespace": cluster.namespace},
                 spec={"cluster": cluster_ref, "target": "prefer-standby", **backup_method()},
                 # Backup.spec is immutable: any change is a new backup.
                 opts=pulumi.ResourceOptions(
-                    parent=self, provider=args.provider, depends_on=[args.cluster], replace_on_changes=["spec"]
+                    parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec"]
                 ),
             )
         self.register_outputs({})

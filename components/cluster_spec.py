@@ -23,6 +23,16 @@ READY_TIMEOUT = "40m"
 
 
 @dataclass(frozen=True)
+class ClusterRef:
+    """A CNPG cluster as the layers after it address it; ``resource`` is awaited until Ready."""
+
+    provider: pulumi.ProviderResource
+    namespace: str
+    name: str
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where instances run: the postgres node pool, one per zone."""
 

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster_spec import Placement, cluster_spec, cnpg_cluster
+from components.cluster_spec import ClusterRef, Placement, cluster_spec, cnpg_cluster
 from components.endpoints import Endpoints
 from components.identities import Identities, ServiceAccountRef
 from settings import BackupSettings, PostgresSettings
@@ -51,7 +51,7 @@ class PostgresCluster(pulumi.ComponentResource):
     """A 3-instance, quorum-synchronous CNPG cluster archiving to Azure Blob through the Barman
     Cloud plugin and workload identity. ``cluster`` is Ready before anything depends on it."""
 
-    cluster: k8s.apiextensions.CustomResource
+    ref: ClusterRef
     object_store_name: str
     app_password: pulumi.Output[str]
     app_secret_name: str
@@ -111,7 +111,7 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
         )
 
-        self.cluster = cnpg_cluster(
+        cluster = cnpg_cluster(
             f"{name}-cluster",
             name=postgres.cluster_name,
             namespace=postgres.namespace,
@@ -136,4 +136,5 @@ class PostgresCluster(pulumi.ComponentResource):
             parent=self,
             depends_on=[*args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
         )
+        self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})

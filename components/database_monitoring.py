@@ -9,16 +9,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster_spec import ClusterRef
+
 METRICS_PORT = "metrics"
 
 
 @dataclass(frozen=True)
 class DatabaseMonitoringArgs:
-    provider: k8s.Provider
-    namespace: str
-    cluster_name: str
+    # Monitors start after the cluster: its pods must exist to be scraped.
+    cluster: ClusterRef
     instances: int
-    cluster: pulumi.Resource
     backup_alert_after_hours: int
     # Prometheus Operator CRDs from kube-prometheus-stack; None: no self-managed Prometheus.
     prometheus_operator: list[pulumi.Resource] | None
@@ -91,14 +91,15 @@ class DatabaseMonitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:DatabaseMonitoring", name, None, opts)
-        metadata = {"name": args.cluster_name, "namespace": args.namespace}
+        cluster = args.cluster
+        metadata = {"name": cluster.name, "namespace": cluster.namespace}
         pod_monitor_spec = {
-            "selector": {"matchLabels": {"cnpg.io/cluster": args.cluster_name}},
+            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name}},
             "podMetricsEndpoints": [{"port": METRICS_PORT}],
         }
         if args.prometheus_operator is not None:
             after = pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=[args.cluster, *args.prometheus_operator]
+                parent=self, provider=cluster.provider, depends_on=[cluster.resource, *args.prometheus_operator]
             )
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor",
@@ -112,14 +113,12 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 f"{name}-alerts",
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
-                metadata={"name": f"{args.cluster_name}-alerts", "namespace": args.namespace},
+                metadata={"name": f"{cluster.name}-alerts", "namespace": cluster.namespace},
                 spec={
                     "groups": [
                         {
-                            "name": f"{args.cluster_name}.rules",
-                            "rules": alert_rules(
-                                args.namespace, args.cluster_name, args.instances, args.backup_alert_after_hours
-                            ),
+                            "name": f"{cluster.name}.rules",
+                            "rules": alert_rules(cluster.namespace, cluster.name, args.instances, args.backup_alert_after_hours),
                         }
                     ]
                 },
@@ -133,6 +132,6 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 kind="PodMonitor",
                 metadata=metadata,
                 spec=pod_monitor_spec,
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[args.cluster]),
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[cluster.resource]),
             )
         self.register_outputs({})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN, Placement, cluster_spec, cnpg_cluster
+from components.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef, Placement, cluster_spec, cnpg_cluster
 from components.database import federated_credential_name
 from components.identities import Identities, ServiceAccountRef
 from settings import PostgresSettings, RestoreSettings
@@ -19,8 +18,8 @@ RECOVERY_SOURCE = "origin"
 
 @dataclass(frozen=True)
 class RestoredClusterArgs:
-    provider: k8s.Provider
-    # The source cluster's settings: same image (PostgreSQL major), resources and volume sizes.
+    # The source cluster (Ready) and its settings: same image (PostgreSQL major), resources, volume sizes.
+    source: ClusterRef
     postgres: PostgresSettings
     restore: RestoreSettings
     identities: Identities
@@ -28,7 +27,6 @@ class RestoredClusterArgs:
     object_store_name: str
     app_secret_name: str
     placement: Placement
-    depends_on: Sequence[pulumi.Resource]
 
 
 def recovery_target(restore: RestoreSettings) -> dict[str, Any] | None:
@@ -85,8 +83,8 @@ class RestoredCluster(pulumi.ComponentResource):
                     }
                 ],
             ),
-            provider=args.provider,
+            provider=args.source.provider,
             parent=self,
-            depends_on=[*args.depends_on, trust],
+            depends_on=[args.source.resource, trust],
         )
         self.register_outputs({"clusterName": restore.cluster_name})
