@@ -150,7 +150,7 @@ DatabaseMonitoring(
         cluster=database.ref,
         instances=postgres.instances,
         backup_alert_after_hours=settings.backup.alert_after_hours,
-        prometheus_operator=operators.monitoring_ready if settings.operators.self_managed_monitoring else None,
+        prometheus_operator=operators.prometheus_operator,
         azure_managed_prometheus=settings.observability.azure_monitoring,
     ),
 )

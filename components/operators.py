@@ -90,11 +90,11 @@ class Operators(pulumi.ComponentResource):
     """Installs the operators in dependency order and exposes what later layers wait for.
 
     ``database_ready``: the CNPG operator and the Barman Cloud plugin, with their webhooks serving.
-    ``monitoring_ready``: the Prometheus Operator CRDs (kube-prometheus-stack), if installed.
+    ``prometheus_operator``: the Prometheus Operator CRDs (kube-prometheus-stack); None if not installed.
     """
 
     database_ready: list[pulumi.Resource]
-    monitoring_ready: list[pulumi.Resource]
+    prometheus_operator: list[pulumi.Resource] | None
     grafana_admin_password: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: OperatorsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -109,10 +109,10 @@ class Operators(pulumi.ComponentResource):
             namespace=CERT_MANAGER_NAMESPACE,
             values={"crds": {"enabled": True}},
         )
-        self.monitoring_ready = []
+        self.prometheus_operator = None
         self.grafana_admin_password = None
         if versions.self_managed_monitoring:
-            self.monitoring_ready = [self._monitoring_stack(name, versions)]
+            self.prometheus_operator = [self._monitoring_stack(name, versions)]
         cnpg = self._release(
             f"{name}-cnpg",
             chart="cloudnative-pg",
@@ -135,7 +135,7 @@ class Operators(pulumi.ComponentResource):
                     },
                 },
             },
-            depends_on=[cert_manager, *self.monitoring_ready],
+            depends_on=[cert_manager, *(self.prometheus_operator or [])],
         )
         plugin = self._release(
             f"{name}-barman-cloud",

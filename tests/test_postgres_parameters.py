@@ -17,7 +17,7 @@ from components.postgres_parameters import (
     memory_budget,
     shared_preload_libraries,
 )
-from offline.engine import StackRun, run_stack
+from offline.engine import StackRun
 from tests.postgres_server import PostgresServer, check_postgres_accepts, normalised_setting
 
 
@@ -26,11 +26,6 @@ def rendered_postgresql(run: StackRun) -> tuple[dict[str, str], list[str], int]:
     spec = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster").inputs["spec"]
     memory = settings.quantity_bytes(spec["resources"]["limits"]["memory"])
     return dict(spec["postgresql"]["parameters"]), list(spec["postgresql"]["pg_hba"]), memory
-
-
-def stack_parameters(stack: str) -> tuple[dict[str, str], int]:
-    parameters, _, memory = rendered_postgresql(run_stack(stack))
-    return parameters, memory
 
 
 @pytest.fixture(scope="session")
@@ -250,8 +245,8 @@ def test_rendered_parameters_and_pg_hba_are_accepted_by_postgres(postgres_server
     assert check_postgres_accepts(postgres_server, parameters, pg_hba) == []
 
 
-def test_checker_reports_an_invalid_value_and_recovers(postgres_server: PostgresServer) -> None:
-    parameters, _ = stack_parameters("prod")
+def test_checker_reports_an_invalid_value_and_recovers(postgres_server: PostgresServer, prod: StackRun) -> None:
+    parameters, _, _ = rendered_postgresql(prod)
 
     problems = check_postgres_accepts(postgres_server, {**parameters, "shared_buffers": "lots"}, PG_HBA)
 
