@@ -1,0 +1,79 @@
+"""AKS cluster and node pool settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from settings.rules import Cidr, PoolName, SettingsModel, VmSize
+
+# AKS minor versions in standard support that CloudNativePG 1.30 also supports (1.34-1.36).
+# Review when AKS publishes a new release calendar.
+SUPPORTED_KUBERNETES_MINORS = (34, 35, 36)
+
+
+class NodePoolSettings(SettingsModel):
+    name: PoolName
+    vm_size: VmSize
+    min_count: int = Field(ge=1, le=1000)
+    max_count: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> NodePoolSettings:
+        if self.min_count > self.max_count:
+            raise ValueError(f"minCount ({self.min_count}) must not exceed maxCount ({self.max_count})")
+        return self
+
+
+class PostgresPoolSettings(NodePoolSettings):
+    name: PoolName = "postgres"
+    """Node pool name (Linux: 1-12 lowercase letters and digits)."""
+    vm_size: VmSize = "Standard_D4s_v3"
+    """VM size of the PostgreSQL nodes (the guide: Standard_D4s_v3, 4 vCPU / 16 GiB)."""
+    min_count: int = Field(default=3, ge=1, le=1000)
+    """Autoscaler minimum; at least the number of zones."""
+    max_count: int = Field(default=6, ge=1, le=1000)
+    """Autoscaler maximum; at least postgres.instances."""
+    dedicated: bool = True
+    """Taint the pool (workload=postgres:NoSchedule) so only PostgreSQL pods land on it."""
+
+
+class SystemPoolSettings(NodePoolSettings):
+    name: PoolName = "systempool"
+    """System node pool name."""
+    vm_size: VmSize = "Standard_D2s_v3"
+    """VM size of the system nodes (the guide: Standard_D2s_v3)."""
+    min_count: int = Field(default=2, ge=1, le=1000)
+    """Autoscaler minimum."""
+    max_count: int = Field(default=3, ge=1, le=1000)
+    """Autoscaler maximum."""
+
+
+class AksSettings(SettingsModel):
+    kubernetes_version: str = "1.35"
+    """AKS Kubernetes version (1.34-1.36: supported by AKS and CloudNativePG 1.30)."""
+    sku_tier: Literal["Free", "Standard", "Premium"] = "Standard"
+    """AKS tier: Free (dev only), Standard (uptime SLA) or Premium."""
+    api_server_authorized_ip_ranges: list[Cidr] = Field(min_length=1)
+    """Required. CIDRs allowed to reach the Kubernetes API; never 0.0.0.0/0."""
+    system_pool: SystemPoolSettings = SystemPoolSettings()
+    """System node pool."""
+    postgres_pool: PostgresPoolSettings = PostgresPoolSettings()
+    """Dedicated PostgreSQL node pool (label workload=postgres)."""
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        match = re.fullmatch(r"1\.([0-9]+)(\.[0-9]+)?", value)
+        if not match:
+            raise ValueError("must look like 1.35 or 1.35.2")
+        if int(match.group(1)) not in SUPPORTED_KUBERNETES_MINORS:
+            supported = ", ".join(f"1.{minor}" for minor in SUPPORTED_KUBERNETES_MINORS)
+            raise ValueError(f"must be a minor that AKS supports and CloudNativePG 1.30 supports: {supported}")
+        return value
+
+    @property
+    def kubernetes_minor(self) -> str:
+        return ".".join(self.kubernetes_version.split(".")[:2])
