@@ -10,9 +10,11 @@ STACK ?= dev
 
 .PHONY: setup render test lint bench clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# .venv is also the policy pack's virtualenv (policies/PulumiPolicy.yaml: ../.venv): the Pulumi CLI
+# starts the pack with .venv/bin/python and installs nothing for a local pack.
+$(BIN)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r policies/requirements.txt
 	touch $@
 
 setup: $(BIN)/.installed

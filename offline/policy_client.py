@@ -1,7 +1,8 @@
 """Run the policy pack the way the Pulumi CLI does, without the CLI.
 
-The pack runs as ``python -u -m pulumi.policy 127.0.0.1:0 policies/`` (cwd = the pack, with
-``PULUMI_PROJECT``, ``PULUMI_STACK``, ``PULUMI_DRY_RUN`` and ``PULUMI_CONFIG`` set), prints its port,
+The pack starts exactly as the CLI starts it (``policy_launch``: the interpreter ``PulumiPolicy.yaml``
+names, ``python -u -m pulumi.policy <engine> <pack>``, cwd = the pack, with ``PULUMI_PROJECT``,
+``PULUMI_STACK``, ``PULUMI_DRY_RUN`` and ``PULUMI_CONFIG`` set), prints its port,
 and answers the engine's Analyzer RPCs: ``Handshake`` (unimplemented in Python), ``GetAnalyzerInfo``,
 ``ConfigureStack``, ``Configure``, one ``Analyze`` per resource and one ``AnalyzeStack``.
 
@@ -20,11 +21,9 @@ from __future__ import annotations
 import collections
 import importlib.metadata
 import json
-import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pulumi.runtime.proto import analyzer_pb2 as apb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from .engine import PROJECT, PROJECT_DIR, Registration, stack_config
+from .policy_launch import PolicyPackLaunchError, launch
 
 POLICY_PACK_DIR = PROJECT_DIR / "policies"
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -328,17 +328,20 @@ class PolicyPackSession:
             raise
 
     def _spawn(self) -> int:
-        program_config = _program_config(self._stack)
+        try:
+            start = launch(self._pack_dir, engine_address="127.0.0.1:0")  # the pack never dials the engine
+        except PolicyPackLaunchError as error:
+            raise PolicyPackError(str(error)) from None
         environment = {
-            **os.environ,
+            **start.env,
             "PULUMI_PROJECT": PROJECT,
             "PULUMI_STACK": self._stack,
             "PULUMI_DRY_RUN": "true",
-            "PULUMI_CONFIG": json.dumps(program_config),
+            "PULUMI_CONFIG": json.dumps(_program_config(self._stack)),
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(self._pack_dir)],
-            cwd=self._pack_dir,
+            start.argv,
+            cwd=start.cwd,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

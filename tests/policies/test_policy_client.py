@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from offline.engine import PROJECT_DIR
 from offline.policy_client import EnforcementLevel, PolicyPackError, PolicyPackSession, analyze
 
 from .baseline import compliant_stack
@@ -100,6 +101,8 @@ def test_session_stops_its_server_even_when_the_caller_fails() -> None:
 
 def test_broken_pack_reports_its_traceback(tmp_path: Path) -> None:
     (tmp_path / "__main__.py").write_text("raise ImportError('no such policy module')\n")
+    virtualenv = PROJECT_DIR / ".venv"  # the CLI runs a pack only with the interpreter PulumiPolicy.yaml names
+    (tmp_path / "PulumiPolicy.yaml").write_text(f"runtime:\n  name: python\n  options:\n    virtualenv: {virtualenv}\n")
     session = PolicyPackSession(tmp_path)
     with pytest.raises(PolicyPackError, match="no such policy module"):
         session.start()
