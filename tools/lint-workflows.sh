@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Lint the GitHub Actions workflows with the pinned tools from requirements-dev.txt:
-#   actionlint - syntax, expressions, contexts (and shellcheck on run: blocks if installed)
-#   zizmor     - security audits at its default (regular) persona
+# Lint the GitHub Actions workflows and the repository's own actions (.github/actions) with the
+# pinned tools from requirements-dev.txt:
+#   actionlint - workflow syntax, expressions, contexts, inputs of the local actions (and shellcheck
+#                on run: blocks if installed)
+#   zizmor     - security audits of workflows and actions at the auditor persona (every finding,
+#                including those the regular persona hides as noisy)
 # Exits non-zero on any finding from either tool. Run from anywhere: bash tools/lint-workflows.sh
 set -uo pipefail
 
@@ -30,8 +33,8 @@ echo "== actionlint ${workflows[*]}"
 
 # --offline: no GitHub API calls, so the online-only audits (impostor-commit,
 # known-vulnerable-actions, ref-version-mismatch, ...) are skipped and this works without network.
-echo "== zizmor --offline .github/workflows"
-"$bin/zizmor" --offline --no-progress --color=never .github/workflows || status=1
+echo "== zizmor --offline --persona=auditor .github"
+"$bin/zizmor" --offline --persona=auditor --no-progress --color=never .github || status=1
 
 if (( status == 0 )); then
   echo "lint-workflows: OK (actionlint and zizmor found nothing)"
