@@ -3,6 +3,7 @@ both always run the same image, resources, storage and placement."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,13 +11,30 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.postgres_parameters import PG_HBA, derive_parameters
+from components.postgres_parameters import MIB, PG_HBA, setting_bytes
 from settings import PostgresSettings
 
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"
 WORKLOAD_IDENTITY_CLIENT_ANNOTATION = "azure.workload.identity/client-id"
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
+# CNPG's initdb/join Job pods carry cnpg.io/cluster too; only instance pods carry podRole=instance
+# (cloudnative-pg v1.30.0 pkg/specs/jobs.go, pkg/specs/podmonitor.go), so placement selectors need both.
+INSTANCE_POD_ROLE = {"cnpg.io/podRole": "instance"}
+
+# Probes (cloudnative-pg v1.30.0 docs/src/instance_manager.md). A replica whose replay lags more than
+# PROBE_MAXIMUM_LAG for READINESS_PERIOD_SECONDS x READINESS_FAILURE_THRESHOLD (5 min) leaves the
+# read services and the sync quorum; 64Mi and 30 failures is CNPG's documented example, so a write
+# burst does not eject healthy replicas.
+PROBE_MAXIMUM_LAG = "64Mi"
+READINESS_PERIOD_SECONDS = 10
+READINESS_FAILURE_THRESHOLD = 30
+# An explicit startup failureThreshold replaces startDelay (pkg/specs/pods.go), so the window is
+# computed here: at least 30 minutes, and enough to replay max_wal_size twice (crash recovery, then
+# catching up on what the primary wrote meanwhile) at a conservative rate for Azure premium disks.
+STARTUP_PERIOD_SECONDS = 10
+MIN_STARTUP_WINDOW_SECONDS = 1800
+WAL_REPLAY_BYTES_PER_SECOND = 4 * MIB
 # A first bootstrap (3 instances, volumes, WAL archive check) takes minutes, not the default 10.
 READY_TIMEOUT_SECONDS = 2400
 READY_TIMEOUT = "40m"
@@ -71,6 +89,13 @@ def cnpg_cluster(
     )
 
 
+def startup_window_seconds(parameters: dict[str, str]) -> int:
+    """Seconds an instance may take to start: crash recovery of max_wal_size plus catching up, at least 30 min."""
+    max_wal_bytes = setting_bytes(parameters.get("max_wal_size", "1GB"), MIB)
+    replay_seconds = 2 * max_wal_bytes // WAL_REPLAY_BYTES_PER_SECOND
+    return max(MIN_STARTUP_WINDOW_SECONDS, replay_seconds)
+
+
 def archiver_plugin(object_store: str, server_name: str) -> dict[str, Any]:
     return {
         "name": BARMAN_CLOUD_PLUGIN,
@@ -93,6 +118,7 @@ def cluster_spec(
     external_clusters: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     resources = {"cpu": postgres.resources.cpu, "memory": postgres.resources.memory}
+    parameters = postgres.derived_parameters
     affinity: dict[str, Any] = {
         "nodeSelector": dict([placement.node_label]),
         # One instance per node, on top of one per zone.
@@ -116,9 +142,7 @@ def cluster_spec(
             # Quorum commit to any 1 of the standbys; never silently relaxed; failover only to a
             # standby that is known to hold every committed transaction.
             "synchronous": {"method": "any", "number": 1, "dataDurability": "required", "failoverQuorum": True},
-            "parameters": derive_parameters(
-                postgres.resources.memory_bytes, postgres.resources.millicores, postgres.max_connections, postgres.parameters
-            ),
+            "parameters": parameters,
             "pg_hba": list(PG_HBA),
         },
         "replicationSlots": {"highAvailability": {"enabled": True}, "updateInterval": 30},
@@ -127,12 +151,17 @@ def cluster_spec(
         "probes": {
             "startup": {
                 "type": "streaming",
-                "maximumLag": "32Mi",
-                "periodSeconds": 5,
-                "timeoutSeconds": 3,
-                "failureThreshold": 120,
+                "maximumLag": PROBE_MAXIMUM_LAG,
+                "periodSeconds": STARTUP_PERIOD_SECONDS,
+                "timeoutSeconds": 5,
+                "failureThreshold": math.ceil(startup_window_seconds(parameters) / STARTUP_PERIOD_SECONDS),
             },
-            "readiness": {"type": "streaming", "maximumLag": "16Mi", "periodSeconds": 10, "failureThreshold": 6},
+            "readiness": {
+                "type": "streaming",
+                "maximumLag": PROBE_MAXIMUM_LAG,
+                "periodSeconds": READINESS_PERIOD_SECONDS,
+                "failureThreshold": READINESS_FAILURE_THRESHOLD,
+            },
         },
         "topologySpreadConstraints": [
             {
@@ -141,7 +170,7 @@ def cluster_spec(
                 "whenUnsatisfiable": "DoNotSchedule",
                 # Tainted or cordoned nodes do not count as places a pod could go.
                 "nodeTaintsPolicy": "Honor",
-                "labelSelector": {"matchLabels": {"cnpg.io/cluster": name}},
+                "labelSelector": {"matchLabels": {"cnpg.io/cluster": name, **INSTANCE_POD_ROLE}},
             }
         ],
         "affinity": affinity,

@@ -14,6 +14,8 @@ from settings import OperatorSettings
 OPERATOR_NAMESPACE = "cnpg-system"
 MONITORING_NAMESPACE = "monitoring"
 CERT_MANAGER_NAMESPACE = "cert-manager"
+# Namespaces the operator releases create and own; the database must live elsewhere.
+OPERATOR_NAMESPACES = (OPERATOR_NAMESPACE, CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE)
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 # Label the kube-prometheus-stack Grafana sidecar loads dashboards from.
 GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
@@ -120,6 +122,8 @@ class Operators(pulumi.ComponentResource):
             version=versions.cnpg_chart_version,
             namespace=OPERATOR_NAMESPACE,
             values={
+                # The chart's CRDs with a newer 1.30 operator image (settings.operators explains why).
+                "image": {"tag": versions.cnpg_operator_version},
                 # Operator settings live in the chart-owned ConfigMap in the operator's namespace.
                 "config": {
                     "create": True,
@@ -143,7 +147,11 @@ class Operators(pulumi.ComponentResource):
             repo=CNPG_REPO,
             version=versions.barman_cloud_chart_version,
             namespace=OPERATOR_NAMESPACE,
-            values={},
+            # Plugin and sidecar (injected into instance pods) run the same release.
+            values={
+                "image": {"tag": versions.barman_cloud_plugin_version},
+                "sidecarImage": {"tag": versions.barman_cloud_plugin_version},
+            },
             # Needs cert-manager for its certificates and the operator to register with.
             depends_on=[cert_manager, cnpg],
             create_namespace=False,

@@ -10,7 +10,10 @@ so the pod has Guaranteed QoS and the limit is what the kernel enforces):
   autovacuum worker plus one manual operation) and a 10 % reserve, split over
   ``max_connections`` × ``WORK_MEM_ALLOCATIONS_PER_CONNECTION``; at least 4MB.
 - WAL sizing scales with memory (1GB/4GB min/max for 8Gi) so checkpoints are driven by
-  ``checkpoint_timeout`` rather than by WAL volume on a busy instance.
+  ``checkpoint_timeout`` rather than by WAL volume on a busy instance, but ``max_wal_size`` stays
+  within a quarter of the WAL volume: it is a soft limit, and ``wal_keep_size``, replication
+  slots and an archive backlog keep more WAL on that volume (CNPG refuses a ``max_wal_size`` that
+  is not below the volume size).
 
 CPU parameters use whole cores (millicores rounded up). ``memory_budget`` recomputes the
 worst case from rendered parameters, overrides included, so a test can assert it fits.
@@ -48,8 +51,9 @@ OBSERVABILITY_PARAMETERS: Mapping[str, str] = {
     "auto_explain.log_min_duration": "10s",
 }
 
-# Parameters CNPG 1.30 sets itself or refuses ("fixed"/"blocked" in pkg/postgres/configuration.go,
-# plus the WAL and archiving settings replication and backups depend on).
+# Parameters CNPG 1.30 sets itself or refuses (every key of FixedConfigurationParameters, "fixed" and
+# "blocked", in pkg/postgres/configuration.go @ v1.30.0, plus the WAL and archiving settings
+# replication and backups depend on).
 CNPG_MANAGED_PARAMETERS: frozenset[str] = frozenset(
     {
         "allow_alter_system", "allow_system_table_mods", "archive_cleanup_command", "archive_command",
@@ -57,7 +61,8 @@ CNPG_MANAGED_PARAMETERS: frozenset[str] = frozenset(
         "data_sync_retry", "event_source", "external_pid_file", "full_page_writes", "hba_file",
         "hot_standby", "ident_file", "jit_provider", "listen_addresses", "log_destination",
         "log_directory", "log_file_mode", "log_filename", "log_rotation_age", "log_rotation_size",
-        "log_truncate_on_rotation", "logging_collector", "port", "primary_conninfo",
+        "log_truncate_on_rotation", "logging_collector", "pg_failover_slots.primary_dsn",
+        "pg_failover_slots.standby_slot_names", "port", "primary_conninfo",
         "primary_slot_name", "promote_trigger_file", "recovery_end_command", "recovery_min_apply_delay",
         "recovery_target", "recovery_target_action", "recovery_target_inclusive", "recovery_target_lsn",
         "recovery_target_name", "recovery_target_time", "recovery_target_timeline", "recovery_target_xid",
@@ -81,6 +86,8 @@ MAX_MAINTENANCE_WORK_MEM_MIB = 2048
 # The logical replication launcher and apply workers also need worker slots; 8 is PostgreSQL's default.
 RESERVED_BACKGROUND_WORKERS = 4
 MIN_WORKER_PROCESSES = 8
+# max_wal_size takes at most this fraction (1/n) of the WAL volume.
+WAL_VOLUME_SHARE = 4
 
 # PostgreSQL defaults the budget falls back to when a parameter is not rendered.
 _DEFAULT_AUTOVACUUM_MAX_WORKERS = 3
@@ -132,8 +139,10 @@ def derive_parameters(
     millicores: int,
     max_connections: int,
     overrides: Mapping[str, str] | None = None,
+    *,
+    wal_volume_bytes: int,
 ) -> dict[str, str]:
-    """``postgresql.parameters`` for a pod with this memory limit, CPU limit and connection cap.
+    """``postgresql.parameters`` for a pod with this memory limit, CPU limit, connection cap and WAL volume.
 
     ``overrides`` (names already validated by the caller) replace derived values.
     """
@@ -149,7 +158,7 @@ def derive_parameters(
     # Same terms as memory_budget, so the derived values fit whenever work_mem is above its floor.
     for_queries = memory_bytes - (shared_buffers + wal_buffers + maintenance_total) * MIB - _reserved(memory_bytes)
     work_mem = max(MIN_WORK_MEM_MIB, for_queries // (max_connections * WORK_MEM_ALLOCATIONS_PER_CONNECTION) // MIB)
-    max_wal_size = max(1024, memory_mib // 2)
+    max_wal_size = min(max(1024, memory_mib // 2), wal_volume_bytes // MIB // WAL_VOLUME_SHARE)
 
     parameters = {
         "max_connections": str(max_connections),
@@ -237,3 +246,20 @@ def memory_budget(parameters: Mapping[str, str], memory_bytes: int) -> MemoryBud
         queries=connections * setting("work_mem") * WORK_MEM_ALLOCATIONS_PER_CONNECTION,
         reserved=_reserved(memory_bytes),
     )
+
+
+def wal_size_problems(parameters: Mapping[str, str], wal_volume_bytes: int) -> list[str]:
+    """CNPG's webhook rule (validateWalSizeConfiguration): min_wal_size < max_wal_size < WAL volume size.
+
+    Bare numbers are megabytes, as in PostgreSQL; CNPG's defaults are 80MB and 1GB.
+    """
+    min_wal = setting_bytes(parameters.get("min_wal_size", "80MB"), MIB)
+    max_wal = setting_bytes(parameters.get("max_wal_size", "1GB"), MIB)
+    problems = []
+    if min_wal >= max_wal:
+        problems.append(f"min_wal_size ({min_wal // MIB}MB) must be below max_wal_size ({max_wal // MIB}MB)")
+    if max_wal >= wal_volume_bytes:
+        problems.append(
+            f"max_wal_size ({max_wal // MIB}MB) must be below the WAL volume (storage.walSize, {wal_volume_bytes // MIB}MiB)"
+        )
+    return problems

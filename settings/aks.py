@@ -9,9 +9,13 @@ from pydantic import Field, field_validator, model_validator
 
 from settings.rules import Cidr, PoolName, SettingsModel, VmSize
 
-# AKS minor versions in standard support that CloudNativePG 1.30 also supports (1.34-1.36).
-# Review when AKS publishes a new release calendar.
-SUPPORTED_KUBERNETES_MINORS = (34, 35, 36)
+# The one table of Kubernetes minors the program deploys: in AKS standard support for new clusters
+# AND supported by CloudNativePG 1.30.
+# - AKS supports 1.35-1.37; 1.34 reaches end of life on 2026-11-30 and new clusters then fail, so it
+#   is refused already (AKS release calendar, azure-aks-docs articles/aks/supported-kubernetes-versions.md).
+# - CloudNativePG 1.30 supports Kubernetes 1.34-1.36 (cloudnative-pg v1.30.0 docs/src/supported_releases.md).
+# Review when either calendar changes.
+SUPPORTED_KUBERNETES_MINORS = (35, 36)
 
 
 class NodePoolSettings(SettingsModel):
@@ -53,7 +57,7 @@ class SystemPoolSettings(NodePoolSettings):
 
 class AksSettings(SettingsModel):
     kubernetes_version: str = "1.35"
-    """AKS Kubernetes version (1.34-1.36: supported by AKS and CloudNativePG 1.30)."""
+    """AKS Kubernetes version (1.35 or 1.36: supported by both AKS and CloudNativePG 1.30)."""
     sku_tier: Literal["Free", "Standard", "Premium"] = "Standard"
     """AKS tier: Free (dev only), Standard (uptime SLA) or Premium."""
     api_server_authorized_ip_ranges: list[Cidr] = Field(min_length=1)
@@ -71,7 +75,9 @@ class AksSettings(SettingsModel):
             raise ValueError("must look like 1.35 or 1.35.2")
         if int(match.group(1)) not in SUPPORTED_KUBERNETES_MINORS:
             supported = ", ".join(f"1.{minor}" for minor in SUPPORTED_KUBERNETES_MINORS)
-            raise ValueError(f"must be a minor that AKS supports and CloudNativePG 1.30 supports: {supported}")
+            raise ValueError(
+                f"must be a minor that AKS supports for new clusters and CloudNativePG 1.30 supports: {supported}"
+            )
         return value
 
     @property

@@ -1,17 +1,84 @@
-"""Operator (Helm chart) settings."""
+"""Operator (Helm chart) settings.
+
+The charts are the newest ones whose Chart.yaml and values.yaml are kept in
+tests/fixtures/charts (tests check the pins against them). CloudNativePG and the Barman Cloud
+plugin run newer images than those charts' appVersions: 1.30.1 and v0.14.0 together fix
+``pg_rewind --restore-target-wal`` aborting on a WAL prefetch miss, so a demoted primary can
+rejoin (cloudnative-pg #11204, plugin-barman-cloud #1007). The CRDs the charts install stay
+valid for those images: see tests/fixtures/charts/SOURCES.md.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from settings.rules import ChartVersion, SettingsModel
+
+# The first releases with the pg_rewind prefetch fix; WAL restore prefetch (ObjectStore
+# wal.maxParallel > 1) is only safe from these on.
+CNPG_REWIND_FIX = (1, 30, 1)
+BARMAN_CLOUD_REWIND_FIX = (0, 14, 0)
+# cert-manager minors that support Kubernetes 1.35-1.36 and still get fixes (cert-manager.io
+# "Supported releases": 1.19 reached end of life with 1.21's release and stops at Kubernetes 1.35).
+SUPPORTED_CERT_MANAGER_MINORS = ((1, 21),)
+# The CRDs of the pinned cloudnative-pg chart are CloudNativePG 1.30's; another minor needs its chart.
+CNPG_CHART_MINOR = (1, 30)
+
+
+def _release(value: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)", value)
+    if not match:
+        raise ValueError("must be an exact release such as 1.30.1 (no ranges, no 'latest')")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def _text(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
+
+
+def _cnpg_image(value: str) -> str:
+    release = _release(value)
+    if release[:2] != CNPG_CHART_MINOR or release < CNPG_REWIND_FIX:
+        raise ValueError(
+            f"must be a CloudNativePG {_text(CNPG_CHART_MINOR)}.x release from {_text(CNPG_REWIND_FIX)} on (the "
+            "pg_rewind WAL prefetch fix; the pinned chart installs the 1.30 CRDs), without a leading 'v'"
+        )
+    if value.startswith("v"):
+        raise ValueError("CloudNativePG image tags have no leading 'v' (e.g. 1.30.1)")
+    return value
+
+
+def _cert_manager_chart(value: str) -> str:
+    if not value.startswith("v") or _release(value)[:2] not in SUPPORTED_CERT_MANAGER_MINORS:
+        supported = ", ".join(f"v{_text(minor)}.x" for minor in SUPPORTED_CERT_MANAGER_MINORS)
+        raise ValueError(f"must be a supported cert-manager release ({supported}), with the leading 'v'")
+    return value
+
+
+def _barman_cloud_image(value: str) -> str:
+    if not value.startswith("v") or _release(value) < BARMAN_CLOUD_REWIND_FIX:
+        raise ValueError(
+            f"must be a plugin-barman-cloud release tag from v{_text(BARMAN_CLOUD_REWIND_FIX)} on (the pg_rewind WAL "
+            "prefetch fix), with the leading 'v'"
+        )
+    return value
 
 
 class OperatorSettings(SettingsModel):
-    cert_manager_version: ChartVersion = "v1.19.1"
-    """cert-manager chart version (jetstack)."""
+    cert_manager_version: Annotated[ChartVersion, AfterValidator(_cert_manager_chart)] = "v1.21.1"
+    """cert-manager chart version (jetstack); v1.21 is the supported line for Kubernetes 1.35-1.36."""
     cnpg_chart_version: ChartVersion = "0.29.0"
-    """cloudnative-pg chart version (0.29.0 = CloudNativePG 1.30.0)."""
+    """cloudnative-pg chart version (0.29.0 installs the CloudNativePG 1.30 CRDs)."""
+    cnpg_operator_version: Annotated[str, AfterValidator(_cnpg_image)] = "1.30.1"
+    """CloudNativePG operator image tag run by that chart (1.30.1 or newer 1.30.x)."""
     barman_cloud_chart_version: ChartVersion = "0.7.0"
     """plugin-barman-cloud chart version."""
+    barman_cloud_plugin_version: Annotated[str, AfterValidator(_barman_cloud_image)] = "v0.14.0"
+    """Barman Cloud plugin and sidecar image tag run by that chart (v0.14.0 or newer)."""
     kube_prometheus_stack_version: ChartVersion = "88.5.3"
     """kube-prometheus-stack chart version."""
     self_managed_monitoring: bool = True

@@ -98,7 +98,49 @@ def _cron(value: str) -> str:
         raise _fail("must have 6 fields, seconds first: 'second minute hour day-of-month month day-of-week'")
     if not all(re.fullmatch(r"[0-9A-Za-z*?/,\-]+", field) for field in fields):
         raise _fail("fields may contain only digits, names, '*', '?', '/', ',' and '-'")
+    for (name, low, high, names), field in zip(_CRON_FIELDS, fields, strict=True):
+        for part in field.split(","):
+            problem = _cron_part_problem(part, low, high, names)
+            if problem:
+                raise _fail(f"{name} field '{field}': {problem} (allowed {low}-{high})")
     return text
+
+
+# robfig/cron v3 (CNPG's ScheduledBackup parser): field, range, names (index + low = value).
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("second", 0, 59, ()),
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 0, 6, _WEEKDAYS),
+)
+
+
+def _cron_value(token: str, low: int, names: tuple[str, ...]) -> int | None:
+    if token.isdigit():
+        return int(token)
+    upper = token.upper()
+    return names.index(upper) + low if upper in names else None
+
+
+def _cron_part_problem(part: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """What robfig/cron would refuse in one comma-separated part (``*``, ``a``, ``a-b``, each ``/step``)."""
+    span, _, step = part.partition("/")
+    if step and (not step.isdigit() or int(step) == 0):
+        return f"step '{step}' must be a positive number"
+    if span in ("*", "?"):
+        return None
+    bounds = [_cron_value(token, low, names) for token in span.split("-")]
+    if len(bounds) > 2 or any(bound is None for bound in bounds):
+        return f"'{part}' is not a number, a name or a range"
+    if any(not low <= bound <= high for bound in bounds if bound is not None):
+        return f"'{part}' is out of range"
+    if len(bounds) == 2 and bounds[0] > bounds[1]:  # type: ignore[operator]
+        return f"range '{span}' runs backwards"
+    return None
 
 
 def matching(pattern: str, rule: str, flags: int = 0) -> AfterValidator:
@@ -113,18 +155,30 @@ def matching(pattern: str, rule: str, flags: int = 0) -> AfterValidator:
     return AfterValidator(check)
 
 
+# CNPG's immutable image tags: <major>.<minor>-<build timestamp>-<flavour>-<debian>; the plain
+# <major>.<minor>-<flavour>-<debian> tags are rebuilt weekly under the same name
+# (cloudnative-pg/postgres-containers README, "Image tags").
+_IMAGE = re.compile(r"(?P<repository>[a-z0-9.\-/:]+/postgresql):(?P<tag>[A-Za-z0-9._\-]+)(?P<digest>@sha256:[a-f0-9]{64})?")
+IMMUTABLE_IMAGE_EXAMPLE = "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie@sha256:<digest>"
+_TIMESTAMPED_TAG = re.compile(r"[0-9]+\.[0-9]+-[0-9]{12}-(standard|minimal)-[a-z]+")
+_VERSION_TAG = re.compile(r"[0-9]+(\.[0-9]+)?([-_.][A-Za-z0-9._\-]*)?")
+
+
 def _image(value: str) -> str:
-    match = re.fullmatch(r"[a-z0-9.\-/:]+/postgresql:(?P<tag>[A-Za-z0-9._\-]+)(@sha256:[a-f0-9]{64})?", value)
+    match = _IMAGE.fullmatch(value)
     if not match:
-        raise _fail(
-            "must be a CloudNativePG PostgreSQL image pinned by tag, e.g. ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie"
-        )
+        raise _fail(f"must be a CloudNativePG PostgreSQL image pinned immutably, e.g. {IMMUTABLE_IMAGE_EXAMPLE}")
     tag = match.group("tag")
-    if tag == "latest":
-        raise _fail("must be pinned to a version tag, never 'latest'")
+    if not _VERSION_TAG.fullmatch(tag):
+        raise _fail("must carry a PostgreSQL version tag such as 18.6-...: CloudNativePG reads the major version from it")
     if "system" in tag:
         raise _fail(
             "must be a 'standard' or 'minimal' image: the Barman Cloud plugin replaces the in-tree tools of 'system' images"
+        )
+    if not (_TIMESTAMPED_TAG.fullmatch(tag) or match.group("digest")):
+        raise _fail(
+            f"tag '{tag}' is rebuilt weekly under the same name; pin a timestamped tag and/or a digest, "
+            f"e.g. {IMMUTABLE_IMAGE_EXAMPLE}"
         )
     return value
 
@@ -135,9 +189,56 @@ def postgres_major(image: str) -> int:
     return int(re.match(r"[0-9]+", tag).group(0))  # type: ignore[union-attr]
 
 
-AzureRegion = Annotated[
-    str, matching(r"[a-z][a-z0-9]{2,30}", "must be an Azure region name in lowercase without spaces, e.g. swedencentral")
-]
+# Public Azure regions with availability zones (programmatic names), from "Azure regions list"
+# (MicrosoftDocs/reliability-docs articles/reliability/regions-list.md @ 01021ab8, ms.date 2025-09-23);
+# "coming soon" regions are left out. Every node pool, disk and the public IP are zonal here.
+REGIONS_WITH_ZONES: frozenset[str] = frozenset(
+    {
+        "australiaeast", "austriaeast", "belgiumcentral", "brazilsouth", "canadacentral", "centralindia",
+        "centralus", "chilecentral", "eastasia", "eastus", "eastus2", "francecentral", "germanywestcentral",
+        "indonesiacentral", "israelcentral", "italynorth", "japaneast", "japanwest", "koreacentral",
+        "malaysiawest", "mexicocentral", "newzealandnorth", "northeurope", "norwayeast", "polandcentral",
+        "qatarcentral", "southafricanorth", "southcentralus", "southeastasia", "spaincentral", "swedencentral",
+        "switzerlandnorth", "uaenorth", "uksouth", "westeurope", "westus2", "westus3",
+    }
+)  # fmt: skip
+
+
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9]{2,30}", value):
+        raise _fail("must be an Azure region name in lowercase without spaces, e.g. swedencentral")
+    if value not in REGIONS_WITH_ZONES:
+        raise _fail(
+            "is not an Azure region with availability zones (the cluster spreads over zones); "
+            "see README 'Regions' for the list, e.g. swedencentral, westeurope, eastus2"
+        )
+    return value
+
+
+# Role names CNPG reserves (pkg/postgres/roles.go IsRoleReserved @ v1.30.0): its own roles, the cnpg_
+# prefix, and PostgreSQL's pg_ prefix.
+RESERVED_ROLES = ("postgres", "streaming_replica")
+RESERVED_ROLE_PREFIXES = ("cnpg_", "pg_")
+# Databases every instance already has (the Database CRD refuses them too).
+RESERVED_DATABASES = ("postgres", "template0", "template1")
+
+
+def _role(value: str) -> str:
+    if value in RESERVED_ROLES or value.startswith(RESERVED_ROLE_PREFIXES):
+        raise _fail(
+            f"is reserved: CloudNativePG owns {', '.join(RESERVED_ROLES)} and roles starting with "
+            f"{' or '.join(RESERVED_ROLE_PREFIXES)}; choose an application role name such as 'app'"
+        )
+    return value
+
+
+def _database(value: str) -> str:
+    if value in RESERVED_DATABASES:
+        raise _fail(f"is reserved: every instance already has {', '.join(RESERVED_DATABASES)}; choose an application name")
+    return value
+
+
+AzureRegion = Annotated[str, AfterValidator(_region)]
 NamePrefix = Annotated[
     str,
     matching(
@@ -157,13 +258,25 @@ Dns1123Label = Annotated[
         "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
     ),
 ]
+# CNPG's webhook (validateName): a Cluster name is a DNS-1035 label of at most 50 characters,
+# leaving room for the suffixes of its pods, services and jobs.
+CnpgClusterName = Annotated[
+    str,
+    matching(
+        r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?",
+        "must be a CloudNativePG cluster name: a DNS-1035 label of at most 50 characters "
+        "(lowercase letters, digits and '-', starting with a letter, not ending with '-')",
+    ),
+]
 MemoryQuantity = Annotated[str, AfterValidator(_memory)]
 StorageQuantity = Annotated[str, AfterValidator(_storage)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]
-SqlIdentifier = Annotated[
-    str,
-    matching(r"[a-z_][a-z0-9_]{0,62}", "must be a lowercase PostgreSQL identifier (letters, digits, '_'; at most 63 characters)"),
-]
+_SQL_IDENTIFIER = matching(
+    r"[a-z_][a-z0-9_]{0,62}", "must be a lowercase PostgreSQL identifier (letters, digits, '_'; at most 63 characters)"
+)
+SqlIdentifier = Annotated[str, _SQL_IDENTIFIER]
+RoleName = Annotated[str, _SQL_IDENTIFIER, AfterValidator(_role)]
+DatabaseName = Annotated[str, _SQL_IDENTIFIER, AfterValidator(_database)]
 PostgresImage = Annotated[str, AfterValidator(_image)]
 ChartVersion = Annotated[str, matching(r"v?[0-9]+\.[0-9]+\.[0-9]+", "must be an exact chart version such as 0.29.0 (no ranges)")]
 

@@ -16,6 +16,7 @@ from components.postgres_parameters import (
     derive_parameters,
     memory_budget,
     shared_preload_libraries,
+    wal_size_problems,
 )
 from offline.engine import StackRun
 from tests.postgres_server import PostgresServer, check_postgres_accepts, normalised_setting
@@ -36,9 +37,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 # --------------------------------------------------------------------------- derivation
 
+# A WAL volume large enough that memory alone sizes max_wal_size.
+ROOMY_WAL_VOLUME = 64 * GIB
+
 
 def test_8gi_2cpu_follows_the_sizing_rules() -> None:
-    parameters = derive_parameters(8 * GIB, 2000, 200)
+    parameters = derive_parameters(8 * GIB, 2000, 200, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     assert parameters == {
         "max_connections": "200",
@@ -66,7 +70,7 @@ def test_8gi_2cpu_follows_the_sizing_rules() -> None:
 
 
 def test_4gi_1cpu_scales_down_and_disables_parallel_query() -> None:
-    parameters = derive_parameters(4 * GIB, 1000, 100)
+    parameters = derive_parameters(4 * GIB, 1000, 100, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     assert {name: parameters[name] for name in (
         "shared_buffers", "effective_cache_size", "maintenance_work_mem", "work_mem", "wal_buffers",
@@ -90,7 +94,7 @@ def test_4gi_1cpu_scales_down_and_disables_parallel_query() -> None:
 
 @pytest.mark.parametrize(("millicores", "cpus"), [(500, 1), (1000, 1), (1500, 2), (2000, 2), (16000, 16)])
 def test_cpu_parameters_use_whole_cores_rounded_up(millicores: int, cpus: int) -> None:
-    parameters = derive_parameters(8 * GIB, millicores, 200)
+    parameters = derive_parameters(8 * GIB, millicores, 200, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     assert parameters["max_parallel_workers"] == str(cpus)
     assert parameters["max_parallel_workers_per_gather"] == str(cpus // 2)
@@ -98,30 +102,32 @@ def test_cpu_parameters_use_whole_cores_rounded_up(millicores: int, cpus: int) -
 
 
 def test_maintenance_work_mem_is_capped_at_2gb() -> None:
-    assert derive_parameters(64 * GIB, 16000, 500)["maintenance_work_mem"] == "2048MB"
+    assert derive_parameters(64 * GIB, 16000, 500, wal_volume_bytes=ROOMY_WAL_VOLUME)["maintenance_work_mem"] == "2048MB"
 
 
 def test_work_mem_never_drops_below_4mb() -> None:
-    assert derive_parameters(1 * GIB, 500, 5000)["work_mem"] == "4MB"
+    assert derive_parameters(1 * GIB, 500, 5000, wal_volume_bytes=ROOMY_WAL_VOLUME)["work_mem"] == "4MB"
 
 
 @pytest.mark.parametrize("memory", [1 * GIB, 3 * GIB + 512 * MIB, 8 * GIB, 64 * GIB])
 def test_effective_cache_size_is_three_quarters_and_never_above_the_limit(memory: int) -> None:
-    effective_cache_mib = int(derive_parameters(memory, 2000, 100)["effective_cache_size"].removesuffix("MB"))
+    effective_cache_mib = int(
+        derive_parameters(memory, 2000, 100, wal_volume_bytes=ROOMY_WAL_VOLUME)["effective_cache_size"].removesuffix("MB")
+    )
 
     assert effective_cache_mib == memory // MIB * 3 // 4
     assert effective_cache_mib * MIB <= memory
 
 
 def test_overrides_replace_derived_values_and_add_new_ones() -> None:
-    derived = derive_parameters(8 * GIB, 2000, 200)
-    overridden = derive_parameters(8 * GIB, 2000, 200, {"work_mem": "16MB", "jit": "off"})
+    derived = derive_parameters(8 * GIB, 2000, 200, wal_volume_bytes=ROOMY_WAL_VOLUME)
+    overridden = derive_parameters(8 * GIB, 2000, 200, {"work_mem": "16MB", "jit": "off"}, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     assert overridden == {**derived, "work_mem": "16MB", "jit": "off"}
 
 
 def test_nothing_cnpg_manages_or_forbids_is_emitted() -> None:
-    parameters = derive_parameters(8 * GIB, 2000, 200)
+    parameters = derive_parameters(8 * GIB, 2000, 200, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     assert not set(parameters) & CNPG_MANAGED_PARAMETERS
     assert {"wal_level", "hot_standby", "port", "listen_addresses", "shared_preload_libraries", "ssl"} <= CNPG_MANAGED_PARAMETERS
@@ -130,7 +136,10 @@ def test_nothing_cnpg_manages_or_forbids_is_emitted() -> None:
 
 def test_cnpg_preloads_the_observability_libraries_in_its_own_order() -> None:
     assert SHARED_PRELOAD_LIBRARIES == ("pg_stat_statements", "auto_explain")
-    assert shared_preload_libraries(derive_parameters(8 * GIB, 2000, 200)) == SHARED_PRELOAD_LIBRARIES
+    assert (
+        shared_preload_libraries(derive_parameters(8 * GIB, 2000, 200, wal_volume_bytes=ROOMY_WAL_VOLUME))
+        == SHARED_PRELOAD_LIBRARIES
+    )
     assert shared_preload_libraries({"auto_explain.log_analyze": "on", "pgaudit.log": "ddl"}) == ("pgaudit", "auto_explain")
     assert shared_preload_libraries({"work_mem": "4MB"}) == ()
 
@@ -159,15 +168,37 @@ def test_pg_hba_accepts_only_tls_with_scram_and_rejects_the_rest() -> None:
     [(2 * GIB, 1000, 50), (4 * GIB, 1000, 100), (8 * GIB, 2000, 200), (16 * GIB, 4000, 400), (64 * GIB, 16000, 1000)],
 )
 def test_derived_parameters_fit_the_memory_limit(memory: int, millicores: int, connections: int) -> None:
-    budget = memory_budget(derive_parameters(memory, millicores, connections), memory)
+    budget = memory_budget(derive_parameters(memory, millicores, connections, wal_volume_bytes=ROOMY_WAL_VOLUME), memory)
 
     assert budget.fits, str(budget)
     # and the derivation does not leave most of the pod unused
     assert budget.total > 0.9 * memory, str(budget)
 
 
+@pytest.mark.parametrize(
+    ("wal_volume", "max_wal_size"), [(64 * GIB, "4096MB"), (16 * GIB, "4096MB"), (8 * GIB, "2048MB"), (1 * GIB, "256MB")]
+)
+def test_max_wal_size_stays_within_a_quarter_of_the_wal_volume(wal_volume: int, max_wal_size: str) -> None:
+    parameters = derive_parameters(8 * GIB, 2000, 200, wal_volume_bytes=wal_volume)
+
+    assert parameters["max_wal_size"] == max_wal_size
+    assert wal_size_problems(parameters, wal_volume) == []
+
+
+def test_wal_size_rule_is_cnpgs() -> None:
+    # min_wal_size < max_wal_size < WAL volume, bare numbers in MB, CNPG's defaults 80MB / 1GB.
+    assert wal_size_problems({"max_wal_size": "4GB"}, 4 * GIB) == [
+        "max_wal_size (4096MB) must be below the WAL volume (storage.walSize, 4096MiB)"
+    ]
+    assert wal_size_problems({"min_wal_size": "2048", "max_wal_size": "2GB"}, 8 * GIB) == [
+        "min_wal_size (2048MB) must be below max_wal_size (2048MB)"
+    ]
+    assert wal_size_problems({}, 2 * GIB) == []
+    assert wal_size_problems({}, 1 * GIB) == ["max_wal_size (1024MB) must be below the WAL volume (storage.walSize, 1024MiB)"]
+
+
 def test_budget_flags_overrides_that_no_longer_fit() -> None:
-    parameters = derive_parameters(8 * GIB, 2000, 200, {"work_mem": "64MB"})
+    parameters = derive_parameters(8 * GIB, 2000, 200, {"work_mem": "64MB"}, wal_volume_bytes=ROOMY_WAL_VOLUME)
 
     budget = memory_budget(parameters, 8 * GIB)
 
@@ -176,7 +207,7 @@ def test_budget_flags_overrides_that_no_longer_fit() -> None:
 
 
 def test_budget_flags_too_many_connections_for_a_small_pod() -> None:
-    assert not memory_budget(derive_parameters(1 * GIB, 500, 200), 1 * GIB).fits
+    assert not memory_budget(derive_parameters(1 * GIB, 500, 200, wal_volume_bytes=ROOMY_WAL_VOLUME), 1 * GIB).fits
 
 
 def test_budget_reads_postgres_units_and_defaults() -> None:

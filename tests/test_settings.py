@@ -36,7 +36,39 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "out-of-support Kubernetes",
         {P + "aks": _section("prod", "aks", kubernetesVersion="1.29")},
-        ["aks.kubernetesVersion: '1.29'", "1.34"],
+        ["aks.kubernetesVersion: '1.29'", "1.35, 1.36"],
+    ),
+    (
+        "Kubernetes 1.34 at its end of life",
+        {P + "aks": _section("prod", "aks", kubernetesVersion="1.34")},
+        ["aks.kubernetesVersion: '1.34'", "AKS supports for new clusters"],
+    ),
+    (
+        "Kubernetes 1.37, which CloudNativePG 1.30 does not support",
+        {P + "aks": _section("prod", "aks", kubernetesVersion="1.37.1")},
+        ["aks.kubernetesVersion: '1.37.1'", "CloudNativePG 1.30"],
+    ),
+    ("unknown region", {P + "location": "westeurope2"}, ["location: 'westeurope2'", "availability zones"]),
+    ("region without zones", {P + "location": "westus"}, ["location: 'westus'", "availability zones"]),
+    (
+        "cert-manager at end of life",
+        {P + "operators": _section("prod", "operators", certManagerVersion="v1.19.1")},
+        ["operators.certManagerVersion: 'v1.19.1'", "v1.21.x"],
+    ),
+    (
+        "CloudNativePG without the pg_rewind fix",
+        {P + "operators": _section("prod", "operators", cnpgOperatorVersion="1.30.0")},
+        ["operators.cnpgOperatorVersion: '1.30.0'", "from 1.30.1", "pg_rewind"],
+    ),
+    (
+        "CloudNativePG minor the chart's CRDs do not match",
+        {P + "operators": _section("prod", "operators", cnpgOperatorVersion="1.31.0")},
+        ["operators.cnpgOperatorVersion: '1.31.0'", "1.30.x"],
+    ),
+    (
+        "Barman Cloud plugin without the pg_rewind fix",
+        {P + "operators": _section("prod", "operators", barmanCloudPluginVersion="v0.13.0")},
+        ["operators.barmanCloudPluginVersion: 'v0.13.0'", "v0.14.0", "pg_rewind"],
     ),
     (
         "malformed Kubernetes version",
@@ -106,6 +138,31 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["backup.schedule: '0 2 * * *'", "5 fields", "seconds first"],
     ),
     (
+        "cron seconds out of range",
+        {P + "backup": _section("prod", "backup", schedule="60 0 2 * * *")},
+        ["backup.schedule: '60 0 2 * * *'", "second field '60'", "0-59"],
+    ),
+    (
+        "cron hour out of range",
+        {P + "backup": _section("prod", "backup", schedule="0 0 24 * * *")},
+        ["backup.schedule: '0 0 24 * * *'", "hour field '24'", "0-23"],
+    ),
+    (
+        "cron day of month zero",
+        {P + "backup": _section("prod", "backup", schedule="0 0 2 0 * *")},
+        ["backup.schedule", "day-of-month field '0'", "1-31"],
+    ),
+    (
+        "cron step of zero",
+        {P + "backup": _section("prod", "backup", schedule="0 */0 * * * *")},
+        ["backup.schedule", "minute field '*/0'", "positive"],
+    ),
+    (
+        "cron backwards range and unknown name",
+        {P + "backup": _section("prod", "backup", schedule="0 0 2 * * FRI-MON")},
+        ["backup.schedule", "day-of-week field 'FRI-MON'", "backwards"],
+    ),
+    (
         "storage quantity",
         {P + "postgres": _nested("prod", "postgres", "storage", dataSize="64GB")},
         ["postgres.storage.dataSize: '64GB'", "quantity"],
@@ -113,7 +170,17 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "image on latest",
         {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:latest")},
-        ["postgres.image", "never 'latest'"],
+        ["postgres.image", "version tag"],
+    ),
+    (
+        "image on a weekly rebuilt tag",
+        {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie")},
+        ["postgres.image", "rebuilt weekly", "timestamped tag"],
+    ),
+    (
+        "image on a major-only tag",
+        {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18")},
+        ["postgres.image", "rebuilt weekly"],
     ),
     (
         "system image with the plugin",
@@ -124,6 +191,66 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "parameter CNPG manages",
         {P + "postgres": _section("prod", "postgres", parameters={"wal_level": "minimal"})},
         ["postgres:", "'wal_level'", "managed by CloudNativePG"],
+    ),
+    (
+        "pg_failover_slots parameter CNPG fixes",
+        {
+            P + "postgres": _section(
+                "prod", "postgres", parameters={"pg_failover_slots.standby_slot_names": "x", "hot_standby_feedback": "on"}
+            )
+        },
+        ["postgres:", "pg_failover_slots.standby_slot_names", "managed by CloudNativePG"],
+    ),
+    (
+        "parameter name with two dots",
+        {P + "postgres": _section("prod", "postgres", parameters={"a.b.c": "1"})},
+        ["postgres.parameters", "'a.b.c'", "at most one '.'"],
+    ),
+    (
+        "boolean CNPG parses",
+        {P + "postgres": _section("prod", "postgres", parameters={"hot_standby_feedback": "maybe"})},
+        ["postgres.parameters", "hot_standby_feedback 'maybe'", "boolean"],
+    ),
+    (
+        "max_wal_size not below the WAL volume",
+        {P + "postgres": _section("prod", "postgres", parameters={"max_wal_size": "16GB"})},
+        ["postgres:", "max_wal_size (16384MB) must be below the WAL volume", "16384MiB"],
+    ),
+    (
+        "min_wal_size not below max_wal_size",
+        {P + "postgres": _section("prod", "postgres", parameters={"min_wal_size": "8GB"})},
+        ["postgres:", "min_wal_size (8192MB) must be below max_wal_size"],
+    ),
+    (
+        "cluster name too long for CNPG",
+        {P + "postgres": _section("prod", "postgres", clusterName="pg-" + "a" * 48)},
+        ["postgres.clusterName", "50 characters"],
+    ),
+    (
+        "cluster name starting with a digit",
+        {P + "postgres": _section("prod", "postgres", clusterName="1pg")},
+        ["postgres.clusterName: '1pg'", "DNS-1035"],
+    ),
+    *(
+        (
+            f"reserved owner {owner}",
+            {P + "postgres": _section("prod", "postgres", owner=owner)},
+            [f"postgres.owner: '{owner}'", "reserved"],
+        )
+        for owner in ("postgres", "streaming_replica", "pg_monitor", "cnpg_pooler_pgbouncer")
+    ),
+    (
+        "database every instance already has",
+        {P + "postgres": _section("prod", "postgres", database="template1")},
+        ["postgres.database: 'template1'", "reserved"],
+    ),
+    *(
+        (
+            f"namespace {namespace} already owned",
+            {P + "postgres": _section("prod", "postgres", namespace=namespace)},
+            [f"postgres.namespace: '{namespace}'", "already own"],
+        )
+        for namespace in ("default", "kube-system", "kube-node-lease", "cnpg-system", "cert-manager", "monitoring")
     ),
     (
         "pod too small for its connections",

@@ -51,7 +51,10 @@ def test_cluster_keeps_the_guides_properties_in_their_modern_form(prod: StackRun
     assert spec["probes"]["startup"]["type"] == "streaming"
     assert "backup" not in spec  # no in-tree barmanObjectStore
     assert "monitoring" not in spec  # no deprecated enablePodMonitor
-    assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie"
+    assert spec["imageName"] == (
+        "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+        "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
+    )
 
 
 def test_cluster_placement_spreads_over_zones_on_the_postgres_pool(prod: StackRun) -> None:
@@ -59,7 +62,8 @@ def test_cluster_placement_spreads_over_zones_on_the_postgres_pool(prod: StackRu
     (spread,) = spec["topologySpreadConstraints"]
     assert spread["topologyKey"] == "topology.kubernetes.io/zone"
     assert spread["whenUnsatisfiable"] == "DoNotSchedule" and spread["nodeTaintsPolicy"] == "Honor"
-    assert spread["labelSelector"] == {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}
+    # initdb/join Job pods carry cnpg.io/cluster too: only instance pods may count for the spread.
+    assert spread["labelSelector"] == {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}}
     assert spec["affinity"]["nodeSelector"] == {"workload": "postgres"}
     assert spec["affinity"]["tolerations"] == [
         {"key": "workload", "operator": "Equal", "value": "postgres", "effect": "NoSchedule"}

@@ -11,7 +11,7 @@ def _releases(run: StackRun) -> dict[str, Registration]:
 def test_operator_charts_are_pinned_from_official_repositories(prod: StackRun) -> None:
     releases = {chart: r.inputs for chart, r in _releases(prod).items()}
     expected = {
-        "cert-manager": ("https://charts.jetstack.io", "v1.19.1", "cert-manager"),
+        "cert-manager": ("https://charts.jetstack.io", "v1.21.1", "cert-manager"),
         "cloudnative-pg": ("https://cloudnative-pg.github.io/charts", "0.29.0", "cnpg-system"),
         "plugin-barman-cloud": ("https://cloudnative-pg.github.io/charts", "0.7.0", "cnpg-system"),
         "kube-prometheus-stack": ("https://prometheus-community.github.io/helm-charts", "88.5.3", "monitoring"),

@@ -1,0 +1,65 @@
+"""The Cluster's probes, failover timing and operator images, as registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.cluster_spec import MIN_STARTUP_WINDOW_SECONDS, startup_window_seconds
+from offline.engine import StackRun
+from settings import quantity_bytes
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _spec(run: StackRun) -> dict[str, Any]:
+    return run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster").inputs["spec"]
+
+
+def _release(run: StackRun, chart: str) -> dict[str, Any]:
+    (release,) = [r.inputs for r in run.of_type(HELM_RELEASE) if r.inputs["chart"] == chart]
+    return release
+
+
+def test_readiness_tolerates_write_bursts(shipped: StackRun) -> None:
+    readiness = _spec(shipped)["probes"]["readiness"]
+
+    assert readiness["type"] == "streaming"
+    assert quantity_bytes(readiness["maximumLag"]) >= 64 * 2**20
+    # 64Mi for 30 x 10 s (CNPG's documented example) before a lagging replica turns unready.
+    assert readiness["failureThreshold"] * readiness["periodSeconds"] >= 300
+
+
+def test_startup_window_covers_crash_recovery_and_catch_up(shipped: StackRun) -> None:
+    spec = _spec(shipped)
+    startup = spec["probes"]["startup"]
+    window = startup["failureThreshold"] * startup["periodSeconds"]
+
+    # An explicit failureThreshold replaces CNPG's startDelay (3600 s), so the window is ours to size.
+    assert window >= MIN_STARTUP_WINDOW_SECONDS == 1800
+    assert window >= startup_window_seconds(spec["postgresql"]["parameters"])
+    assert "startDelay" not in spec
+
+
+@pytest.mark.parametrize(("max_wal_size", "seconds"), [("1024MB", 1800), ("4096MB", 2048), ("16GB", 8192)])
+def test_startup_window_grows_with_max_wal_size(max_wal_size: str, seconds: int) -> None:
+    # Twice max_wal_size (crash recovery, then catching up) at 4 MiB/s, never below 30 minutes.
+    assert startup_window_seconds({"max_wal_size": max_wal_size}) == seconds
+
+
+def test_max_wal_size_fits_the_wal_volume(shipped: StackRun) -> None:
+    spec = _spec(shipped)
+    max_wal_mib = int(spec["postgresql"]["parameters"]["max_wal_size"].removesuffix("MB"))
+
+    assert max_wal_mib * 2**20 * 4 <= quantity_bytes(spec["walStorage"]["size"])
+
+
+def test_operators_run_the_pg_rewind_fix(shipped: StackRun) -> None:
+    cnpg = _release(shipped, "cloudnative-pg")
+    plugin = _release(shipped, "plugin-barman-cloud")
+
+    assert (cnpg["version"], cnpg["values"]["image"]) == ("0.29.0", {"tag": "1.30.1"})
+    assert plugin["version"] == "0.7.0"
+    assert plugin["values"]["image"] == plugin["values"]["sidecarImage"] == {"tag": "v0.14.0"}
+    assert _release(shipped, "cert-manager")["version"] == "v1.21.1"
