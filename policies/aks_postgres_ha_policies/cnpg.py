@@ -24,6 +24,13 @@ NON_TLS_CONNECTION_TYPES = ("host", "hostnossl", "hostnogssenc")
 REJECT_NON_TLS_RULE = "hostnossl all all all reject"
 # An image reference pinned by content: name@sha256:<hex>.
 _DIGEST = re.compile(r"@[a-z0-9]+:[0-9a-f]{32,}$")
+# CNPG's immutable tags carry the build timestamp (18.6-202608170814-standard-trixie); every other tag
+# (18, 18.6, 18-standard-trixie, 18.6-standard-trixie) is rebuilt weekly under the same name
+# (cloudnative-pg/postgres-containers README).
+_TIMESTAMPED_TAG = re.compile(r"[0-9]+\.[0-9]+-[0-9]{12}-[a-z]+-[a-z]+")
+# Labels of CNPG instance pods; its initdb/join Job pods carry cnpg.io/cluster but not podRole=instance.
+CLUSTER_LABEL = "cnpg.io/cluster"
+INSTANCE_ROLE = ("cnpg.io/podRole", "instance")
 
 
 def _where(args: ResourceValidationArgs) -> str:
@@ -111,12 +118,40 @@ def _pinned_image(args: ResourceValidationArgs, report: Report) -> None:
     if _DIGEST.search(str(image)):
         return
     tag = _image_tag(str(image))
-    if tag is None or tag == "latest":
-        found = "has no tag (so it means 'latest')" if tag is None else "uses the moving tag 'latest'"
+    if tag is None or not _TIMESTAMPED_TAG.fullmatch(tag):
+        found = "has no tag (so it means 'latest')" if tag is None else f"uses the tag '{tag}', which is rebuilt weekly"
         report(
-            f"{_where(args)}: spec.imageName '{image}' {found}; pin a version tag such as 18.4-standard-trixie or a "
-            "digest, so every instance and every recovery runs the same PostgreSQL build."
+            f"{_where(args)}: spec.imageName '{image}' {found}; pin a build-timestamped tag such as "
+            "18.6-202608170814-standard-trixie and/or a digest (@sha256:...), so every instance and every recovery "
+            "runs the same PostgreSQL build."
         )
+
+
+def _selector_terms(spec: object) -> list[tuple[str, object]]:
+    """(where, labelSelector) of the zone spread constraints and the additional pod (anti-)affinity terms."""
+    terms = [
+        (f"spec.topologySpreadConstraints[{index}]", lookup(constraint, "labelSelector"))
+        for index, constraint in enumerate(as_list(lookup(spec, "topologySpreadConstraints")))
+    ]
+    for kind in ("additionalPodAffinity", "additionalPodAntiAffinity"):
+        base = f"spec.affinity.{kind}"
+        for index, term in enumerate(as_list(lookup(spec, "affinity", kind, "requiredDuringSchedulingIgnoredDuringExecution"))):
+            terms.append((f"{base}.required[{index}]", lookup(term, "labelSelector")))
+        for index, term in enumerate(as_list(lookup(spec, "affinity", kind, "preferredDuringSchedulingIgnoredDuringExecution"))):
+            terms.append((f"{base}.preferred[{index}]", lookup(term, "podAffinityTerm", "labelSelector")))
+    return terms
+
+
+@for_types(CNPG_CLUSTER)
+def _instance_pod_selectors(args: ResourceValidationArgs, report: Report) -> None:
+    for where, selector in _selector_terms(lookup(args.props, "spec")):
+        match_labels = lookup(selector, "matchLabels") or {}
+        if CLUSTER_LABEL in match_labels and lookup(match_labels, INSTANCE_ROLE[0]) != INSTANCE_ROLE[1]:
+            report(
+                f"{_where(args)}: {where}.labelSelector selects {CLUSTER_LABEL} without {INSTANCE_ROLE[0]}: "
+                f"{INSTANCE_ROLE[1]}, so CloudNativePG's initdb/join Job pods count as instances and skew the "
+                f"placement; add {INSTANCE_ROLE[0]}: {INSTANCE_ROLE[1]} to matchLabels."
+            )
 
 
 def _auth_method(connection_type: str, fields: list[str]) -> str | None:
@@ -209,7 +244,14 @@ CNPG_POLICIES = [
         _synchronous_replication,
     ),
     resource_policy("cnpg-data-checksums", "CNPG Clusters bootstrapped with initdb enable data checksums.", _data_checksums),
-    resource_policy("cnpg-pinned-image", "CNPG Clusters pin their PostgreSQL image by version tag or digest.", _pinned_image),
+    resource_policy(
+        "cnpg-pinned-image", "CNPG Clusters pin their PostgreSQL image by build-timestamped tag or digest.", _pinned_image
+    ),
+    resource_policy(
+        "cnpg-instance-pod-selectors",
+        "CNPG placement selectors (zone spread, pod affinity) select instance pods only.",
+        _instance_pod_selectors,
+    ),
     resource_policy(
         "cnpg-pg-hba-tls-scram", "CNPG Clusters accept only TLS connections with strong authentication.", _tls_scram_access
     ),

@@ -155,7 +155,15 @@ def _azure() -> list[Resource]:
 def _cluster_spec() -> dict[str, object]:
     return {
         "instances": 3,
-        "imageName": "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie",
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie",
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER, "cnpg.io/podRole": "instance"}},
+            }
+        ],
         "primaryUpdateMethod": "switchover",
         "postgresql": {
             "synchronous": {"method": "any", "number": 1},

@@ -32,6 +32,7 @@ MANDATORY_POLICIES = {
     "cnpg-guaranteed-qos",
     "cnpg-sidecar-guaranteed-qos",
     "cnpg-pinned-image",
+    "cnpg-instance-pod-selectors",
     "cnpg-pg-hba-tls-scram",
     "cnpg-wal-archiver-plugin",
     "cnpg-backups-configured",

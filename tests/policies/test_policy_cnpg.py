@@ -68,7 +68,9 @@ def test_recovered_cluster_inherits_checksums(analyze: Analyze) -> None:
 @pytest.mark.parametrize(
     ("image", "expected"),
     [
-        ("ghcr.io/cloudnative-pg/postgresql:latest", "moving tag 'latest'"),
+        ("ghcr.io/cloudnative-pg/postgresql:latest", "tag 'latest', which is rebuilt weekly"),
+        ("ghcr.io/cloudnative-pg/postgresql:18", "tag '18', which is rebuilt weekly"),
+        ("ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie", "tag '18.6-standard-trixie', which is rebuilt"),
         ("ghcr.io/cloudnative-pg/postgresql", "has no tag"),
         ("registry.example:5000/postgresql", "has no tag"),
     ],
@@ -147,3 +149,38 @@ def test_limits_alone_give_guaranteed_qos(analyze: Analyze) -> None:
 def test_restarting_the_primary_on_updates_is_advisory(analyze: Analyze) -> None:
     stack = compliant_stack().without(CLUSTER, "spec.primaryUpdateMethod")
     only(analyze(stack), "cnpg-switchover-updates", stack.urn(CLUSTER), EnforcementLevel.ADVISORY)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie",
+        "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie@sha256:" + "7" * 64,
+    ],
+)
+def test_immutable_images_pass(analyze: Analyze, image: str) -> None:
+    passes(analyze(compliant_stack().with_value(CLUSTER, "spec.imageName", image)), "cnpg-pinned-image")
+
+
+def _spread(term: dict[str, Any]) -> tuple[str, Any]:
+    return "spec.topologySpreadConstraints", [{"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule", **term}]
+
+
+def _anti_affinity(term: dict[str, Any]) -> tuple[str, Any]:
+    return "spec.affinity", {"additionalPodAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+@pytest.mark.parametrize("placement", [_spread, _anti_affinity])
+def test_placement_selectors_must_select_instance_pods(analyze: Analyze, placement: Any) -> None:
+    labels = {"cnpg.io/cluster": "pg"}
+    stack = compliant_stack().with_value(
+        CLUSTER, *placement({"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": labels}})
+    )
+
+    message = only(analyze(stack), "cnpg-instance-pod-selectors", stack.urn(CLUSTER)).message
+    assert "initdb/join Job pods" in message and "cnpg.io/podRole: instance" in message
+    instance_labels = {**labels, "cnpg.io/podRole": "instance"}
+    fixed = compliant_stack().with_value(
+        CLUSTER, *placement({"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": instance_labels}})
+    )
+    passes(analyze(fixed), "cnpg-instance-pod-selectors")
