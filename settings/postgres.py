@@ -101,6 +101,14 @@ class PostgresSettings(SettingsModel):
             raise ValueError("pg_failover_slots.* parameters need hot_standby_feedback: 'on' (CloudNativePG refuses otherwise)")
         return values
 
+    @field_validator("instances")
+    @classmethod
+    def _room_for_a_synchronous_standby(cls, value: int) -> int:
+        # The Cluster asks for 1 synchronous standby; CNPG refuses synchronous.number >= instances.
+        if value < 2:
+            raise ValueError("must be at least 2: the cluster commits synchronously to 1 standby (CloudNativePG refuses fewer)")
+        return value
+
     @field_validator("namespace")
     @classmethod
     def _namespace_not_taken(cls, value: str) -> str:

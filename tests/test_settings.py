@@ -258,6 +258,11 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["postgres:", "does not hold maxConnections 2000"],
     ),
     (
+        "one instance, no synchronous standby",
+        {P + "postgres": _section("prod", "postgres", instances=1)},
+        ["postgres.instances: 1", "synchronously to 1 standby"],
+    ),
+    (
         "two instances in prod",
         {P + "postgres": _section("prod", "postgres", instances=2)},
         ["postgres.instances: 2", "at least 3"],
