@@ -1,17 +1,40 @@
-"""Database monitoring: PodMonitors for Prometheus (self-managed and Azure managed) and the
-alert rules a PostgreSQL on-call needs."""
+"""Database monitoring: PodMonitors for Prometheus (self-managed and Azure managed), the alert rules a
+PostgreSQL on-call needs, and CloudNativePG's Grafana dashboard."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_spec import ClusterRef
+from components.operators import GRAFANA_DASHBOARD_LABEL
 
 METRICS_PORT = "metrics"
+# CNPG's initdb/join Job pods carry the cluster label too; only instance pods serve metrics
+# (CNPG's own PodMonitor selects the same, pkg/specs/podmonitor.go).
+INSTANCE_POD_LABEL = {"cnpg.io/podRole": "instance"}
+
+# grafana-dashboards main: its backup panels read the Barman Cloud plugin's metrics (assets/SOURCES.md).
+DASHBOARD_FILE = Path(__file__).resolve().parent / "assets" / "cnpg-grafana-dashboard.json"
+
+# The Barman Cloud plugin's metrics (plugin-barman-cloud internal/cnpgi/instance/metrics.go); each is 0
+# until the ObjectStore reports a recovery window for the cluster, e.g. before the first backup.
+LAST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
+LAST_FAILED_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp"
+
+REPLICATION_LAG_SECONDS = 300
+LONG_TRANSACTION_SECONDS = 3600
+CONNECTIONS_USED_RATIO = 0.9
+VOLUME_FREE_RATIO = 0.1
+# Autovacuum freezes a table from 200 million (autovacuum_freeze_max_age); PostgreSQL stops
+# accepting writes about 2.1 billion transactions after the oldest unfrozen one.
+XID_AGE_WARNING = 300_000_000
+XID_AGE_CRITICAL = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -25,65 +48,178 @@ class DatabaseMonitoringArgs:
     azure_managed_prometheus: bool
 
 
-def _alert(name: str, expr: str, summary: str, severity: str, duration: str = "5m") -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": duration,
-        "labels": {"severity": severity},
-        "annotations": {"summary": summary, "description": summary + " (cluster {{ $labels.namespace }}/{{ $labels.pod }})"},
-    }
-
-
 def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after_hours: int) -> list[dict[str, Any]]:
-    """Alerts scoped to this cluster's pods and volumes."""
+    """Alerts scoped to this cluster's instance pods and volumes.
+
+    The pod regex is anchored, so Job pods (``<cluster>-1-initdb-…``, ``<cluster>-2-join-…``) never
+    count as instances. Descriptions template only labels their expression keeps; aggregated
+    alerts name the cluster literally.
+    """
     pods = f'namespace="{namespace}", pod=~"{cluster}-[0-9]+"'
     volumes = f'namespace="{namespace}", persistentvolumeclaim=~"{cluster}-[0-9]+(-wal)?"'
-    return [
-        _alert(
-            "CNPGInstanceDown",
-            f"count(cnpg_collector_up{{{pods}}} == 1) < {instances} or absent(cnpg_collector_up{{{pods}}})",
-            f"Fewer than {instances} PostgreSQL instances are up",
-            "critical",
-        ),
-        _alert(
-            "CNPGReplicationLagHigh",
-            f"max by (namespace, pod) (cnpg_pg_replication_lag{{{pods}}}) > 300",
-            "A standby is more than 5 minutes behind the primary",
-            "warning",
-        ),
-        _alert(
-            "CNPGWALArchivingFailing",
-            f"(cnpg_pg_stat_archiver_last_failed_time{{{pods}}} - cnpg_pg_stat_archiver_last_archived_time{{{pods}}}) > 1",
-            "WAL archiving to Azure Blob is failing: point-in-time recovery is at risk",
-            "critical",
-            "10m",
-        ),
-        _alert(
-            "CNPGLastBackupTooOld",
-            # The plugin's metric: CNPG's own backup metrics are not updated for plugin backups.
-            f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{pods}}})"
-            f" > {backup_alert_after_hours * 3600}",
-            f"The newest base backup is older than {backup_alert_after_hours} hours",
-            "critical",
+    where = f"{namespace}/{cluster}"
+    backup_limit_seconds = backup_alert_after_hours * 3600
+    on_primary = f"and on (namespace, pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0"
+
+    def alert(name: str, severity: str, duration: str, expr: str, summary: str, description: str) -> dict[str, Any]:
+        return {
+            "alert": name,
+            "expr": expr,
+            "for": duration,
+            # Every alert names its cluster, whatever its expression aggregates away (routing, silences).
+            "labels": {"severity": severity, "namespace": namespace, "cnpg_cluster": cluster},
+            "annotations": {"summary": summary, "description": description},
+        }
+
+    def xid_age_alert(name: str, severity: str, threshold: int, consequence: str) -> dict[str, Any]:
+        return alert(
+            name,
+            severity,
             "15m",
+            f"max by (datname) (cnpg_pg_database_xid_age{{{pods}}}) > {threshold}",
+            f"Transaction ID wraparound is approaching in {where}",
+            "Database {{ $labels.datname }} is {{ $value | humanize }} transactions past its oldest unfrozen "
+            "transaction ID: " + consequence,
+        )
+
+    return [
+        alert(
+            "CNPGInstanceDown",
+            "critical",
+            "5m",
+            f"(count(cnpg_collector_up{{{pods}}} == 1) or vector(0)) < {instances}",
+            f"PostgreSQL instances of {where} are down",
+            f"{{{{ $value }}}} of {instances} instances of {where} report PostgreSQL up.",
         ),
-        _alert(
-            "CNPGVolumeAlmostFull",
-            f"kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}} < 0.1",
-            "A PostgreSQL data or WAL volume has less than 10% free space",
-            "warning",
+        alert(
+            "CNPGPrimaryMissing",
+            "critical",
+            "5m",
+            f"(count(cnpg_pg_replication_in_recovery{{{pods}}} == 0) or vector(0)) < 1",
+            f"{where} has no primary",
+            f"No instance of {where} runs as primary: writes fail until one is promoted.",
         ),
-        _alert(
-            # With quorum "any 1", commits need at least one streaming standby on the primary.
+        alert(
+            # With quorum "any 1" and dataDurability required, commits need one streaming standby.
             "CNPGSynchronousStandbysMissing",
-            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}}"
-            f" and on (pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0) < 1",
-            "Fewer synchronous standbys than required: commits on the primary are blocked",
             "critical",
             "2m",
+            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}} {on_primary}) < 1",
+            f"The primary of {where} has no streaming standby",
+            f"No standby streams from the primary of {where}: commits wait for a synchronous standby.",
+        ),
+        alert(
+            # Replication lag reads 0 on a disconnected standby once replay catches up: count the streams.
+            "CNPGStreamingReplicasMissing",
+            "warning",
+            "5m",
+            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}} {on_primary}) < {instances - 1}",
+            f"Standbys of {where} are not streaming",
+            f"The primary of {where} streams to {{{{ $value }}}} of {instances - 1} standbys.",
+        ),
+        alert(
+            "CNPGStandbyNotStreaming",
+            "warning",
+            "5m",
+            f"cnpg_pg_replication_in_recovery{{{pods}}} == 1"
+            f" and on (namespace, pod) cnpg_pg_replication_is_wal_receiver_up{{{pods}}} == 0",
+            f"A standby of {where} is not streaming from the primary",
+            "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
+        ),
+        alert(
+            "CNPGReplicationLagHigh",
+            "warning",
+            "5m",
+            f"max by (namespace, pod) (cnpg_pg_replication_lag{{{pods}}}) > {REPLICATION_LAG_SECONDS}",
+            f"A standby of {where} replays WAL late",
+            "Standby {{ $labels.pod }} replays WAL {{ $value | humanizeDuration }} behind the primary.",
+        ),
+        xid_age_alert(
+            "CNPGTransactionIdAgeHigh",
+            "warning",
+            XID_AGE_WARNING,
+            "autovacuum is not freezing it fast enough (a long transaction or an abandoned slot may hold it back).",
+        ),
+        xid_age_alert(
+            "CNPGTransactionIdWraparoundNear",
+            "critical",
+            XID_AGE_CRITICAL,
+            "PostgreSQL stops accepting writes at about 2.1 billion; vacuum it now.",
+        ),
+        alert(
+            "CNPGLongRunningTransaction",
+            "warning",
+            "5m",
+            f"max by (namespace, pod, datname, usename) (cnpg_backends_max_tx_duration_seconds{{{pods}}})"
+            f" > {LONG_TRANSACTION_SECONDS}",
+            f"A transaction in {where} has been open for over {LONG_TRANSACTION_SECONDS // 60} minutes",
+            "A transaction of {{ $labels.usename }} on database {{ $labels.datname }} ({{ $labels.pod }}) "
+            "has been open for {{ $value | humanizeDuration }}: it holds back vacuum and bloats tables.",
+        ),
+        alert(
+            # Replication connections do not count against max_connections.
+            "CNPGConnectionsNearLimit",
+            "warning",
+            "5m",
+            f'sum by (namespace, pod) (cnpg_backends_total{{{pods}, usename!="streaming_replica"}})'
+            f" / on (namespace, pod)"
+            f' max by (namespace, pod) (cnpg_pg_settings_setting{{{pods}, name="max_connections"}})'
+            f" > {CONNECTIONS_USED_RATIO}",
+            f"Connections to {where} are near max_connections",
+            "{{ $labels.pod }} uses {{ $value | humanizePercentage }} of max_connections: new connections will soon be refused.",
+        ),
+        alert(
+            "CNPGWALArchivingFailing",
+            "critical",
+            "10m",
+            f"(cnpg_pg_stat_archiver_last_failed_time{{{pods}}} - cnpg_pg_stat_archiver_last_archived_time{{{pods}}}) > 1",
+            f"WAL archiving of {where} to Azure Blob is failing",
+            "{{ $labels.pod }} has failed to archive WAL since its last success: point-in-time recovery "
+            "is at risk and WAL accumulates on its volume.",
+        ),
+        alert(
+            # "> 0": the plugin reports 0 until the first backup completes (CNPGNoBackupCompleted covers that).
+            "CNPGLastBackupTooOld",
+            "critical",
+            "15m",
+            f"time() - max({LAST_BACKUP_METRIC}{{{pods}}} > 0) > {backup_limit_seconds}",
+            f"The newest base backup of {where} is too old",
+            f"The newest base backup of {where} is {{{{ $value | humanizeDuration }}}} old "
+            f"(limit {backup_alert_after_hours} hours).",
+        ),
+        alert(
+            # Cluster age from its oldest volume (kube-state-metrics): a new cluster has no backup yet.
+            "CNPGNoBackupCompleted",
+            "critical",
+            "15m",
+            f"(max({LAST_BACKUP_METRIC}{{{pods}}}) or vector(0)) == 0"
+            f" and on () time() - min(kube_persistentvolumeclaim_created{{{volumes}}}) > {backup_limit_seconds}",
+            f"{where} has no base backup",
+            f"No base backup of {where} has completed although its volumes are more than {backup_alert_after_hours} hours old.",
+        ),
+        alert(
+            "CNPGLastBackupFailed",
+            "warning",
+            "5m",
+            f"max({LAST_FAILED_BACKUP_METRIC}{{{pods}}}) > max({LAST_BACKUP_METRIC}{{{pods}}})",
+            f"The last base backup of {where} failed",
+            f"The most recent base backup of {where} failed; see the Backup objects and the plugin sidecar logs.",
+        ),
+        alert(
+            "CNPGVolumeAlmostFull",
+            "warning",
+            "5m",
+            f"kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}}"
+            f" < {VOLUME_FREE_RATIO}",
+            f"A volume of {where} is almost full",
+            "Volume {{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free space left.",
         ),
     ]
+
+
+def dashboard_json() -> str:
+    """The dashboard, minified: half the bytes of the upstream file, far below the 1 MiB ConfigMap limit."""
+    return json.dumps(json.loads(DASHBOARD_FILE.read_text()), separators=(",", ":"))
 
 
 class DatabaseMonitoring(pulumi.ComponentResource):
@@ -94,7 +230,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
         cluster = args.cluster
         metadata = {"name": cluster.name, "namespace": cluster.namespace}
         pod_monitor_spec = {
-            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name}},
+            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_LABEL}},
             "podMetricsEndpoints": [{"port": METRICS_PORT}],
         }
         if args.prometheus_operator is not None:
@@ -122,6 +258,18 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                         }
                     ]
                 },
+                opts=after,
+            )
+            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from every namespace.
+            # The provider applies server-side, so no last-applied annotation copies the 125 kB.
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard",
+                metadata={
+                    "name": f"{cluster.name}-grafana-dashboard",
+                    "namespace": cluster.namespace,
+                    "labels": GRAFANA_DASHBOARD_LABEL,
+                },
+                data={"cloudnative-pg.json": dashboard_json()},
                 opts=after,
             )
         if args.azure_managed_prometheus:

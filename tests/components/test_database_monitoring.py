@@ -1,7 +1,9 @@
+import json
+
 from offline.engine import StackRun
 
 
-def test_pod_monitors_select_the_cluster_on_the_metrics_port(prod: StackRun) -> None:
+def test_pod_monitors_select_the_clusters_instance_pods_on_the_metrics_port(prod: StackRun) -> None:
     monitors = prod.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") + prod.of_type(
         "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"
     )
@@ -9,7 +11,8 @@ def test_pod_monitors_select_the_cluster_on_the_metrics_port(prod: StackRun) -> 
     cluster = prod.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
     for monitor in monitors:
         assert monitor.inputs["spec"] == {
-            "selector": {"matchLabels": {"cnpg.io/cluster": "pg-primary"}},
+            # Not the initdb/join Job pods, which carry the cluster label too.
+            "selector": {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}},
             "podMetricsEndpoints": [{"port": "metrics"}],
         }
         assert monitor.inputs["metadata"]["namespace"] == "cnpg-database"
@@ -24,17 +27,58 @@ def test_alerts_cover_the_failure_modes(prod: StackRun) -> None:
     alerts = {alert["alert"]: alert for alert in group["rules"]}
     assert set(alerts) == {
         "CNPGInstanceDown",
+        "CNPGPrimaryMissing",
+        "CNPGSynchronousStandbysMissing",
+        "CNPGStreamingReplicasMissing",
+        "CNPGStandbyNotStreaming",
         "CNPGReplicationLagHigh",
+        "CNPGTransactionIdAgeHigh",
+        "CNPGTransactionIdWraparoundNear",
+        "CNPGLongRunningTransaction",
+        "CNPGConnectionsNearLimit",
         "CNPGWALArchivingFailing",
         "CNPGLastBackupTooOld",
+        "CNPGNoBackupCompleted",
+        "CNPGLastBackupFailed",
         "CNPGVolumeAlmostFull",
-        "CNPGSynchronousStandbysMissing",
     }
     for alert in alerts.values():
         assert 'namespace="cnpg-database"' in alert["expr"]
+        assert alert["labels"] == {
+            "severity": alert["labels"]["severity"],
+            "namespace": "cnpg-database",
+            "cnpg_cluster": "pg-primary",
+        }
         assert alert["labels"]["severity"] in ("warning", "critical")
+        # Summaries are static: an aggregated alert has no per-pod label to fill in.
+        assert "{{" not in alert["annotations"]["summary"]
+    # The instance count and the backup limit come from the stack (3 instances, alertAfterHours 26).
     assert "< 3" in alerts["CNPGInstanceDown"]["expr"]
+    assert "< 2" in alerts["CNPGStreamingReplicasMissing"]["expr"]
     assert str(26 * 3600) in alerts["CNPGLastBackupTooOld"]["expr"]
+    assert str(26 * 3600) in alerts["CNPGNoBackupCompleted"]["expr"]
+    # What each alert means is tested by promtool scenarios (test_database_alerts.py).
+
+
+def test_grafana_dashboard_reads_the_barman_cloud_plugin_backup_metrics(shipped: StackRun) -> None:
+    dashboard = shipped.one("kubernetes:core/v1:ConfigMap", "database-monitoring-dashboard")
+    # kube-prometheus-stack's Grafana sidecar loads ConfigMaps with this label from every namespace.
+    assert dashboard.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    assert dashboard.inputs["metadata"]["namespace"] == "cnpg-database"
+    (content,) = dashboard.inputs["data"].values()
+    # Minified: under the 1 MiB ConfigMap limit, and even under the 256 KiB annotation limit that a
+    # client-side apply's last-applied annotation would hit.
+    assert len(content.encode()) < 256 * 1024
+    model = json.loads(content)
+    assert model["uid"] == "cloudnative-pg"
+    queries = json.dumps(model)
+    for metric in (
+        "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
+        "barman_cloud_cloudnative_pg_io_first_recoverability_point",
+    ):
+        assert metric in queries
+    stack = shipped.one("kubernetes:helm.sh/v3:Release", "operators-kube-prometheus-stack")
+    assert stack.urn in dashboard.dependencies
 
 
 def test_no_self_managed_monitoring_objects_without_kube_prometheus_stack() -> None:
@@ -44,6 +88,7 @@ def test_no_self_managed_monitoring_objects_without_kube_prometheus_stack() -> N
     run = run_stack("dev", {"aks-postgres-ha:operators": _section("dev", "operators", selfManagedMonitoring=False)})
     assert not run.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
     assert not run.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert not [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "database-monitoring-dashboard"]
     assert {r.inputs["chart"] for r in run.of_type("kubernetes:helm.sh/v3:Release")} == {
         "cert-manager",
         "cloudnative-pg",
