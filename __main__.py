@@ -39,6 +39,7 @@ identities = Identities(
         workload_name=naming.name(NameScheme.workload_identity),
         location=settings.location,
         tags=tags,
+        protect=stateful,
     ),
 )
 
@@ -87,6 +88,7 @@ aks = AksCluster(
         control_plane_ready=[identities.network_role],
         monitoring=ClusterMonitoring(observability.log_analytics_workspace_id) if observability else None,
         tags=tags,
+        protect=stateful,
     ),
 )
 if observability:
@@ -111,7 +113,12 @@ if settings.public_endpoint.enabled:
 
 access = ClusterAccess(
     "cluster-access",
-    ClusterAccessArgs(resource_group_name=naming.resource_group_name, cluster_name=aks.cluster_name),
+    ClusterAccessArgs(
+        resource_group_name=naming.resource_group_name,
+        cluster_name=aks.cluster_name,
+        cluster_id=aks.cluster_id,
+        admin_group_object_ids=settings.aks.admin_group_object_ids,
+    ),
 )
 
 operators = Operators("operators", OperatorsArgs(provider=access.provider, settings=settings.operators))
@@ -139,6 +146,8 @@ database = PostgresCluster(
         placement=placement,
         endpoints=endpoints,
         operators_ready=operators.database_ready,
+        protect=stateful,
+        allow_replacement=settings.allow_database_replacement,
     ),
 )
 
@@ -197,7 +206,11 @@ if public_ip:
     pulumi.export("publicFqdn", public_ip.fqdn)
 if observability and observability.grafana_endpoint is not None:
     pulumi.export("grafanaEndpoint", observability.grafana_endpoint)
+# Server, CA and a kubelogin (Entra ID) user: no credential, so a plain output.
 pulumi.export("kubeconfig", access.kubeconfig)
+# Read back by the next deployment to refuse a rename that would replace the database.
+for output_name, deployed_name in database.deployed_names.items():
+    pulumi.export(output_name, deployed_name)
 pulumi.export("readWriteHost", endpoints.host("rw"))
 pulumi.export("readWritePort", endpoints.port("rw"))
 pulumi.export("readOnlyHost", endpoints.host("ro"))

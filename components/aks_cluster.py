@@ -1,4 +1,5 @@
-"""AKS cluster: multi-zone control plane and node pools, workload identity, managed Prometheus."""
+"""AKS cluster: multi-zone control plane and node pools, Entra ID with Azure RBAC (no local
+accounts), workload identity, managed Prometheus, planned-maintenance windows."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import containerservice
+from pulumi_azure_native import authorization, containerservice
 
 from settings import AksSettings, NodePoolSettings
+from settings.maintenance import MaintenanceWindowSettings
 
 POSTGRES_NODE_LABEL = ("workload", "postgres")
+# AKS's convention for keeping application pods off system nodes (use-system-pools.md). Only pods
+# that tolerate it run there: AKS add-ons and, by choice, the operators and their monitoring.
+SYSTEM_POOL_TAINT = ("CriticalAddonsOnly", "true", "NoSchedule")
+SYSTEM_POOL_TOLERATIONS = [
+    {"key": SYSTEM_POOL_TAINT[0], "operator": "Equal", "value": SYSTEM_POOL_TAINT[1], "effect": SYSTEM_POOL_TAINT[2]}
+]
+# AKS reads planned-maintenance schedules only under these configuration names (planned-maintenance.md).
+AUTO_UPGRADE_SCHEDULE = "aksManagedAutoUpgradeSchedule"
+NODE_OS_UPGRADE_SCHEDULE = "aksManagedNodeOSUpgradeSchedule"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,23 @@ class AksClusterArgs:
     control_plane_ready: Sequence[pulumi.Resource]
     monitoring: ClusterMonitoring | None
     tags: Mapping[str, str]
+    # Prod: replacing or deleting the cluster deletes every PostgreSQL disk with it.
+    protect: bool
+
+
+def _taint(taint: tuple[str, str, str]) -> str:
+    return "{}={}:{}".format(*taint)
+
+
+def _maintenance_window(window: MaintenanceWindowSettings) -> containerservice.MaintenanceWindowArgs:
+    return containerservice.MaintenanceWindowArgs(
+        schedule=containerservice.ScheduleArgs(
+            weekly=containerservice.WeeklyScheduleArgs(day_of_week=window.day_of_week, interval_weeks=window.interval_weeks)
+        ),
+        start_time=window.start_time,
+        duration_hours=window.duration_hours,
+        utc_offset=window.utc_offset,
+    )
 
 
 def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str) -> dict[str, Any]:
@@ -65,6 +93,7 @@ class AksCluster(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:AksCluster", name, None, opts)
         aks = args.settings
         zones = list(args.zones)
+        tenant_id = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self)).tenant_id
         addons = None
         if args.monitoring is not None:
             # Container insights with managed-identity auth (no workspace keys on the nodes).
@@ -90,11 +119,19 @@ class AksCluster(pulumi.ComponentResource):
                 type=containerservice.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[args.control_plane_identity_id],
             ),
+            # Only the system pool is inline (a cluster cannot be created without one); the postgres
+            # pool is a separate AgentPool below. Any change to an inline pool is a PUT of the whole
+            # cluster that puts every pool, separate ones included, into Scaling
+            # (pulumi-azure-native#4264, won't fix), so the inline pool carries only settings that
+            # rarely change, and the workloads that change with the database stay on their own pool.
+            # The operators run here rather than on a third pool: no extra zone-spread nodes, and the
+            # taint still keeps application pods off.
             agent_pool_profiles=[
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=aks.system_pool.name,
                     mode=containerservice.AgentPoolMode.SYSTEM,
                     **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version),
+                    node_taints=[_taint(SYSTEM_POOL_TAINT)],
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
                 )
             ],
@@ -123,11 +160,19 @@ class AksCluster(pulumi.ComponentResource):
             ),
             addon_profiles=addons,
             enable_rbac=True,
-            # Local accounts stay on: the program's Kubernetes provider uses the admin credential.
-            disable_local_accounts=False,
+            # Entra ID sign-in, authorized by Azure role assignments (auditable, revocable per principal).
+            aad_profile=containerservice.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(aks.admin_group_object_ids) or None,
+                tenant_id=tenant_id,
+            ),
+            # No certificate-based admin kubeconfig: it bypasses Entra ID and audit (local-accounts.md).
+            disable_local_accounts=True,
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                protect=args.protect,
                 depends_on=list(args.control_plane_ready),
                 # The autoscaler owns the node count.
                 ignore_changes=["agentPoolProfiles[0].count"],
@@ -143,11 +188,27 @@ class AksCluster(pulumi.ComponentResource):
             mode=containerservice.AgentPoolMode.USER,
             **_autoscaled_pool(pool, zones, aks.kubernetes_version),
             node_labels=dict([POSTGRES_NODE_LABEL]),
-            node_taints=["{}={}:{}".format(*self.postgres_pool_taint)] if self.postgres_pool_taint else [],
-            # One node at a time: every instance's disk and PodDisruptionBudget stay respected.
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="1", drain_timeout_in_minutes=60),
+            node_taints=[_taint(self.postgres_pool_taint)] if self.postgres_pool_taint else [],
+            # One node at a time, a new one added before an old one drains: at most one instance is
+            # moving, the others keep one PostgreSQL node per zone, and the drain waits for CNPG's
+            # switchover under the PodDisruptionBudgets.
+            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
+                max_surge="1", max_unavailable="0", drain_timeout_in_minutes=60
+            ),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
         )
+        for config_name, window in (
+            (AUTO_UPGRADE_SCHEDULE, aks.maintenance.auto_upgrade),
+            (NODE_OS_UPGRADE_SCHEDULE, aks.maintenance.node_os_upgrade),
+        ):
+            containerservice.MaintenanceConfiguration(
+                f"{name}-{config_name}",
+                resource_group_name=args.resource_group_name,
+                resource_name_=cluster.name,
+                config_name=config_name,
+                maintenance_window=_maintenance_window(window),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.cluster_name = cluster.name
         self.cluster_id = cluster.id
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url if profile else "")

@@ -67,6 +67,7 @@ def cnpg_cluster(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource],
+    protect: bool = False,
 ) -> k8s.apiextensions.CustomResource:
     """A CNPG ``Cluster`` that Pulumi awaits until Ready (its condition is True exactly when the
     phase is "Cluster in healthy state"), so nothing that depends on it starts early."""
@@ -84,6 +85,7 @@ def cnpg_cluster(
             parent=parent,
             provider=provider,
             depends_on=list(depends_on),
+            protect=protect,
             custom_timeouts=pulumi.CustomTimeouts(create=READY_TIMEOUT, update=READY_TIMEOUT),
         ),
     )

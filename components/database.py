@@ -3,8 +3,9 @@ and the CloudNativePG ``Cluster`` itself."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,6 +38,37 @@ class PostgresClusterArgs:
     endpoints: Endpoints
     # The CNPG operator and the Barman Cloud plugin with their webhooks serving.
     operators_ready: Sequence[pulumi.Resource]
+    # Prod: deleting the Namespace or the Cluster deletes the PostgreSQL volumes with them.
+    protect: bool
+    # allowDatabaseReplacement: a rename may replace the live Namespace/Cluster (their data goes).
+    allow_replacement: bool
+
+
+# Stack outputs recording the names this stack deployed; the next deployment reads them back.
+DEPLOYED_NAMESPACE_OUTPUT = "postgresNamespace"
+DEPLOYED_CLUSTER_OUTPUT = "postgresClusterName"
+
+
+def rename_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSettings) -> str | None:
+    """Why the settings may not rename the Namespace or Cluster this stack already deployed, or None."""
+    deployed = deployed or {}
+    renamed = [
+        f"postgres.{key}: {wanted!r}, but this stack runs {deployed[output]!r}"
+        for key, output, wanted in (
+            ("namespace", DEPLOYED_NAMESPACE_OUTPUT, postgres.namespace),
+            ("clusterName", DEPLOYED_CLUSTER_OUTPUT, postgres.cluster_name),
+        )
+        if deployed.get(output) not in (None, wanted)
+    ]
+    if not renamed:
+        return None
+    return (
+        "; ".join(renamed) + ". A new name replaces the Namespace and the CloudNativePG Cluster: Kubernetes deletes "
+        "their PersistentVolumeClaims and disks (reclaim policy Delete), and the new cluster starts empty (initdb). "
+        "Keep the deployed names; to move the data, recover it from the backups into a cluster with the new name "
+        "(README 'Restore'), check it, then deploy the rename once with allowDatabaseReplacement: true "
+        "(and, where protectStatefulResources is on, after `pulumi state unprotect` of the old Namespace and Cluster)."
+    )
 
 
 # The plugin's sidecar runs in every instance pod: requests == limits keep the pod Guaranteed QoS.
@@ -52,6 +84,7 @@ class PostgresCluster(pulumi.ComponentResource):
     Cloud plugin and workload identity. ``cluster`` is Ready before anything depends on it."""
 
     ref: ClusterRef
+    deployed_names: dict[str, pulumi.Input[str]]
     object_store_name: str
     app_password: pulumi.Output[str]
     app_secret_name: str
@@ -59,8 +92,21 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
         postgres = args.postgres
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": postgres.namespace}, opts=k8s_opts)
+        # The names this stack deployed last time (none on its first deployment), read back from
+        # its own outputs: the Namespace (and through it the Cluster) is registered only after
+        # the check, so a refused rename touches nothing.
+        deployed = pulumi.StackReference(
+            f"{name}-deployed-names",
+            stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        namespace_name = deployed.outputs.apply(lambda outputs: self._checked_namespace(outputs, args))
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": namespace_name},
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
+        )
+        self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
 
         password = random.RandomPassword(
@@ -80,6 +126,8 @@ class PostgresCluster(pulumi.ComponentResource):
             federated_credential_name(postgres.namespace, postgres.cluster_name),
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
+            # After the rename check: a refused rename must not trust a new service account either.
+            opts=pulumi.ResourceOptions(depends_on=[namespace]),
         )
 
         self.object_store_name = f"{postgres.cluster_name}-backups"
@@ -134,7 +182,15 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
             provider=args.provider,
             parent=self,
-            depends_on=[*args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
+            depends_on=[namespace, *args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
+            protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
+
+    @staticmethod
+    def _checked_namespace(deployed: Mapping[str, Any] | None, args: PostgresClusterArgs) -> str:
+        refusal = None if args.allow_replacement else rename_refusal(deployed, args.postgres)
+        if refusal:
+            raise pulumi.RunError(refusal)
+        return args.postgres.namespace

@@ -22,6 +22,11 @@ class IdentitiesArgs:
     workload_name: pulumi.Input[str]
     location: str
     tags: Mapping[str, str]
+    # Prod: a recreated identity gets a new client ID, and every federated credential, role and
+    # pod annotation that names the old one stops working; backups stop until all are redone.
+    # The credentials and role assignments are not protected: their names derive from the
+    # settings, so Pulumi recreates them identically, and restores add and remove them routinely.
+    protect: bool
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class Identities(pulumi.ComponentResource):
                 resource_name_=identity_name,
                 location=args.location,
                 tags=dict(args.tags),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             for role, identity_name in (("control-plane", args.control_plane_name), ("workload", args.workload_name))
         )

@@ -16,6 +16,9 @@ class BuiltInRole(Enum):
     NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
     MONITORING_DATA_READER = "b0d8363b-8ddd-447d-831f-62ca05bff136"
     GRAFANA_ADMIN = "22926164-76b3-42b3-bc55-97df8dab3e41"
+    AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693396e6cf5"
+    # Lets a principal list the user kubeconfig (listClusterUserCredential); grants no Kubernetes rights.
+    AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
 
 
 def _subscription_of(scope: str) -> str:
@@ -31,7 +34,7 @@ def assign_role(
     scope: pulumi.Input[str],
     principal_id: pulumi.Input[str],
     role: BuiltInRole,
-    principal_type: str = "ServicePrincipal",
+    principal_type: str | None = "ServicePrincipal",
     parent: pulumi.Resource,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> authorization.RoleAssignment:
@@ -46,7 +49,9 @@ def assign_role(
         scope=scope_output,
         principal_id=principal_id,
         # ServicePrincipal skips the directory lookup that fails for freshly created identities.
-        principal_type=principal_type,
+        # None: the type is not known here (the deployer is a user or a service principal), so none
+        # is sent and Azure looks it up; an Output because the SDK would turn a plain None into "User".
+        principal_type=principal_type or pulumi.Output.from_input(None),
         role_definition_id=scope_output.apply(
             lambda s: f"/subscriptions/{_subscription_of(s)}/providers/Microsoft.Authorization/roleDefinitions/{role.value}"
         ),

@@ -62,6 +62,7 @@ _ARM_NAME_KEYS = (
     "managementPolicyName",
     "blobServicesName",
     "ruleGroupName",
+    "configName",
 )
 
 
@@ -73,12 +74,21 @@ def _arm_name(resource_type: str, inputs: Mapping[str, Any], logical_name: str) 
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Answers every registration with the computed outputs a real deployment would have."""
+    """Answers every registration with the computed outputs a real deployment would have.
+
+    ``deployed_outputs``: what a StackReference reads (an earlier deployment's outputs; none by default).
+    """
+
+    def __init__(self, deployed_outputs: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.deployed_outputs = dict(deployed_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
         outputs = dict(inputs)
         kind = args.typ
+        if kind == "pulumi:pulumi:StackReference":
+            return inputs["name"], {**inputs, "outputs": dict(self.deployed_outputs), "secretOutputNames": []}
         if kind.startswith("azure-native:"):
             name = _arm_name(kind, inputs, args.name)
             outputs["name"] = name
@@ -167,6 +177,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             cluster = args.args.get("resourceName", "aks")
             kubeconfig = (
                 f"apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: https://{cluster}.hcp.mock.azmk8s.io:443\n"
+                f"    certificate-authority-data: {base64.b64encode(b'mock-ca').decode()}\n"
                 f"contexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: admin}}\ncurrent-context: {cluster}\n"
                 "users:\n- name: admin\n  user: {token: mock-token}\n"
             )
@@ -207,6 +218,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.invokes: list[str] = []
+        self.reads: list[str] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -240,6 +252,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        self.reads.append(response.urn)
+        return response
+
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         self.invokes.append(request.tok)
         return super().Invoke(request)
@@ -253,6 +270,10 @@ class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    invokes: list[str] = field(default_factory=list)
+    """Tokens of the functions the program invoked, in order."""
+    reads: list[str] = field(default_factory=list)
+    """URNs of the resources the program read rather than registered (e.g. StackReferences)."""
 
     def of_type(self, resource_type: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == resource_type]
@@ -294,13 +315,15 @@ def run_stack(
     *,
     config: Mapping[str, Any] | None = None,
     program: Path = PROJECT_DIR / "__main__.py",
+    deployed_outputs: Mapping[str, Any] | None = None,
 ) -> StackRun:
     """Run the program for ``stack`` under the recording engine.
 
     ``config`` replaces the stack file's settings; ``overrides`` (``{"aks-postgres-ha:key": value}``,
     ``None`` deletes a key) are applied on top. Exceptions from the program (``pulumi.RunError`` for
     invalid settings) propagate after the monitor has recorded what was registered, available
-    as ``exc.registrations`` on the raised exception.
+    as ``exc.registrations`` on the raised exception. ``deployed_outputs`` simulates a live stack:
+    the outputs its last deployment left, as the program's StackReference to its own stack reads them.
     """
     values = dict(stack_config(stack) if config is None else config)
     for key, value in (overrides or {}).items():
@@ -310,7 +333,7 @@ def run_stack(
             values[key] = value
 
     _reset_runtime()
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(deployed_outputs)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(_encode_config(values))
@@ -341,4 +364,11 @@ def run_stack(
         raise
     finally:
         _reset_runtime()
-    return StackRun(stack=stack, registrations=list(monitor.registrations), outputs=outputs, secret_outputs=secret_outputs)
+    return StackRun(
+        stack=stack,
+        registrations=list(monitor.registrations),
+        outputs=outputs,
+        secret_outputs=secret_outputs,
+        invokes=list(monitor.invokes),
+        reads=list(monitor.reads),
+    )

@@ -2,6 +2,7 @@
 
 from aks_postgres_ha_policies.aks import AKS_POLICIES
 from aks_postgres_ha_policies.backups import BACKUP_POLICIES
+from aks_postgres_ha_policies.cluster_access import CLUSTER_ACCESS_POLICIES
 from aks_postgres_ha_policies.cnpg import CNPG_POLICIES
 from aks_postgres_ha_policies.credentials import CREDENTIAL_POLICIES
 from aks_postgres_ha_policies.federation import FEDERATION_POLICIES
@@ -18,6 +19,7 @@ PolicyPack(
     policies=[
         *STORAGE_POLICIES,
         *AKS_POLICIES,
+        *CLUSTER_ACCESS_POLICIES,
         *IDENTITY_POLICIES,
         *NETWORK_POLICIES,
         *CNPG_POLICIES,

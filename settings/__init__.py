@@ -76,7 +76,9 @@ class Settings(SettingsModel):
     tags: dict[str, str] = {}
     """Tags on every Azure resource."""
     protect_stateful_resources: bool = False
-    """Pulumi protect on storage account, backup container and public IP."""
+    """Pulumi protect on the AKS cluster, identities, backup storage, public IP, database Namespace and Cluster."""
+    allow_database_replacement: bool = False
+    """Let a change of postgres.namespace/clusterName replace the live Cluster and its volumes (data loss)."""
     aks: AksSettings
     """AKS cluster."""
     backup: BackupSettings = BackupSettings()
@@ -109,6 +111,7 @@ class Settings(SettingsModel):
                 problems.append("aks.skuTier: 'Free', but prod needs the Standard or Premium tier (uptime SLA)")
             if self.postgres.instances < 3:
                 problems.append(f"postgres.instances: {self.postgres.instances}, but prod runs at least 3 instances")
+            problems += self.aks.production_problems()
         if self.aks.postgres_pool.min_count < len(self.zones):
             problems.append(
                 f"aks.postgresPool.minCount: {self.aks.postgres_pool.min_count}, but it must be at least the "

@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from settings.rules import Cidr, PoolName, SettingsModel, VmSize
+from settings.capacity import vm_shape
+from settings.maintenance import MaintenanceSettings
+from settings.rules import Cidr, EntraObjectId, PoolName, SettingsModel, VmSize
 
 # The one table of Kubernetes minors the program deploys: in AKS standard support for new clusters
 # AND supported by CloudNativePG 1.30.
@@ -16,6 +18,8 @@ from settings.rules import Cidr, PoolName, SettingsModel, VmSize
 # - CloudNativePG 1.30 supports Kubernetes 1.34-1.36 (cloudnative-pg v1.30.0 docs/src/supported_releases.md).
 # Review when either calendar changes.
 SUPPORTED_KUBERNETES_MINORS = (35, 36)
+# AKS asks for at least 4 vCPU on system nodes in production (azure-aks-docs use-system-pools.md).
+MIN_PRODUCTION_SYSTEM_VCPUS = 4
 
 
 class NodePoolSettings(SettingsModel):
@@ -47,8 +51,8 @@ class PostgresPoolSettings(NodePoolSettings):
 class SystemPoolSettings(NodePoolSettings):
     name: PoolName = "systempool"
     """System node pool name."""
-    vm_size: VmSize = "Standard_D2s_v3"
-    """VM size of the system nodes (the guide: Standard_D2s_v3)."""
+    vm_size: VmSize = "Standard_D4s_v5"
+    """VM size of the system nodes; prod needs at least 4 vCPU (AKS system pool guidance)."""
     min_count: int = Field(default=2, ge=1, le=1000)
     """Autoscaler minimum."""
     max_count: int = Field(default=3, ge=1, le=1000)
@@ -66,6 +70,10 @@ class AksSettings(SettingsModel):
     """System node pool."""
     postgres_pool: PostgresPoolSettings = PostgresPoolSettings()
     """Dedicated PostgreSQL node pool (label workload=postgres)."""
+    admin_group_object_ids: list[EntraObjectId] = []
+    """Entra group object IDs that administer the cluster (Azure RBAC Cluster Admin); prod needs one."""
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    """Planned-maintenance windows of Kubernetes and node OS upgrades."""
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -79,6 +87,24 @@ class AksSettings(SettingsModel):
                 f"must be a minor that AKS supports for new clusters and CloudNativePG 1.30 supports: {supported}"
             )
         return value
+
+    def production_problems(self) -> list[str]:
+        """What prod needs beyond the general rules: named administrators and a system pool fit for its job."""
+        problems = []
+        if not self.admin_group_object_ids:
+            problems.append(
+                "aks.adminGroupObjectIds: [], but prod needs at least one Entra group that administers the "
+                "cluster (local accounts are disabled, so nobody else can reach it in an emergency)"
+            )
+        known = vm_shape(self.system_pool.vm_size)
+        vcpus = f"{known[1].vcpus} vCPU" if known else "a vCPU count the VM size table (settings/capacity.py) does not know"
+        if known is None or known[1].vcpus < MIN_PRODUCTION_SYSTEM_VCPUS:
+            problems.append(
+                f"aks.systemPool.vmSize: {self.system_pool.vm_size!r} has {vcpus}, but prod system nodes need at "
+                f"least {MIN_PRODUCTION_SYSTEM_VCPUS} vCPU (AKS system pool guidance; they also host the operators "
+                "and monitoring), e.g. Standard_D4s_v5"
+            )
+        return problems
 
     @property
     def kubernetes_minor(self) -> str:

@@ -248,6 +248,10 @@ NamePrefix = Annotated[
 CronSchedule = Annotated[str, AfterValidator(_cron)]
 Retention = Annotated[str, AfterValidator(_retention)]
 VmSize = Annotated[str, matching(r"Standard_[A-Za-z0-9_]+", "must be an Azure VM size such as Standard_D4s_v3", re.IGNORECASE)]
+EntraObjectId = Annotated[
+    str,
+    matching(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", "must be an Entra object ID (a GUID such as 4d3c2b1a-...)"),
+]
 PoolName = Annotated[
     str, matching(r"[a-z][a-z0-9]{0,11}", "Linux node pool names are 1-12 lowercase letters and digits, starting with a letter")
 ]

@@ -32,13 +32,16 @@ EXPECTED_OUTPUTS = {
     "readOnlyUri",
     "caCertificateCommand",
     "inClusterGrafanaAdminPassword",
+    "postgresNamespace",
+    "postgresClusterName",
 }
 
 
 def test_stack_outputs(shipped: StackRun) -> None:
     expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else set())
     assert set(shipped.outputs) == expected
-    assert shipped.secret_outputs == {"kubeconfig", "readWriteUri", "readOnlyUri", "inClusterGrafanaAdminPassword"}
+    # The kubeconfig holds only the server, its CA and a kubelogin user: not a secret.
+    assert shipped.secret_outputs == {"readWriteUri", "readOnlyUri", "inClusterGrafanaAdminPassword"}
 
 
 def _plain_parts(value: object) -> list[str]:
@@ -53,9 +56,9 @@ def _plain_parts(value: object) -> list[str]:
 
 
 def test_no_secret_value_appears_in_plain_text(shipped: StackRun) -> None:
-    """Generated passwords and the kubeconfig travel only inside secret-marked values."""
+    """Generated passwords travel only inside secret-marked values."""
     uris = (shipped.outputs["readWriteUri"], shipped.outputs["readOnlyUri"])
-    secrets = [shipped.outputs["kubeconfig"], shipped.outputs["inClusterGrafanaAdminPassword"]]
+    secrets = [shipped.outputs["inClusterGrafanaAdminPassword"]]
     secrets += [uri.split(":")[2].split("@")[0] for uri in uris]  # the app password
     for registration in shipped.registrations:
         for text in _plain_parts(json_format.MessageToDict(registration.raw_inputs)):
@@ -77,8 +80,10 @@ def test_component_tree_and_type_tokens(shipped: StackRun) -> None:
 
 
 def test_dependency_graph_is_acyclic_and_closed(shipped: StackRun) -> None:
-    known = {r.urn for r in shipped.registrations}
-    edges = {r.urn: [d for d in r.dependencies if d in known] for r in shipped.registrations}
+    known = {r.urn for r in shipped.registrations} | set(shipped.reads)
+    # A read resource (the StackReference) depends on nothing.
+    edges: dict[str, list[str]] = {urn: [] for urn in shipped.reads}
+    edges |= {r.urn: [d for d in r.dependencies if d in known] for r in shipped.registrations}
     for resource in shipped.registrations:
         assert set(resource.dependencies) <= known, resource.name
     state: dict[str, int] = {}

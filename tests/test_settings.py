@@ -118,6 +118,46 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("empty VM size", {P + "aks": _nested("prod", "aks", "postgresPool", vmSize="")}, ["aks.postgresPool.vmSize: ''", "VM size"]),
     ("Free tier in prod", {P + "aks": _section("prod", "aks", skuTier="Free")}, ["aks.skuTier: 'Free'", "Standard or Premium"]),
     (
+        "prod without cluster administrators",
+        {P + "aks": _section("prod", "aks", adminGroupObjectIds=[])},
+        ["aks.adminGroupObjectIds: []", "prod needs at least one Entra group", "local accounts are disabled"],
+    ),
+    (
+        "administrator that is not an object ID",
+        {P + "aks": _section("prod", "aks", adminGroupObjectIds=["platform-admins"])},
+        ["aks.adminGroupObjectIds[0]: 'platform-admins'", "Entra object ID"],
+    ),
+    (
+        "prod system pool below 4 vCPU",
+        {P + "aks": _nested("prod", "aks", "systemPool", vmSize="Standard_D2s_v5")},
+        ["aks.systemPool.vmSize: 'Standard_D2s_v5' has 2 vCPU", "at least 4 vCPU"],
+    ),
+    (
+        "maintenance window shorter than AKS accepts",
+        {P + "aks": _nested("prod", "aks", "maintenance", autoUpgrade={"dayOfWeek": "Sunday", "durationHours": 3})},
+        ["aks.maintenance.autoUpgrade.durationHours: 3", "greater than or equal to 4"],
+    ),
+    (
+        "maintenance start that is not a time of day",
+        {P + "aks": _nested("prod", "aks", "maintenance", nodeOsUpgrade={"dayOfWeek": "Saturday", "startTime": "24:00"})},
+        ["aks.maintenance.nodeOsUpgrade.startTime: '24:00'", "HH:MM from 00:00 to 23:59"],
+    ),
+    (
+        "maintenance UTC offset beyond +14:00",
+        {P + "aks": _nested("prod", "aks", "maintenance", nodeOsUpgrade={"dayOfWeek": "Saturday", "utcOffset": "+15:00"})},
+        ["aks.maintenance.nodeOsUpgrade.utcOffset: '+15:00'", "-12:00 to +14:00"],
+    ),
+    (
+        "maintenance day misspelt",
+        {P + "aks": _nested("prod", "aks", "maintenance", autoUpgrade={"dayOfWeek": "sunday"})},
+        ["aks.maintenance.autoUpgrade.dayOfWeek: 'sunday'", "'Sunday'"],
+    ),
+    (
+        "maintenance every five weeks",
+        {P + "aks": _nested("prod", "aks", "maintenance", autoUpgrade={"dayOfWeek": "Sunday", "intervalWeeks": 5})},
+        ["aks.maintenance.autoUpgrade.intervalWeeks: 5", "less than or equal to 4"],
+    ),
+    (
         "database open to the world",
         {P + "publicEndpoint": _section("prod", "publicEndpoint", allowedClientCidrs=["0.0.0.0/0"])},
         ["publicEndpoint.allowedClientCidrs[0]: '0.0.0.0/0'", "whole internet"],

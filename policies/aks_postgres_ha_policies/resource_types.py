@@ -15,6 +15,7 @@ ROLE_ASSIGNMENT: Final = "azure-native:authorization:RoleAssignment"
 
 PUBLIC_IP_ADDRESS: Final = "azure-native:network:PublicIPAddress"
 
+KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"
 KUBERNETES_SERVICE: Final = "kubernetes:core/v1:Service"
 KUBERNETES_SECRET: Final = "kubernetes:core/v1:Secret"
 

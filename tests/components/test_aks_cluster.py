@@ -1,8 +1,9 @@
 import pytest
 
-from offline.engine import StackRun, run_stack
+from offline.engine import TENANT_ID, StackRun, run_stack
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
+MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
 POOL = "azure-native:containerservice:AgentPool"
 
 
@@ -23,7 +24,9 @@ def test_system_pool_spans_three_zones_and_autoscales(prod: StackRun) -> None:
     (system,) = prod.one(CLUSTER).inputs["agentPoolProfiles"]
     assert system["mode"] == "System"
     assert system["availabilityZones"] == ["1", "2", "3"]
-    assert system["vmSize"] == "Standard_D2s_v3"
+    assert system["vmSize"] == "Standard_D4s_v5"
+    # Application pods stay off; the operators tolerate the taint (SYSTEM_POOL_TOLERATIONS).
+    assert system["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
     assert (system["enableAutoScaling"], system["minCount"], system["maxCount"]) == (True, 2, 3)
     assert system["orchestratorVersion"] == "1.35"
     assert "agentPoolProfiles[0].count" in prod.one(CLUSTER).ignore_changes
@@ -38,6 +41,8 @@ def test_postgres_pool_is_labelled_tainted_and_zonal(prod: StackRun) -> None:
     assert (spec["minCount"], spec["maxCount"]) == (3, 6)
     assert spec["nodeLabels"] == {"workload": "postgres"}
     assert spec["nodeTaints"] == ["workload=postgres:NoSchedule"]
+    # One node at a time, surged before the old one drains.
+    assert spec["upgradeSettings"] == {"maxSurge": "1", "maxUnavailable": "0", "drainTimeoutInMinutes": 60}
     assert "count" in pool.ignore_changes
     assert prod.one(CLUSTER).urn in pool.property_dependencies["resourceName"]
 
@@ -75,3 +80,46 @@ def test_cluster_without_azure_monitoring(stack: str) -> None:
 def test_the_control_plane_holds_its_network_role_before_the_cluster(prod: StackRun) -> None:
     role = prod.one("azure-native:authorization:RoleAssignment", "identities-control-plane-network")
     assert role.urn in prod.one(CLUSTER).dependencies
+
+
+def test_entra_id_with_azure_rbac_and_no_local_accounts(shipped: StackRun) -> None:
+    cluster = shipped.one(CLUSTER).inputs
+    assert cluster["disableLocalAccounts"] is True
+    profile = cluster["aadProfile"]
+    assert (profile["managed"], profile["enableAzureRBAC"]) == (True, True)
+    assert profile["tenantID"] == TENANT_ID
+    expected_admins = {"dev": None, "prod": ["00000000-0000-0000-0000-000000000000"]}[shipped.stack]
+    assert profile.get("adminGroupObjectIDs") == expected_admins
+
+
+def test_maintenance_windows_from_settings(prod: StackRun) -> None:
+    cluster = prod.one(CLUSTER)
+    windows = {r.inputs["configName"]: r for r in prod.of_type(MAINTENANCE)}
+    assert set(windows) == {"aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"}
+    assert windows["aksManagedAutoUpgradeSchedule"].inputs["maintenanceWindow"] == {
+        "schedule": {"weekly": {"dayOfWeek": "Sunday", "intervalWeeks": 1}},
+        "startTime": "02:00",
+        "durationHours": 4,
+        "utcOffset": "+01:00",
+    }
+    assert windows["aksManagedNodeOSUpgradeSchedule"].inputs["maintenanceWindow"]["schedule"]["weekly"]["dayOfWeek"] == "Saturday"
+    for window in windows.values():
+        assert cluster.urn in window.property_dependencies["resourceName"]
+
+
+def test_maintenance_window_overrides_reach_the_resource() -> None:
+    from tests.test_settings import _nested
+
+    window = {"dayOfWeek": "Wednesday", "startTime": "23:30", "durationHours": 6, "utcOffset": "-05:00", "intervalWeeks": 2}
+    run = run_stack("dev", {"aks-postgres-ha:aks": _nested("dev", "aks", "maintenance", nodeOsUpgrade=window)})
+    (node_os,) = [r for r in run.of_type(MAINTENANCE) if r.inputs["configName"] == "aksManagedNodeOSUpgradeSchedule"]
+    assert node_os.inputs["maintenanceWindow"] == {
+        "schedule": {"weekly": {"dayOfWeek": "Wednesday", "intervalWeeks": 2}},
+        "startTime": "23:30",
+        "durationHours": 6,
+        "utcOffset": "-05:00",
+    }
+
+
+def test_cluster_is_protected_only_where_stateful_resources_are(shipped: StackRun) -> None:
+    assert shipped.one(CLUSTER).protect is (shipped.stack == "prod")

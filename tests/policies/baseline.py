@@ -17,6 +17,11 @@ BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 BLOB_DATA_CONTRIBUTOR = f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 NETWORK_CONTRIBUTOR = f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7"
 ZONES = ["1", "2", "3"]
+EXEC_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: aks, cluster: {server: 'https://aks.hcp.azmk8s.io:443'}}]\n"
+    "users:\n- name: entra\n  user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: kubelogin, "
+    "args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]}}\n"
+)
 GUARANTEED = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1000m", "memory": "4096Mi"}}
 
 
@@ -104,6 +109,8 @@ def _azure() -> list[Resource]:
                 "oidcIssuerProfile": {"enabled": True},
                 "securityProfile": {"workloadIdentity": {"enabled": True}},
                 "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
+                "aadProfile": {"managed": True, "enableAzureRBAC": True},
+                "disableLocalAccounts": True,
                 "agentPoolProfiles": [{"name": "systempool", "mode": "System", "count": 2, "availabilityZones": ZONES}],
             },
             sources={"identity": ["control-plane-identity"]},
@@ -213,7 +220,7 @@ def _kubernetes() -> list[Resource]:
         Resource(
             "pulumi:providers:kubernetes",
             "kubernetes",
-            {"kubeconfig": Secret("apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {token: t0ken}\n")},
+            {"kubeconfig": Secret(EXEC_KUBECONFIG)},
             sources={"kubeconfig": ["aks"]},
         ),
         Resource("aks-postgres-ha:components:PostgresCluster", "database", {}, custom=False),

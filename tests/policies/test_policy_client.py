@@ -38,6 +38,8 @@ MANDATORY_POLICIES = {
     "cnpg-backups-configured",
     "cnpg-federated-credentials",
     "no-plaintext-credentials",
+    "aks-entra-id-only",
+    "kubernetes-provider-exec-credentials",
 }
 
 
