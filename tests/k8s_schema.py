@@ -6,8 +6,10 @@
   that minor version. Strict means an unknown field is an error, as with server-side apply and
   strict field validation.
 * Custom resources are checked against the ``openAPIV3Schema`` of the CRDs in ``fixtures/crds``
-  (see SOURCES.md there). The API server's handling of structural schemas is emulated: see
-  ``_custom_resource_problems``.
+  (see SOURCES.md there), or of CRDs given as ``crd_schemas(objects)`` (e.g. those a Helm chart
+  installs). The API server's handling of structural schemas is emulated: see
+  ``_custom_resource_problems``. Their CEL rules (``x-kubernetes-validations``) are applied too:
+  see cel_rules.py.
 * An (apiVersion, kind) with no schema in either place is an error. It is never a silent pass.
 """
 
@@ -26,6 +28,8 @@ import yaml
 from jsonschema.exceptions import ValidationError
 from kubernetes_validate import utils as kubernetes_validate_utils
 from referencing import Registry, Resource
+
+from tests.cel_rules import CelRules, RuleOutcome
 
 CRD_DIR = Path(__file__).resolve().parent / "fixtures" / "crds"
 
@@ -89,12 +93,19 @@ class _CustomResourceDefinition:
     openapi_schema: Mapping[str, Any]
     namespaced: bool
     validator: Any  # a _StructuralSchemaValidator for openapi_schema
+    cel_rules: CelRules
 
 
-def validate_object(obj: Mapping[str, Any], kubernetes_version: str) -> list[str]:
+CustomResourceSchemas = Mapping[tuple[str, str], _CustomResourceDefinition]
+
+
+def validate_object(
+    obj: Mapping[str, Any], kubernetes_version: str, custom_resources: CustomResourceSchemas | None = None
+) -> list[str]:
     """Return the problems the API server would report for ``obj`` on Kubernetes ``kubernetes_version``.
 
     ``kubernetes_version`` is a version such as "1.35". An empty list means that ``obj`` is valid.
+    ``custom_resources`` (from ``crd_schemas``) is consulted before the fixture CRDs.
     Raises ValueError if kubernetes_validate has no schemas for that version.
     """
     schema_version = _schema_version(kubernetes_version)
@@ -104,7 +115,7 @@ def validate_object(obj: Mapping[str, Any], kubernetes_version: str) -> list[str
         return [f"apiVersion and kind must be strings, got {api_version!r} and {kind!r}"]
 
     label = f"{api_version} {kind} {_qualified_name(instance)}"
-    crd = _custom_resource_definitions().get((api_version, kind))
+    crd = _custom_resource_definition(api_version, kind, custom_resources)
     if crd is not None:
         problems = _custom_resource_problems(instance, crd, schema_version)
     else:
@@ -121,6 +132,19 @@ def validate_object(obj: Mapping[str, Any], kubernetes_version: str) -> list[str
     return [f"{label}: {problem}" for problem in problems]
 
 
+def cel_rule_outcomes(obj: Mapping[str, Any], custom_resources: CustomResourceSchemas | None = None) -> list[RuleOutcome]:
+    """Return the outcome of each CEL rule of ``obj``'s CRD applied to ``obj``; [] if ``obj`` is not a custom resource."""
+    instance = _plain(obj)
+    crd = _custom_resource_definition(instance.get("apiVersion"), instance.get("kind"), custom_resources)
+    return [] if crd is None else crd.cel_rules.evaluate(_admitted(instance, crd, []))
+
+
+def _custom_resource_definition(
+    api_version: Any, kind: Any, custom_resources: CustomResourceSchemas | None
+) -> _CustomResourceDefinition | None:
+    return (custom_resources or {}).get((api_version, kind)) or _custom_resource_definitions().get((api_version, kind))
+
+
 def known_custom_kinds() -> set[tuple[str, str]]:
     """Return the (apiVersion, kind) pairs that have a CRD schema, aliases included."""
     return set(_custom_resource_definitions())
@@ -130,28 +154,34 @@ def _custom_resource_problems(instance: Mapping[str, Any], crd: _CustomResourceD
     """Check a custom resource as the API server would.
 
     The API server prunes undeclared fields, and rejects them under strict field validation. It
-    removes nulls that are not ``nullable``, applies defaults, and then validates. ``format`` is
-    not checked. The only spec field with a format the server checks is Cluster
-    ``spec.managed.roles[].validUntil`` (date-time); the other formats used are int32 and int64,
-    which the server does not range-check. ``x-kubernetes-validations`` (CEL rules) are skipped
-    because jsonschema cannot evaluate CEL. The skipped rules that a create can break are: Cluster
-    ``spec.postgresql.synchronous.number > 0``, ``imageName`` or ``imageCatalogRef`` (not both),
-    and the initdb locale-provider pairings; ObjectStore ``spec.configuration`` without
-    ``serverName``, and no ``--log-level`` in ``additionalContainerArgs``; Database reserved names.
-    The ``self == oldSelf`` immutability rules only apply to updates. Metadata is checked against
+    removes nulls that are not ``nullable``, applies defaults, and then validates against the
+    schema and its CEL rules. ``format`` is not checked. The only spec field with a format the
+    server checks is Cluster ``spec.managed.roles[].validUntil`` (date-time); the other formats
+    used are int32 and int64, which the server does not range-check. The ``self == oldSelf``
+    immutability rules only apply to updates, so they are skipped. Metadata is checked against
     the ObjectMeta schema of this Kubernetes version, plus the name and namespace rules.
     """
-    root_fields = {key: value for key, value in instance.items() if key in _RESOURCE_ROOT_FIELDS}
-    body = {key: value for key, value in instance.items() if key not in _RESOURCE_ROOT_FIELDS}
     undeclared_fields: list[str] = []
-    pruned = {**root_fields, **_pruned(body, crd.openapi_schema, (), undeclared_fields)}
+    admitted = _admitted(instance, crd, undeclared_fields)
     metadata = instance.get("metadata")
     return [
         *(f"{path}: unknown field, not declared in the CRD schema" for path in undeclared_fields),
-        *_schema_problems(crd.validator, pruned),
+        *_schema_problems(crd.validator, admitted),
+        *(
+            f"{_field_path(outcome.path)}: {_shortened(outcome.failure)} (rule: {outcome.rule})"
+            for outcome in crd.cel_rules.evaluate(admitted)
+            if outcome.failure is not None
+        ),
         *_schema_problems(_object_meta_validator(schema_version), metadata, path_prefix=("metadata",)),
         *_metadata_problems(instance, _DNS1123_SUBDOMAIN, namespace_required=crd.namespaced),
     ]
+
+
+def _admitted(instance: Mapping[str, Any], crd: _CustomResourceDefinition, undeclared_fields: list[str]) -> dict[str, Any]:
+    """Return ``instance`` pruned and defaulted, as the API server stores it. Undeclared fields go to ``undeclared_fields``."""
+    root_fields = {key: value for key, value in instance.items() if key in _RESOURCE_ROOT_FIELDS}
+    body = {key: value for key, value in instance.items() if key not in _RESOURCE_ROOT_FIELDS}
+    return {**root_fields, **_defaulted(_pruned(body, crd.openapi_schema, (), undeclared_fields), crd.openapi_schema)}
 
 
 def _pruned(value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...], undeclared_fields: list[str]) -> Any:
@@ -172,6 +202,19 @@ def _pruned(value: Any, schema: Mapping[str, Any], path: tuple[str | int, ...], 
         return kept
     if isinstance(value, list) and "items" in schema:
         return [_pruned(item, schema["items"], (*path, index), undeclared_fields) for index, item in enumerate(value)]
+    return value
+
+
+def _defaulted(value: Any, schema: Mapping[str, Any]) -> Any:
+    """Return ``value`` with the schema's defaults set wherever a field is absent, at every level, like the API server."""
+    if isinstance(value, dict):
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        additional_properties = schema.get("additionalProperties")
+        value_schema = additional_properties if isinstance(additional_properties, dict) else {}
+        defaults = {key: prop["default"] for key, prop in properties.items() if "default" in prop and key not in value}
+        return {key: _defaulted(item, properties.get(key, value_schema)) for key, item in {**defaults, **value}.items()}
+    if isinstance(value, list) and "items" in schema:
+        return [_defaulted(item, schema["items"]) for item in value]
     return value
 
 
@@ -201,15 +244,6 @@ def _type_unless_nullable_null(validator: Any, types: Any, instance: Any, schema
     yield from _DRAFT4_TYPE(validator, types, instance, schema)
 
 
-def _required_unless_defaulted(
-    validator: Any, required: list[str], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    # The API server applies defaults before it validates, so a required field with a default is never missing.
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    without_default = [name for name in required if "default" not in properties.get(name, {})]
-    yield from _DRAFT4_REQUIRED(validator, without_default, instance, schema)
-
-
 def _int_or_string(validator: Any, int_or_string: bool, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     if int_or_string and not (validator.is_type(instance, "integer") or validator.is_type(instance, "string")):
         yield ValidationError(f"{instance!r} is neither an integer nor a string")
@@ -220,12 +254,10 @@ def _unique_list_entries(validator: Any, list_type: str, instance: Any, schema: 
     if not validator.is_type(instance, "array") or list_type not in ("set", "map"):
         return
     map_keys: list[str] = schema.get("x-kubernetes-list-map-keys", [])
-    # Defaults are applied before this check, so a missing key counts as its default (a port's protocol is "TCP").
-    key_defaults = {key: schema.get("items", {}).get("properties", {}).get(key, {}).get("default") for key in map_keys}
     seen: set[str] = set()
     for index, item in enumerate(instance):
         is_map_entry = list_type == "map" and isinstance(item, dict)
-        identity_value = [item.get(key, key_defaults[key]) for key in map_keys] if is_map_entry else item
+        identity_value = [item.get(key) for key in map_keys] if is_map_entry else item
         identity = json.dumps(identity_value, sort_keys=True)
         if identity in seen:
             yield ValidationError(f"duplicate entry {identity} in a list of type {list_type!r}", path=[index])
@@ -233,7 +265,6 @@ def _unique_list_entries(validator: Any, list_type: str, instance: Any, schema: 
 
 
 _DRAFT4_TYPE = jsonschema.Draft4Validator.VALIDATORS["type"]
-_DRAFT4_REQUIRED = jsonschema.Draft4Validator.VALIDATORS["required"]
 
 # OpenAPI 3.0 schemas use draft 4 semantics, for example a boolean exclusiveMinimum. No format checker is
 # given, so ``format`` is not checked. ``x-kubernetes-validations`` is an unknown keyword here, so it is ignored.
@@ -241,18 +272,18 @@ _StructuralSchemaValidator = jsonschema.validators.extend(
     jsonschema.Draft4Validator,
     validators={
         "type": _type_unless_nullable_null,
-        "required": _required_unless_defaulted,
         "x-kubernetes-int-or-string": _int_or_string,
         "x-kubernetes-list-type": _unique_list_entries,
     },
 )
 
 
-@functools.cache
-def _custom_resource_definitions() -> dict[tuple[str, str], _CustomResourceDefinition]:
+def crd_schemas(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], _CustomResourceDefinition]:
+    """The schema of every served version of the CustomResourceDefinitions among ``objects`` (others are ignored)."""
     definitions = {}
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        crd = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    for crd in objects:
+        if crd.get("kind") != "CustomResourceDefinition":
+            continue
         spec = crd["spec"]
         for version in spec["versions"]:
             if version["served"]:
@@ -261,7 +292,16 @@ def _custom_resource_definitions() -> dict[tuple[str, str], _CustomResourceDefin
                     openapi_schema=openapi_schema,
                     namespaced=spec["scope"] == "Namespaced",
                     validator=_StructuralSchemaValidator(openapi_schema),
+                    cel_rules=CelRules(openapi_schema, f"{spec['group']}/{version['name']} {spec['names']['kind']}"),
                 )
+    return definitions
+
+
+@functools.cache
+def _custom_resource_definitions() -> dict[tuple[str, str], _CustomResourceDefinition]:
+    definitions = crd_schemas(
+        yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) for path in sorted(CRD_DIR.glob("*.yaml"))
+    )
     for alias, target in _SCHEMA_ALIASES.items():
         definitions[alias] = definitions[target]
     return definitions
