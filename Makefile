@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: setup render test lint bench clean
+.PHONY: setup render scan test lint bench clean
 
 # .venv is also the policy pack's virtualenv (policies/PulumiPolicy.yaml: ../.venv): the Pulumi CLI
 # starts the pack with .venv/bin/python and installs nothing for a local pack.
@@ -21,6 +21,19 @@ setup: $(BIN)/.installed
 
 render: setup
 	$(BIN)/python -m offline.render --stack $(STACK)
+
+# checkov's own pins conflict with pulumi's, so it gets its own virtualenv under .tools/ (not committed).
+CHECKOV_VENV := .tools/checkov
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	touch $@
+
+# The program's objects with no waiver (run from build/, where checkov finds no .checkov.yaml), then the
+# whole render (chart objects too) with .checkov.yaml's waivers.
+scan: render $(CHECKOV_VENV)/.installed
+	cd build/$(STACK) && $(CURDIR)/$(CHECKOV_VENV)/bin/checkov --framework kubernetes --compact --quiet --skip-download -d manifests
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d build/$(STACK)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -24,6 +24,7 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 
+from offline.charts import ChartError, render_releases, write_chart_manifests
 from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
 from offline.policy_client import PolicyPackSession
 
@@ -289,6 +290,11 @@ def main(argv: Iterable[str] | None = None) -> int:
             session.close()
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
+    try:
+        write_chart_manifests(render_releases(run), out / "charts")
+    except ChartError as error:
+        print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
     mandatory = list(report.mandatory_violations)
     print(
         f"render: stack {args.stack!r}: {len(run.registrations)} resources, policy verdict "
