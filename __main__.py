@@ -19,10 +19,11 @@ from components.backups import Backups, BackupsArgs
 from components.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.cluster_spec import Placement
 from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs
-from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs
+from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
 from components.endpoints import Endpoints, PublicAddress
 from components.identities import Identities, IdentitiesArgs
 from components.naming import Naming, NamingArgs
+from components.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.operators import Operators, OperatorsArgs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
@@ -69,6 +70,7 @@ if settings.observability.azure_monitoring:
             log_analytics_name=naming.name(NameScheme.log_analytics),
             grafana_name=naming.name(NameScheme.grafana),
             settings=settings.observability,
+            alerting=settings.alerting,
             zone_redundant=len(settings.zones) > 1,
             tags=tags,
         ),
@@ -92,7 +94,16 @@ aks = AksCluster(
     ),
 )
 if observability:
-    observability.connect_cluster(aks.cluster_id)
+    observability.connect_cluster(
+        aks.cluster_id,
+        aks.cluster_name,
+        alert_rules(
+            settings.postgres.namespace,
+            settings.postgres.cluster_name,
+            settings.postgres.instances,
+            settings.backup.alert_after_hours,
+        ),
+    )
 
 public_ip = None
 if settings.public_endpoint.enabled:
@@ -121,7 +132,10 @@ access = ClusterAccess(
     ),
 )
 
-operators = Operators("operators", OperatorsArgs(provider=access.provider, settings=settings.operators))
+operators = Operators(
+    "operators",
+    OperatorsArgs(provider=access.provider, settings=settings.operators, alert_webhook_url=settings.alerting.webhook_url),
+)
 
 postgres = settings.postgres
 endpoints = Endpoints(
@@ -148,6 +162,19 @@ database = PostgresCluster(
         operators_ready=operators.database_ready,
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
+    ),
+)
+
+DatabaseNetworkPolicies(
+    "network-policies",
+    DatabaseNetworkPoliciesArgs(
+        provider=access.provider,
+        namespace=postgres.namespace,
+        cluster_name=postgres.cluster_name,
+        cluster=database.ref.resource,
+        public_client_cidrs=settings.public_endpoint.allowed_client_cidrs if public_ip else [],
+        self_managed_prometheus=operators.prometheus_operator is not None,
+        azure_managed_prometheus=settings.observability.azure_monitoring,
     ),
 )
 

@@ -14,6 +14,7 @@ import pulumi_random as random
 from components.cluster_spec import ClusterRef, Placement, cluster_spec, cnpg_cluster
 from components.endpoints import Endpoints
 from components.identities import Identities, ServiceAccountRef
+from components.pod_security import pod_security_labels
 from settings import BackupSettings, PostgresSettings
 
 
@@ -103,7 +104,8 @@ class PostgresCluster(pulumi.ComponentResource):
         namespace_name = deployed.outputs.apply(lambda outputs: self._checked_namespace(outputs, args))
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": namespace_name},
+            # CloudNativePG's pods and the Barman Cloud sidecar pass the restricted Pod Security Standard.
+            metadata={"name": namespace_name, "labels": pod_security_labels("restricted")},
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
         )
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}

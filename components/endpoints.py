@@ -82,6 +82,9 @@ class Endpoints:
                 "spec": {
                     "type": "LoadBalancer",
                     "loadBalancerSourceRanges": list(self.settings.allowed_client_cidrs),
+                    # Only nodes running the selected instance take traffic, so the pod sees the client's
+                    # address (not a node's, after SNAT) and the NetworkPolicy can admit it by network.
+                    "externalTrafficPolicy": "Local",
                     # The operator keeps a template port named "postgres" as written.
                     "ports": [{"name": "postgres", "port": self.port(role), "targetPort": POSTGRES_PORT, "protocol": "TCP"}],
                 },

@@ -1,5 +1,7 @@
 """Azure observability: Azure Monitor workspace (managed Prometheus), Log Analytics (Container
-insights), optional Azure Managed Grafana, and the data collection plumbing AKS needs.
+insights), optional Azure Managed Grafana, the data collection plumbing AKS needs, and the rule
+groups managed Prometheus evaluates: Microsoft's recording rules (Managed Grafana's Kubernetes
+dashboards read them) and the database alerts, routed to an action group.
 
 Every role is scoped to the workspace or the Grafana instance, never to the subscription
 (``az grafana create`` leaves a subscription-wide Monitoring Reader behind; this does not).
@@ -7,17 +9,65 @@ Every role is scoped to the workspace or the Grafana instance, never to the subs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pulumi
-from pulumi_azure_native import dashboard, monitor, operationalinsights
+from pulumi_azure_native import alertsmanagement, dashboard, monitor, operationalinsights
 
 from components.roles import BuiltInRole, assign_role
-from settings import ObservabilitySettings
+from settings import AlertingSettings, ObservabilitySettings
 
 PROMETHEUS_STREAM = "Microsoft-PrometheusMetrics"
 CONTAINER_INSIGHTS_STREAM = "Microsoft-ContainerInsights-Group-Default"
+
+# Azure's name limits; Microsoft's templates cut "MSProm-<region>-<name>" the same way.
+DATA_COLLECTION_ENDPOINT_NAME_LIMIT = 44
+DATA_COLLECTION_RULE_NAME_LIMIT = 64
+
+# The Linux Node, Kubernetes and UX recording-rule groups of Microsoft's managed-Prometheus template
+# (source and MIT licence inside the file, licence text next to it).
+RECORDING_RULES_FILE = Path(__file__).resolve().parent / "assets" / "azure-monitor-recording-rules.json"
+
+# Azure Monitor severities run from 0 (critical) to 4 (verbose).
+AZURE_SEVERITY = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+# Azure Monitor's limit on rules in one Prometheus rule group.
+RULES_PER_GROUP = 20
+# Shown in SMS and e-mail subjects; at most 12 characters.
+ACTION_GROUP_SHORT_NAME = "pg-on-call"
+
+
+def truncated(name: pulumi.Input[str], limit: int) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(name).apply(lambda value: value[:limit])
+
+
+def iso_duration(duration: str) -> str:
+    """A Prometheus duration (``5m``, ``1h30m``) as ISO 8601 (``PT5M``, ``PT1H30M``), as Azure takes it."""
+    parts = re.findall(r"([0-9]+)([dhms])", duration)
+    if not parts or "".join(f"{count}{unit}" for count, unit in parts) != duration:
+        raise ValueError(f"{duration!r} is not a Prometheus duration of days, hours, minutes and seconds")
+    days = "".join(f"{count}D" for count, unit in parts if unit == "d")
+    time = "".join(f"{count}{unit.upper()}" for count, unit in parts if unit != "d")
+    return f"P{days}" + (f"T{time}" if time else "")
+
+
+def azure_alert_rule(rule: Mapping[str, Any], action_group_id: pulumi.Input[str] | None) -> alertsmanagement.PrometheusRuleArgs:
+    """A Prometheus alerting rule (``alert``, ``expr``, ``for``, ``labels``, ``annotations``) for Azure."""
+    return alertsmanagement.PrometheusRuleArgs(
+        alert=rule["alert"],
+        expression=rule["expr"],
+        for_=iso_duration(rule["for"]),
+        severity=AZURE_SEVERITY[rule["labels"]["severity"]],
+        labels=dict(rule["labels"]),
+        annotations=dict(rule["annotations"]),
+        enabled=True,
+        resolve_configuration=alertsmanagement.PrometheusRuleResolveConfigurationArgs(auto_resolved=True),
+        actions=[alertsmanagement.PrometheusRuleGroupActionArgs(action_group_id=action_group_id)] if action_group_id else [],
+    )
 
 
 @dataclass(frozen=True)
@@ -28,20 +78,26 @@ class ObservabilityArgs:
     log_analytics_name: pulumi.Input[str]
     grafana_name: pulumi.Input[str]
     settings: ObservabilitySettings
+    alerting: AlertingSettings
     zone_redundant: bool
     tags: Mapping[str, str]
 
 
 class Observability(pulumi.ComponentResource):
-    """Workspaces and rules; ``connect_cluster()`` attaches an AKS cluster to them."""
+    """Workspaces and rules; ``connect_cluster()`` attaches an AKS cluster to them.
+
+    ``action_group_id``: where managed-Prometheus alerts go; None when no receiver is configured.
+    """
 
     monitor_workspace_id: pulumi.Output[str]
     log_analytics_workspace_id: pulumi.Output[str]
     grafana_endpoint: pulumi.Output[str] | None
+    action_group_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:Observability", name, None, opts)
         self._name = name
+        self._args = args
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         workspace = monitor.AzureMonitorWorkspace(
@@ -65,7 +121,10 @@ class Observability(pulumi.ComponentResource):
         endpoint = monitor.DataCollectionEndpoint(
             f"{name}-prometheus-endpoint",
             resource_group_name=args.resource_group_name,
-            data_collection_endpoint_name=pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+            data_collection_endpoint_name=truncated(
+                pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+                DATA_COLLECTION_ENDPOINT_NAME_LIMIT,
+            ),
             location=args.location,
             kind="Linux",
             tags=tags,
@@ -74,7 +133,10 @@ class Observability(pulumi.ComponentResource):
         self._prometheus_rule = monitor.DataCollectionRule(
             f"{name}-prometheus-rule",
             resource_group_name=args.resource_group_name,
-            data_collection_rule_name=pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+            data_collection_rule_name=truncated(
+                pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+                DATA_COLLECTION_RULE_NAME_LIMIT,
+            ),
             location=args.location,
             kind="Linux",
             data_collection_endpoint_id=endpoint.id,
@@ -96,7 +158,9 @@ class Observability(pulumi.ComponentResource):
         self._insights_rule = monitor.DataCollectionRule(
             f"{name}-insights-rule",
             resource_group_name=args.resource_group_name,
-            data_collection_rule_name=pulumi.Output.concat("MSCI-", args.location, "-", args.log_analytics_name),
+            data_collection_rule_name=truncated(
+                pulumi.Output.concat("MSCI-", args.location, "-", args.log_analytics_name), DATA_COLLECTION_RULE_NAME_LIMIT
+            ),
             location=args.location,
             kind="Linux",
             data_sources=monitor.DataCollectionRuleDataSourcesArgs(
@@ -151,24 +215,61 @@ class Observability(pulumi.ComponentResource):
                 role=BuiltInRole.MONITORING_DATA_READER,
                 parent=self,
             )
-            for index, object_id in enumerate(args.settings.grafana_admin_object_ids):
+            for index, admin in enumerate(args.settings.grafana_admins):
                 assign_role(
                     f"{name}-grafana-admin-{index}",
                     scope=grafana.id,
-                    principal_id=object_id,
-                    principal_type="Group",
+                    principal_id=admin.object_id,
+                    principal_type=admin.principal_type,
                     role=BuiltInRole.GRAFANA_ADMIN,
                     parent=self,
                 )
             self.grafana_endpoint = grafana.properties.apply(lambda properties: properties.endpoint)
+        self.action_group_id = self._action_group(name, args)
         self.monitor_workspace_id = workspace.id
         self.log_analytics_workspace_id = logs.id
         self.register_outputs(
             {"monitorWorkspaceId": self.monitor_workspace_id, "logAnalyticsWorkspaceId": self.log_analytics_workspace_id}
         )
 
-    def connect_cluster(self, cluster_id: pulumi.Input[str]) -> None:
-        """Associate the cluster with the Prometheus and Container insights collection rules."""
+    def _action_group(self, name: str, args: ObservabilityArgs) -> pulumi.Output[str] | None:
+        receivers = args.alerting
+        if not receivers.emails and receivers.webhook_url is None:
+            return None
+        webhooks = []
+        if receivers.webhook_url is not None:
+            webhooks.append(
+                monitor.WebhookReceiverArgs(
+                    name="webhook", service_uri=pulumi.Output.secret(receivers.webhook_url), use_common_alert_schema=True
+                )
+            )
+        group = monitor.ActionGroup(
+            f"{name}-on-call",
+            resource_group_name=args.resource_group_name,
+            action_group_name=pulumi.Output.concat(args.monitor_workspace_name, "-on-call"),
+            location="Global",
+            group_short_name=ACTION_GROUP_SHORT_NAME,
+            enabled=True,
+            email_receivers=[
+                monitor.MicrosoftCommonEmailReceiverArgs(
+                    name=f"email-{index}", email_address=address, use_common_alert_schema=True
+                )
+                for index, address in enumerate(receivers.emails)
+            ],
+            webhook_receivers=webhooks,
+            tags=dict(args.tags),
+            # The webhook URL often carries its own credential (a token in the path or query).
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["webhookReceivers"]),
+        )
+        return group.id
+
+    def connect_cluster(
+        self, cluster_id: pulumi.Input[str], cluster_name: pulumi.Input[str], alert_rules: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Associate the cluster with the collection rules and evaluate its rule groups.
+
+        ``alert_rules``: Prometheus alerting rules for the cluster, routed to the action group.
+        """
         links = [
             # "configurationAccessEndpoint" is the name AKS looks for when it fetches its metrics configuration.
             ("prometheus-endpoint", "configurationAccessEndpoint", {"data_collection_endpoint_id": self._prometheus_endpoint.id}),
@@ -183,3 +284,49 @@ class Observability(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
                 **target,
             )
+        self._rule_groups(cluster_name, alert_rules)
+
+    def _rule_groups(self, cluster_name: pulumi.Input[str], alert_rules: Sequence[Mapping[str, Any]]) -> None:
+        args = self._args
+        if len(alert_rules) > RULES_PER_GROUP:
+            raise ValueError(f"{len(alert_rules)} alert rules, but an Azure Prometheus rule group holds {RULES_PER_GROUP}")
+
+        def rule_group(suffix: str, group_name: pulumi.Input[str], description: str, interval: str, rules: list) -> None:
+            alertsmanagement.PrometheusRuleGroup(
+                f"{self._name}-{suffix}",
+                resource_group_name=args.resource_group_name,
+                rule_group_name=group_name,
+                location=args.location,
+                description=description,
+                # One scope per group (the API's limit); clusterName keeps the rules to this cluster's series.
+                scopes=[self.monitor_workspace_id],
+                cluster_name=cluster_name,
+                enabled=True,
+                interval=interval,
+                rules=rules,
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        recording = json.loads(RECORDING_RULES_FILE.read_text(encoding="utf-8"))
+        for group in recording["groups"]:
+            prefix = group["namePrefix"]
+            rule_group(
+                f"{prefix.split('RecordingRules')[0].lower()}-recording-rules",
+                pulumi.Output.concat(prefix, cluster_name),
+                group["description"],
+                group["interval"],
+                [
+                    alertsmanagement.PrometheusRuleArgs(
+                        record=rule["record"], expression=rule["expression"], labels=rule.get("labels")
+                    )
+                    for rule in group["rules"]
+                ],
+            )
+        rule_group(
+            "database-alerts",
+            pulumi.Output.concat("DatabaseAlerts-", cluster_name),
+            "CloudNativePG cluster alerts",
+            "PT1M",
+            [azure_alert_rule(rule, self.action_group_id) for rule in alert_rules],
+        )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.pod_security import PodSecurityLevel, pod_security_labels
 from settings import OperatorSettings
 
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -17,6 +18,13 @@ CERT_MANAGER_NAMESPACE = "cert-manager"
 # Namespaces the operator releases create and own; the database must live elsewhere.
 OPERATOR_NAMESPACES = (OPERATOR_NAMESPACE, CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE)
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# Holds the on-call webhook URL; Alertmanager reads it from a file (url_file), never from its config.
+ALERT_WEBHOOK_SECRET = "alertmanager-webhook"
+ALERT_WEBHOOK_URL_FILE = f"/etc/alertmanager/secrets/{ALERT_WEBHOOK_SECRET}/url"
+# The operator pods' label (chart cloudnative-pg); NetworkPolicies admit the operator by it.
+CNPG_OPERATOR_POD_LABEL = {"app.kubernetes.io/name": "cloudnative-pg"}
+# Pods of the Prometheus that the Prometheus Operator runs for kube-prometheus-stack.
+PROMETHEUS_POD_LABEL = {"app.kubernetes.io/name": "prometheus"}
 # Label the kube-prometheus-stack Grafana sidecar loads dashboards from.
 GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 
@@ -81,11 +89,38 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
     "alertmanager": {"enabled": True},
 }
 
+# Alertmanager values that send every alert (Watchdog aside) to the on-call webhook. Helm merges the
+# maps into the chart's default config (global, inhibit rules, grouping) and replaces the lists. The
+# URL stays out of the values (plain in the Helm release): Alertmanager reads it from the Secret,
+# which the Prometheus Operator mounts under /etc/alertmanager/secrets/<name>/.
+ALERTMANAGER_TO_WEBHOOK: dict = {
+    "enabled": True,
+    "alertmanagerSpec": {"secrets": [ALERT_WEBHOOK_SECRET]},
+    "config": {
+        "route": {"receiver": "on-call", "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
+        "receivers": [
+            {"name": "null"},
+            {"name": "on-call", "webhook_configs": [{"url_file": ALERT_WEBHOOK_URL_FILE, "send_resolved": True}]},
+        ],
+    },
+}
+
+# Pod Security Standard each operator namespace enforces: the least privileged its pods pass (their
+# chart values set runAsNonRoot, seccomp RuntimeDefault, no privilege escalation, all capabilities
+# dropped). node-exporter, when enabled, needs hostNetwork, hostPID and hostPath: privileged.
+NAMESPACE_POD_SECURITY: dict[str, PodSecurityLevel] = {
+    CERT_MANAGER_NAMESPACE: "restricted",
+    OPERATOR_NAMESPACE: "restricted",
+    MONITORING_NAMESPACE: "privileged" if KUBE_PROMETHEUS_STACK_VALUES["nodeExporter"]["enabled"] else "restricted",
+}
+
 
 @dataclass(frozen=True)
 class OperatorsArgs:
     provider: k8s.Provider
     settings: OperatorSettings
+    # The on-call webhook the in-cluster Alertmanager posts to (a secret); None keeps its 'null' receiver.
+    alert_webhook_url: pulumi.Input[str] | None = None
 
 
 class Operators(pulumi.ComponentResource):
@@ -103,6 +138,7 @@ class Operators(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Operators", name, None, opts)
         self._provider = args.provider
         versions = args.settings
+        cert_manager_namespace = self._namespace(name, CERT_MANAGER_NAMESPACE)
         cert_manager = self._release(
             f"{name}-cert-manager",
             chart="cert-manager",
@@ -110,11 +146,13 @@ class Operators(pulumi.ComponentResource):
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
             values={"crds": {"enabled": True}},
+            depends_on=[cert_manager_namespace],
         )
         self.prometheus_operator = None
         self.grafana_admin_password = None
         if versions.self_managed_monitoring:
-            self.prometheus_operator = [self._monitoring_stack(name, versions)]
+            self.prometheus_operator = [self._monitoring_stack(name, versions, args.alert_webhook_url)]
+        operator_namespace = self._namespace(name, OPERATOR_NAMESPACE)
         cnpg = self._release(
             f"{name}-cnpg",
             chart="cloudnative-pg",
@@ -139,7 +177,7 @@ class Operators(pulumi.ComponentResource):
                     },
                 },
             },
-            depends_on=[cert_manager, *(self.prometheus_operator or [])],
+            depends_on=[operator_namespace, cert_manager, *(self.prometheus_operator or [])],
         )
         plugin = self._release(
             f"{name}-barman-cloud",
@@ -154,7 +192,6 @@ class Operators(pulumi.ComponentResource):
             },
             # Needs cert-manager for its certificates and the operator to register with.
             depends_on=[cert_manager, cnpg],
-            create_namespace=False,
         )
         self.database_ready = [cnpg, plugin]
         self.register_outputs({})
@@ -169,7 +206,6 @@ class Operators(pulumi.ComponentResource):
         namespace: str,
         values: pulumi.Input[dict],
         depends_on: list[pulumi.Resource] | None = None,
-        create_namespace: bool = True,
     ) -> k8s.helm.v3.Release:
         # A real Helm release: chart hooks run and operators keep managing their own webhook CA.
         return k8s.helm.v3.Release(
@@ -179,7 +215,8 @@ class Operators(pulumi.ComponentResource):
             version=version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
             namespace=namespace,
-            create_namespace=create_namespace,
+            # Namespaces are this program's own (_namespace): Helm cannot label the ones it creates.
+            create_namespace=False,
             values=values,
             atomic=True,
             cleanup_on_fail=True,
@@ -188,9 +225,17 @@ class Operators(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends_on),
         )
 
-    def _monitoring_stack(self, name: str, versions: OperatorSettings) -> k8s.helm.v3.Release:
-        child = pulumi.ResourceOptions(parent=self, provider=self._provider)
-        namespace = k8s.core.v1.Namespace(f"{name}-monitoring-namespace", metadata={"name": MONITORING_NAMESPACE}, opts=child)
+    def _namespace(self, name: str, namespace: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{name}-{namespace}-namespace",
+            metadata={"name": namespace, "labels": pod_security_labels(NAMESPACE_POD_SECURITY[namespace])},
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider),
+        )
+
+    def _monitoring_stack(
+        self, name: str, versions: OperatorSettings, alert_webhook_url: pulumi.Input[str] | None
+    ) -> k8s.helm.v3.Release:
+        namespace = self._namespace(name, MONITORING_NAMESPACE)
         password = random.RandomPassword(
             f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -202,13 +247,25 @@ class Operators(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
         )
+        values = KUBE_PROMETHEUS_STACK_VALUES
+        ready: list[pulumi.Resource] = [namespace, admin_secret]
+        if alert_webhook_url is not None:
+            ready.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alert-webhook",
+                    metadata={"name": ALERT_WEBHOOK_SECRET, "namespace": MONITORING_NAMESPACE},
+                    type="Opaque",
+                    string_data={"url": pulumi.Output.secret(alert_webhook_url)},
+                    opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
+                )
+            )
+            values = {**values, "alertmanager": ALERTMANAGER_TO_WEBHOOK}
         return self._release(
             f"{name}-kube-prometheus-stack",
             chart="kube-prometheus-stack",
             repo=PROMETHEUS_COMMUNITY_REPO,
             version=versions.kube_prometheus_stack_version,
             namespace=MONITORING_NAMESPACE,
-            values=KUBE_PROMETHEUS_STACK_VALUES,
-            depends_on=[namespace, admin_secret],
-            create_namespace=False,
+            values=values,
+            depends_on=ready,
         )

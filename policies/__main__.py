@@ -1,6 +1,7 @@
 """The aks-postgres-ha policy pack: the Pulumi CLI runs this file (``--policy-pack policies``)."""
 
 from aks_postgres_ha_policies.aks import AKS_POLICIES
+from aks_postgres_ha_policies.alert_routing import ALERT_ROUTING_POLICIES
 from aks_postgres_ha_policies.backups import BACKUP_POLICIES
 from aks_postgres_ha_policies.cluster_access import CLUSTER_ACCESS_POLICIES
 from aks_postgres_ha_policies.cnpg import CNPG_POLICIES
@@ -10,6 +11,7 @@ from aks_postgres_ha_policies.identity import IDENTITY_POLICIES
 from aks_postgres_ha_policies.network import NETWORK_POLICIES
 from aks_postgres_ha_policies.qos import QOS_POLICIES
 from aks_postgres_ha_policies.storage import STORAGE_POLICIES
+from aks_postgres_ha_policies.workload_isolation import WORKLOAD_ISOLATION_POLICIES
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(
@@ -22,6 +24,8 @@ PolicyPack(
         *CLUSTER_ACCESS_POLICIES,
         *IDENTITY_POLICIES,
         *NETWORK_POLICIES,
+        *WORKLOAD_ISOLATION_POLICIES,
+        *ALERT_ROUTING_POLICIES,
         *CNPG_POLICIES,
         *QOS_POLICIES,
         *BACKUP_POLICIES,

@@ -15,9 +15,10 @@ from typing import Any, Literal
 from pydantic import ValidationError, field_validator, model_validator
 
 from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSettings, PostgresPoolSettings, SystemPoolSettings
+from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.names import SUFFIX_LENGTH, NameScheme
-from settings.observability import ObservabilitySettings
+from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
 from settings.postgres import PostgresResources, PostgresSettings, PostgresStorage
 from settings.public_endpoint import PublicEndpointSettings
@@ -29,7 +30,9 @@ __all__ = [
     "SUFFIX_LENGTH",
     "SUPPORTED_KUBERNETES_MINORS",
     "AksSettings",
+    "AlertingSettings",
     "BackupSettings",
+    "GrafanaAdmin",
     "NameScheme",
     "NodePoolSettings",
     "ObservabilitySettings",
@@ -85,6 +88,8 @@ class Settings(SettingsModel):
     """Backups and backup storage."""
     observability: ObservabilitySettings = ObservabilitySettings()
     """Azure monitoring."""
+    alerting: AlertingSettings = AlertingSettings()
+    """Alert receivers."""
     public_endpoint: PublicEndpointSettings
     """Required. Public database endpoints."""
     operators: OperatorSettings = OperatorSettings()
@@ -112,6 +117,7 @@ class Settings(SettingsModel):
             if self.postgres.instances < 3:
                 problems.append(f"postgres.instances: {self.postgres.instances}, but prod runs at least 3 instances")
             problems += self.aks.production_problems()
+            problems += self.observability.production_problems()
         if self.aks.postgres_pool.min_count < len(self.zones):
             problems.append(
                 f"aks.postgresPool.minCount: {self.aks.postgres_pool.min_count}, but it must be at least the "
@@ -124,6 +130,11 @@ class Settings(SettingsModel):
             )
         if self.restore.enabled and self.restore.cluster_name == self.postgres.cluster_name:
             problems.append("restore.clusterName: must differ from postgres.clusterName")
+        problems += self.alerting.problems(
+            prod=self.environment == "prod",
+            azure_monitoring=self.observability.azure_monitoring,
+            self_managed_monitoring=self.operators.self_managed_monitoring,
+        )
         if problems:
             raise ValueError("\n".join(problems))
         return self

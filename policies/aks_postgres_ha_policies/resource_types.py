@@ -18,6 +18,13 @@ PUBLIC_IP_ADDRESS: Final = "azure-native:network:PublicIPAddress"
 KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"
 KUBERNETES_SERVICE: Final = "kubernetes:core/v1:Service"
 KUBERNETES_SECRET: Final = "kubernetes:core/v1:Secret"
+KUBERNETES_NAMESPACE: Final = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS_RULE: Final = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+ACTION_GROUP: Final = "azure-native:monitor:ActionGroup"
+PROMETHEUS_RULE_GROUP: Final = "azure-native:alertsmanagement:PrometheusRuleGroup"
 
 CNPG_CLUSTER: Final = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 CNPG_SCHEDULED_BACKUP: Final = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"

@@ -22,6 +22,10 @@ EXEC_KUBECONFIG = (
     "users:\n- name: entra\n  user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: kubelogin, "
     "args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]}}\n"
 )
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "v1.34",
+}
 GUARANTEED = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1000m", "memory": "4096Mi"}}
 
 
@@ -224,7 +228,15 @@ def _kubernetes() -> list[Resource]:
             sources={"kubeconfig": ["aks"]},
         ),
         Resource("aks-postgres-ha:components:PostgresCluster", "database", {}, custom=False),
-        _on_cluster("kubernetes:core/v1:Namespace", "namespace", {"metadata": {"name": NAMESPACE}}),
+        _on_cluster("kubernetes:core/v1:Namespace", "namespace", {"metadata": {"name": NAMESPACE, "labels": RESTRICTED}}),
+        _on_cluster(
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "default-deny",
+            {
+                "metadata": {"name": "default-deny-ingress", "namespace": NAMESPACE},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            },
+        ),
         _on_cluster(
             "kubernetes:core/v1:Secret",
             "app-credentials",

@@ -40,6 +40,9 @@ MANDATORY_POLICIES = {
     "no-plaintext-credentials",
     "aks-entra-id-only",
     "kubernetes-provider-exec-credentials",
+    "namespace-pod-security",
+    "cnpg-namespace-default-deny",
+    "alerts-routed",
 }
 
 
@@ -58,6 +61,8 @@ def test_dev_config_relaxes_what_dev_does_on_purpose(analyze: Analyze) -> None:
     levels = {policy.name: policy.enforcement_level for policy in analyze(compliant_stack("dev")).policies}
     assert levels["aks-zone-redundant-node-pools"] == EnforcementLevel.ADVISORY
     assert levels["aks-paid-sku-tier"] == EnforcementLevel.DISABLED
+    # dev names no alert receiver: its alerts stay in the Azure portal.
+    assert levels["alerts-routed"] == EnforcementLevel.ADVISORY
 
 
 def test_all_sets_every_level_before_policy_entries(analyze: Analyze) -> None:

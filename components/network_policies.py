@@ -1,0 +1,120 @@
+"""Database network policies: the database namespace admits only the traffic CloudNativePG needs.
+
+Cilium (the AKS network dataplane) enforces them. Ingress is denied by default, then each policy
+admits one kind of traffic. Egress stays open: instances reach the Kubernetes API, DNS and Azure
+Blob Storage (WAL archive, backups) at addresses a NetworkPolicy cannot name exactly. Kubelet
+probes come from the node itself, which Cilium always admits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.endpoints import POSTGRES_PORT
+from components.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
+
+# The instance manager's status API, which the operator (and the other instances) call.
+INSTANCE_MANAGER_PORT = 8000
+METRICS_PORT = 9187
+# The Azure Monitor metrics add-on's scraper (Azure/prometheus-collector ama-metrics-deployment.yaml);
+# it scrapes the azmonitoring.coreos.com PodMonitors.
+AZURE_METRICS_NAMESPACE = "kube-system"
+AZURE_METRICS_POD_LABEL = {"rsName": "ama-metrics"}
+
+Selector = k8s.meta.v1.LabelSelectorArgs
+Peer = k8s.networking.v1.NetworkPolicyPeerArgs
+Port = k8s.networking.v1.NetworkPolicyPortArgs
+
+# Every pod of every CNPG cluster in the namespace: instances and their initdb/join/recovery Jobs.
+CNPG_PODS = Selector(match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key="cnpg.io/cluster", operator="Exists")])
+
+
+def _tcp(*ports: int) -> list[Port]:
+    return [Port(protocol="TCP", port=port) for port in ports]
+
+
+def _pods_in(namespace: str, labels: dict[str, str]) -> Peer:
+    return Peer(
+        namespace_selector=Selector(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=Selector(match_labels=labels),
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseNetworkPoliciesArgs:
+    provider: pulumi.ProviderResource
+    namespace: str
+    # The cluster the public load balancers select.
+    cluster_name: str
+    # Created once the cluster is there: the namespace exists and no policy races its bootstrap.
+    cluster: pulumi.Resource
+    # Client networks of the public endpoint; empty when there is none.
+    public_client_cidrs: Sequence[str]
+    self_managed_prometheus: bool
+    azure_managed_prometheus: bool
+
+
+class DatabaseNetworkPolicies(pulumi.ComponentResource):
+    """Default-deny ingress for the database namespace plus one allow policy per CNPG need."""
+
+    def __init__(self, name: str, args: DatabaseNetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:DatabaseNetworkPolicies", name, None, opts)
+        self._name = name
+        self._args = args
+        allowed = [
+            # The operator drives every instance through the instance manager (8000) and
+            # connects to PostgreSQL (5432), as CloudNativePG's networking guide requires.
+            self._allow(
+                "allow-operator",
+                CNPG_PODS,
+                [_pods_in(OPERATOR_NAMESPACE, CNPG_OPERATOR_POD_LABEL)],
+                _tcp(INSTANCE_MANAGER_PORT, POSTGRES_PORT),
+            ),
+            # Standbys stream WAL from the primary and join/recovery Jobs clone it (5432); instances
+            # call each other's instance manager (8000), e.g. during switchover and pg_rewind.
+            self._allow("allow-instances", CNPG_PODS, [Peer(pod_selector=CNPG_PODS)], _tcp(POSTGRES_PORT, INSTANCE_MANAGER_PORT)),
+        ]
+        scrapers = []
+        if args.self_managed_prometheus:
+            scrapers.append(_pods_in(MONITORING_NAMESPACE, PROMETHEUS_POD_LABEL))
+        if args.azure_managed_prometheus:
+            scrapers.append(_pods_in(AZURE_METRICS_NAMESPACE, AZURE_METRICS_POD_LABEL))
+        if scrapers:
+            allowed.append(self._allow("allow-metrics", CNPG_PODS, scrapers, _tcp(METRICS_PORT)))
+        if args.public_client_cidrs:
+            # The public load balancers keep the client's address (externalTrafficPolicy: Local), so
+            # only the allowed client networks reach PostgreSQL, and only on the cluster's instances.
+            allowed.append(
+                self._allow(
+                    "allow-public-clients",
+                    Selector(match_labels={"cnpg.io/cluster": args.cluster_name, "cnpg.io/podRole": "instance"}),
+                    [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.public_client_cidrs],
+                    _tcp(POSTGRES_PORT),
+                )
+            )
+        # Last, so no moment exists where the deny stands without the allows.
+        deny_all = k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=Selector(), policy_types=["Ingress"])
+        self._policy("default-deny-ingress", deny_all, depends_on=allowed)
+        self.register_outputs({})
+
+    def _allow(self, policy: str, pods: Selector, sources: list[Peer], ports: list[Port]) -> k8s.networking.v1.NetworkPolicy:
+        spec = k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=pods,
+            policy_types=["Ingress"],
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=sources, ports=ports)],
+        )
+        return self._policy(policy, spec, depends_on=[])
+
+    def _policy(
+        self, policy: str, spec: k8s.networking.v1.NetworkPolicySpecArgs, depends_on: Sequence[pulumi.Resource]
+    ) -> k8s.networking.v1.NetworkPolicy:
+        return k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{policy}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=self._args.namespace),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=[self._args.cluster, *depends_on]),
+        )

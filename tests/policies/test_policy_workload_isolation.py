@@ -1,0 +1,76 @@
+"""Workload isolation policies: Pod Security labels on every namespace, default-deny where PostgreSQL runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from .baseline import NAMESPACE, compliant_stack
+from .expectations import Analyze, only
+from .synthetic import Resource
+
+ENFORCE = ("metadata", "labels", "pod-security.kubernetes.io/enforce")
+ENFORCE_VERSION = ("metadata", "labels", "pod-security.kubernetes.io/enforce-version")
+
+
+@pytest.mark.parametrize("level", ["enforced", "", None])
+def test_namespace_without_a_valid_enforced_level_is_refused(analyze: Analyze, level: str | None) -> None:
+    stack = compliant_stack().with_value("namespace", ENFORCE, level)
+    assert "pod-security.kubernetes.io/enforce=" in only(analyze(stack), "namespace-pod-security", stack.urn("namespace")).message
+
+
+def test_namespace_without_labels_is_refused(analyze: Analyze) -> None:
+    stack = compliant_stack().without("namespace", "metadata.labels")
+    report = analyze(stack)
+    messages = sorted(v.message for v in report.violations if v.urn == stack.urn("namespace"))
+    assert len(report.violations) == len(messages) == 2, report.describe()
+    assert "enforce-version=None" in messages[0] and "enforce=None" in messages[1]
+
+
+@pytest.mark.parametrize("version", ["1.34", "v2", None])
+def test_unpinned_standard_version_is_refused(analyze: Analyze, version: str | None) -> None:
+    stack = compliant_stack().with_value("namespace", ENFORCE_VERSION, version)
+    assert "enforce-version" in only(analyze(stack), "namespace-pod-security", stack.urn("namespace")).message
+
+
+@pytest.mark.parametrize("version", ["latest", "v1.36"])
+def test_latest_or_pinned_versions_are_accepted(analyze: Analyze, version: str) -> None:
+    assert analyze(compliant_stack().with_value("namespace", ENFORCE_VERSION, version)).violations == ()
+
+
+def test_helm_creating_its_namespace_is_refused(analyze: Analyze) -> None:
+    stack = compliant_stack().with_value("monitoring", "createNamespace", True)
+    assert "createNamespace: true" in only(analyze(stack), "namespace-pod-security", stack.urn("monitoring")).message
+
+
+def test_cnpg_namespace_without_default_deny_is_refused(analyze: Analyze) -> None:
+    stack = compliant_stack().without("default-deny")
+    violation = only(analyze(stack), "cnpg-namespace-default-deny", stack.urn("cluster"))
+    assert f"namespace '{NAMESPACE}'" in violation.message
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("spec.podSelector", {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}),
+        ("spec.policyTypes", ["Egress"]),
+        ("spec.ingress", [{"from": [{"podSelector": {}}]}]),
+        ("metadata.namespace", "default"),
+    ],
+)
+def test_a_policy_that_does_not_deny_all_ingress_in_the_namespace_does_not_count(
+    analyze: Analyze, path: str, value: object
+) -> None:
+    stack = compliant_stack().with_value("default-deny", path, value)
+    only(analyze(stack), "cnpg-namespace-default-deny", stack.urn("cluster"))
+
+
+def test_allow_policies_next_to_the_deny_are_accepted(analyze: Analyze) -> None:
+    allow = Resource(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "allow-operator",
+        {
+            "metadata": {"name": "allow-operator", "namespace": NAMESPACE},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 8000}]}]},
+        },
+    )
+    assert analyze(compliant_stack().plus(allow)).violations == ()
