@@ -11,6 +11,7 @@ from aks_postgres_ha_policies.identity import IDENTITY_POLICIES
 from aks_postgres_ha_policies.network import NETWORK_POLICIES
 from aks_postgres_ha_policies.qos import QOS_POLICIES
 from aks_postgres_ha_policies.storage import STORAGE_POLICIES
+from aks_postgres_ha_policies.storage_network import STORAGE_NETWORK_POLICIES
 from aks_postgres_ha_policies.workload_isolation import WORKLOAD_ISOLATION_POLICIES
 from pulumi_policy import EnforcementLevel, PolicyPack
 
@@ -20,6 +21,7 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[
         *STORAGE_POLICIES,
+        *STORAGE_NETWORK_POLICIES,
         *AKS_POLICIES,
         *CLUSTER_ACCESS_POLICIES,
         *IDENTITY_POLICIES,

@@ -56,6 +56,13 @@ def _azure() -> list[Resource]:
                 "minimumTlsVersion": "TLS1_2",
                 "allowBlobPublicAccess": False,
                 "allowSharedKeyAccess": False,
+                "networkRuleSet": {
+                    "defaultAction": "Deny",
+                    "bypass": "AzureServices",
+                    "virtualNetworkRules": [
+                        {"virtualNetworkResourceId": f"{GROUP}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes"}
+                    ],
+                },
             },
         ),
         Resource(
