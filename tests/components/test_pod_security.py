@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from components.operators import KUBE_PROMETHEUS_STACK_VALUES
+from components.operators import KUBE_PROMETHEUS_STACK_VALUES, NAMESPACE_POD_SECURITY
 from components.pod_security import POD_SECURITY_VERSION
+from offline.charts import helm_releases, render_release, stack_kubernetes_version
 from offline.engine import StackRun
 from tests.components.helpers import depends_on
 
@@ -55,3 +58,45 @@ def test_helm_installs_into_the_labelled_namespace(prod: StackRun, chart: str, n
     assert depends_on(prod, release, created) or any(
         depends_on(prod, release, other) and depends_on(prod, other, created) for other in prod.of_type(RELEASE)
     )
+
+
+# Volume types the restricted standard allows (Kubernetes "Pod Security Standards", restricted profile).
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+WORKLOADS = ("Deployment", "DaemonSet", "StatefulSet", "Job")
+
+
+def _restricted_problems(pod: dict[str, Any]) -> list[str]:
+    """What the restricted Pod Security Standard refuses in a pod spec (the checks these charts could trip)."""
+    problems = [f"host namespace {key}" for key in ("hostNetwork", "hostPID", "hostIPC") if pod.get(key)]
+    problems += [f"volume {v['name']}" for v in pod.get("volumes", []) if set(v) - RESTRICTED_VOLUMES - {"name"}]
+    pod_context = pod.get("securityContext", {})
+    for container in pod.get("containers", []) + pod.get("initContainers", []):
+        context = container.get("securityContext", {})
+        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
+        checks = {
+            "allowPrivilegeEscalation is not false": context.get("allowPrivilegeEscalation") is not False,
+            "capabilities not dropped": "ALL" not in (context.get("capabilities", {}).get("drop") or []),
+            "capabilities added": bool(set(context.get("capabilities", {}).get("add") or []) - {"NET_BIND_SERVICE"}),
+            "no seccomp profile": seccomp not in ("RuntimeDefault", "Localhost"),
+            "may run as root": not context.get("runAsNonRoot", pod_context.get("runAsNonRoot")),
+            "runs as UID 0": context.get("runAsUser", pod_context.get("runAsUser")) == 0,
+            "privileged": bool(context.get("privileged")),
+            "host port": any(port.get("hostPort") for port in container.get("ports", [])),
+        }
+        problems += [f"container {container['name']}: {rule}" for rule, broken in checks.items() if broken]
+    return problems
+
+
+def test_chart_workloads_pass_their_namespace_standard(prod: StackRun) -> None:
+    # Pods the Prometheus Operator creates (Prometheus, Alertmanager) are not in the chart: their
+    # contexts come from prometheusSpec/alertmanagerSpec.securityContext and the operator's defaults.
+    kubernetes_version = stack_kubernetes_version(prod)
+    checked = 0
+    for release in helm_releases(prod):
+        assert NAMESPACE_POD_SECURITY[release.namespace] == "restricted", release.namespace
+        for rendered in render_release(release, kubernetes_version):
+            if rendered.obj["kind"] in WORKLOADS:
+                checked += 1
+                problems = _restricted_problems(rendered.obj["spec"]["template"]["spec"])
+                assert problems == [], (release.chart, rendered.obj["metadata"]["name"], problems)
+    assert checked >= 10
