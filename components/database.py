@@ -72,10 +72,6 @@ def rename_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSetting
     )
 
 
-# The plugin's sidecar runs in every instance pod: requests == limits keep the pod Guaranteed QoS.
-BACKUP_SIDECAR_RESOURCES = {"cpu": "500m", "memory": "512Mi"}
-
-
 def federated_credential_name(namespace: str, cluster: str) -> str:
     return f"fic-{namespace}-{cluster}"
 
@@ -145,12 +141,15 @@ class PostgresCluster(pulumi.ComponentResource):
                     "destinationPath": pulumi.Output.concat(
                         args.backup_target.container_url, "/", args.backup.archive_generation
                     ),
-                    "azureCredentials": {"inheritFromAzureAD": True},
+                    # Workload identity through the mode the settings chose (backup.azureCredentials).
+                    "azureCredentials": {args.backup.azure_credentials: True},
                     "wal": {"compression": "zstd", "maxParallel": 8},
                     "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
                 },
+                # The plugin's sidecar in every instance pod and in a restore's recovery job:
+                # requests == limits keep those pods Guaranteed QoS.
                 "instanceSidecarConfiguration": {
-                    "resources": {"requests": BACKUP_SIDECAR_RESOURCES, "limits": BACKUP_SIDECAR_RESOURCES}
+                    "resources": {"requests": args.backup.sidecar.quantities(), "limits": args.backup.sidecar.quantities()}
                 },
             },
             # The plugin must be serving, and the identity able to write, before the store is used.

@@ -17,6 +17,7 @@ from pydantic import ValidationError, field_validator, model_validator
 from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSettings, PostgresPoolSettings, SystemPoolSettings
 from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
+from settings.capacity import capacity_problems
 from settings.names import SUFFIX_LENGTH, NameScheme
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
@@ -128,8 +129,8 @@ class Settings(SettingsModel):
                 f"aks.postgresPool.maxCount: {self.aks.postgres_pool.max_count}, but it must be at least "
                 f"postgres.instances ({self.postgres.instances})"
             )
-        if self.restore.enabled and self.restore.cluster_name == self.postgres.cluster_name:
-            problems.append("restore.clusterName: must differ from postgres.clusterName")
+        problems += self.restore.problems(self.postgres.cluster_name)
+        problems += capacity_problems(self)
         problems += self.alerting.problems(
             prod=self.environment == "prod",
             azure_monitoring=self.observability.azure_monitoring,

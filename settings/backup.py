@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from settings.rules import CronSchedule, Dns1123Label, Retention, SettingsModel, retention_days
+from settings.rules import (
+    ContainerResources,
+    CronSchedule,
+    Dns1123Label,
+    Retention,
+    SettingsModel,
+    cpu_millicores,
+    quantity_bytes,
+    retention_days,
+)
+
+# Below this the sidecar is OOM-killed during base backups and restores (plugin-barman-cloud
+# issues #765, #385, #711 report it at 512Mi); prod refuses less than PROD_SIDECAR_MEMORY.
+MIN_SIDECAR_MEMORY = 512 * 2**20
+PROD_SIDECAR_MEMORY = 2**30
+MIN_SIDECAR_MILLICORES = 250
+
+
+def _sidecar_memory(value: str) -> str:
+    if quantity_bytes(value) < MIN_SIDECAR_MEMORY:
+        raise ValueError("must be at least 512Mi (even 512Mi is reported to be OOM-killed during base backups and restores)")
+    return value
+
+
+def _sidecar_cpu(value: str) -> str:
+    if cpu_millicores(value) < MIN_SIDECAR_MILLICORES:
+        raise ValueError("must be at least 250m (slower archiving than WAL generation fills the WAL volume)")
+    return value
+
+
+class BackupSidecarSettings(ContainerResources):
+    """The Barman Cloud plugin's sidecar in every instance pod (and in a restore's recovery job):
+    requests = limits, added to the pod's, so the pod stays Guaranteed QoS."""
+
+    cpu: Annotated[str, AfterValidator(_sidecar_cpu)] = "500m"
+    """CPU request = limit. Compression (zstd for WAL, snappy for base backups) is the CPU cost; too
+    little only slows archiving, so 500m keeps 8 parallel WAL uploads ahead of a busy primary."""
+    memory: Annotated[str, AfterValidator(_sidecar_memory)] = "1Gi"
+    """Memory request = limit. Up to 8 parallel barman-cloud-wal-archive processes (wal.maxParallel,
+    about 60-100 MiB each) plus barman-cloud-backup's 2 upload jobs with their block buffers, or
+    barman-cloud-restore during a recovery: 512Mi is reported to OOM there (plugin-barman-cloud
+    #765, #385, #711), hence 1Gi; at least 512Mi, and prod at least 1Gi. Uploads stream, so a bigger
+    database needs time rather than memory; raise it if `kubectl describe pod` shows OOMKilled."""
 
 
 class BackupSettings(SettingsModel):
@@ -25,6 +67,18 @@ class BackupSettings(SettingsModel):
     """Names of on-demand Backup objects to create (each becomes one backup)."""
     alert_after_hours: int = Field(default=26, ge=1, le=24 * 31)
     """Alert when the newest base backup is older than this (a daily schedule plus slack)."""
+    sidecar: BackupSidecarSettings = BackupSidecarSettings()
+    """Resources of the Barman Cloud plugin sidecar (instance pods and the restore job)."""
+    azure_credentials: Literal["inheritFromAzureAD", "useDefaultAzureCredentials"] = "inheritFromAzureAD"
+    """How the sidecar authenticates to Blob storage. inheritFromAzureAD (barman-cloud's
+    managed-identity credential, the default): azure-identity's ManagedIdentityCredential, which
+    switches to workload identity when the AKS webhook has injected AZURE_CLIENT_ID, AZURE_TENANT_ID
+    and AZURE_FEDERATED_TOKEN_FILE into the pod's containers (sidecar included); a narrow chain.
+    useDefaultAzureCredentials: DefaultAzureCredential's chain (environment secrets, workload
+    identity, managed identity, Azure CLI, ...), the mode upstream's workload-identity work targets
+    (plugin-barman-cloud #649 and PR #816, open); a wider chain that may pick another credential
+    when the token file is missing. Upstream tests neither with workload identity; change it only
+    when a plugin release documents the other mode for workload identity."""
 
     @property
     def retention_days(self) -> int:

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from settings.rules import (
     CnpgClusterName,
+    ContainerResources,
     CpuQuantity,
     DatabaseName,
     Dns1123Label,
@@ -16,7 +17,6 @@ from settings.rules import (
     RoleName,
     SettingsModel,
     StorageQuantity,
-    cpu_millicores,
     postgres_major,
     quantity_bytes,
 )
@@ -33,19 +33,11 @@ POSTGRES_TRUE = ("on", "true", "yes", "1")
 POSTGRES_BOOLEANS = (*POSTGRES_TRUE, "off", "false", "no", "0")
 
 
-class PostgresResources(SettingsModel):
+class PostgresResources(ContainerResources):
     cpu: CpuQuantity = "2"
     """CPU request = limit of each instance."""
     memory: MemoryQuantity = "8Gi"
     """Memory request = limit of each instance; memory parameters are derived from it."""
-
-    @property
-    def memory_bytes(self) -> int:
-        return quantity_bytes(self.memory)
-
-    @property
-    def millicores(self) -> int:
-        return cpu_millicores(self.cpu)
 
 
 class PostgresStorage(SettingsModel):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import field_validator
 
-from settings.rules import Dns1123Label, SettingsModel
+from settings.rules import CnpgClusterName, SettingsModel
+
+# The settings each target reads; any other target field is a leftover that would be ignored.
+TARGET_FIELDS = {"latest": (), "backup": ("backup_id",), "time": ("target_time",)}
+FIELD_KEYS = {"backup_id": "backupId", "target_time": "targetTime"}
 
 
 class RestoreSettings(SettingsModel):
@@ -17,11 +21,11 @@ class RestoreSettings(SettingsModel):
     target: Literal["latest", "backup", "time"] = "latest"
     """latest: newest base backup + all WAL; backup: a named Barman backup ID; time: point in time."""
     backup_id: str | None = None
-    """Barman backup ID, for target backup."""
+    """Barman backup ID, for target backup (only)."""
     target_time: str | None = None
-    """RFC 3339 time, for target time."""
-    cluster_name: Dns1123Label = "pg-restored"
-    """Name of the recovery cluster."""
+    """RFC 3339 time in the past, for target time (only)."""
+    cluster_name: CnpgClusterName = "pg-restored"
+    """Name of the recovery cluster (DNS-1035, at most 50 characters; not postgres.clusterName)."""
 
     @field_validator("backup_id")
     @classmethod
@@ -32,7 +36,7 @@ class RestoreSettings(SettingsModel):
 
     @field_validator("target_time")
     @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
+    def _rfc3339_in_the_past(cls, value: str | None) -> str | None:
         if value is not None:
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -40,12 +44,35 @@ class RestoreSettings(SettingsModel):
                 raise ValueError("must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z") from None
             if parsed.tzinfo is None:
                 raise ValueError("must carry a time zone (Z or +hh:mm)")
+            now = datetime.now(UTC)
+            if parsed > now:
+                raise ValueError(
+                    f"is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ}): recovery can only stop at a time the WAL "
+                    "archive already holds"
+                )
         return value
 
-    @model_validator(mode="after")
-    def _target_fields(self) -> RestoreSettings:
-        if self.target == "backup" and not self.backup_id:
-            raise ValueError("target 'backup' needs backupId (a Barman backup ID such as 20261123T020000)")
-        if self.target == "time" and not self.target_time:
-            raise ValueError("target 'time' needs targetTime (RFC 3339)")
-        return self
+    def problems(self, primary_cluster_name: str) -> list[str]:
+        """Cross-field problems, one line each, naming the key, the value and the rule."""
+        problems = []
+        needed = TARGET_FIELDS[self.target]
+        for field, key in FIELD_KEYS.items():
+            value = getattr(self, field)
+            if field in needed and value is None:
+                example = "a Barman backup ID such as 20261123T020000" if field == "backup_id" else "an RFC 3339 time"
+                problems.append(f"restore.{key}: missing, but target '{self.target}' needs it ({example})")
+            elif field not in needed and value is not None:
+                problems.append(
+                    f"restore.{key}: {value!r} — only target '{_target_of(field)}' reads it, but target is "
+                    f"'{self.target}': remove it or change restore.target"
+                )
+        if self.enabled and self.cluster_name == primary_cluster_name:
+            problems.append(
+                f"restore.clusterName: {self.cluster_name!r} — must differ from postgres.clusterName: the recovery "
+                "cluster is a second Cluster next to the primary"
+            )
+        return problems
+
+
+def _target_of(field: str) -> str:
+    return next(target for target, fields in TARGET_FIELDS.items() if field in fields)

@@ -291,3 +291,22 @@ class SettingsModel(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True
     )
+
+
+class ContainerResources(SettingsModel):
+    """A container's CPU and memory, requested = limited (Guaranteed QoS); subclasses give the
+    fields their rules and defaults."""
+
+    cpu: str
+    memory: str
+
+    @property
+    def memory_bytes(self) -> int:
+        return quantity_bytes(self.memory)
+
+    @property
+    def millicores(self) -> int:
+        return cpu_millicores(self.cpu)
+
+    def quantities(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory}

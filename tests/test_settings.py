@@ -310,7 +310,82 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "restore to a point in time without a time",
         {P + "restore": {"enabled": True, "target": "time"}},
-        ["restore:", "targetTime"],
+        ["restore.targetTime: missing", "target 'time' needs it"],
+    ),
+    (
+        "restore to a time in the future",
+        {P + "restore": {"enabled": True, "target": "time", "targetTime": "2999-01-01T00:00:00Z"}},
+        ["restore.targetTime: '2999-01-01T00:00:00Z'", "in the future"],
+    ),
+    (
+        "backup ID with target latest",
+        {P + "restore": {"enabled": True, "target": "latest", "backupId": "20261123T020000"}},
+        ["restore.backupId: '20261123T020000'", "only target 'backup' reads it", "target is 'latest'"],
+    ),
+    (
+        "target time with target backup",
+        {
+            P + "restore": {
+                "enabled": True,
+                "target": "backup",
+                "backupId": "20261123T020000",
+                "targetTime": "2026-11-23T10:00:00Z",
+            }
+        },
+        ["restore.targetTime: '2026-11-23T10:00:00Z'", "only target 'time' reads it", "target is 'backup'"],
+    ),
+    (
+        "recovery cluster name with a leading digit",
+        {P + "restore": {"enabled": True, "clusterName": "1restored"}},
+        ["restore.clusterName: '1restored'", "DNS-1035", "starting with a letter"],
+    ),
+    (
+        "recovery cluster name over 50 characters",
+        {P + "restore": {"enabled": True, "clusterName": "r" * 51}},
+        [f"restore.clusterName: '{'r' * 51}'", "at most 50 characters"],
+    ),
+    (
+        "recovery cluster named like the primary",
+        {P + "restore": {"enabled": True, "clusterName": "pg-primary"}},
+        ["restore.clusterName: 'pg-primary'", "must differ from postgres.clusterName"],
+    ),
+    (
+        "backup sidecar below 512Mi",
+        {P + "backup": _section("prod", "backup", sidecar={"cpu": "500m", "memory": "256Mi"})},
+        ["backup.sidecar.memory: '256Mi'", "at least 512Mi"],
+    ),
+    (
+        "backup sidecar below 1Gi in prod",
+        {P + "backup": _section("prod", "backup", sidecar={"cpu": "500m", "memory": "512Mi"})},
+        ["backup.sidecar.memory: '512Mi'", "prod needs at least 1Gi"],
+    ),
+    (
+        "backup sidecar starved of CPU",
+        {P + "backup": _section("prod", "backup", sidecar={"cpu": "100m", "memory": "1Gi"})},
+        ["backup.sidecar.cpu: '100m'", "at least 250m"],
+    ),
+    (
+        "unknown backup credential mode",
+        {P + "backup": _section("prod", "backup", azureCredentials="connectionString")},
+        ["backup.azureCredentials: 'connectionString'", "inheritFromAzureAD", "useDefaultAzureCredentials"],
+    ),
+    (
+        "postgres pool VM size outside the capacity table",
+        {P + "aks": _nested("prod", "aks", "postgresPool", vmSize="Standard_D4_v3")},
+        ["aks.postgresPool.vmSize: 'Standard_D4_v3'", "not in the capacity table"],
+    ),
+    (
+        "PostgreSQL pod larger than a postgres node",
+        {P + "aks": _nested("prod", "aks", "postgresPool", vmSize="Standard_D2s_v5")},
+        ["aks.postgresPool.vmSize: 'Standard_D2s_v5'", "one PostgreSQL pod requests 2500m CPU", "choose a larger vmSize"],
+    ),
+    (
+        "restore without room for the recovery cluster",
+        {
+            P + "restore": {"enabled": True},
+            P + "aks": _nested("prod", "aks", "postgresPool", maxCount=5),
+        },
+        ["aks.postgresPool.maxCount: 5", "with restore.enabled", "need 6 nodes"],
     ),
     ("unknown key", {P + "aks": _section("prod", "aks", kubernetesVersoin="1.35")}, ["aks.kubernetesVersoin: unknown setting"]),
     ("unknown top-level key", {P + "bakcup": {}}, ["bakcup: unknown setting"]),

@@ -1,6 +1,6 @@
 from typing import Any
 
-from offline.engine import Registration, StackRun
+from offline.engine import Registration, StackRun, run_stack, stack_config
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
@@ -162,3 +162,16 @@ def test_cluster_starts_after_operators_identity_trust_and_storage(prod: StackRu
     # operator and plugin -> role assignment and federated credential -> ObjectStore -> Cluster
     store = prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
     assert {r.urn for r in needed[:4]} <= set(store.dependencies)
+
+
+def test_backup_sidecar_and_credential_mode_follow_the_settings(prod: StackRun) -> None:
+    shipped = prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs["spec"]
+    assert shipped["instanceSidecarConfiguration"]["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
+    backup = {**stack_config("dev")["aks-postgres-ha:backup"], "azureCredentials": "useDefaultAzureCredentials"}
+    backup["sidecar"] = {"cpu": "750m", "memory": "1536Mi"}
+    spec = (
+        run_stack("dev", {"aks-postgres-ha:backup": backup}).one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").inputs["spec"]
+    )
+    resources = {"cpu": "750m", "memory": "1536Mi"}
+    assert spec["instanceSidecarConfiguration"]["resources"] == {"requests": resources, "limits": resources}
+    assert spec["configuration"]["azureCredentials"] == {"useDefaultAzureCredentials": True}
