@@ -200,6 +200,7 @@ if settings.restore.enabled:
             source=database.ref,
             postgres=postgres,
             restore=settings.restore,
+            backup=settings.backup,
             identities=identities,
             oidc_issuer_url=aks.oidc_issuer_url,
             object_store_name=database.object_store_name,

@@ -98,7 +98,7 @@ def startup_window_seconds(parameters: dict[str, str]) -> int:
     return max(MIN_STARTUP_WINDOW_SECONDS, replay_seconds)
 
 
-def archiver_plugin(object_store: str, server_name: str) -> dict[str, Any]:
+def archiver_plugin(object_store: str, server_name: pulumi.Input[str]) -> dict[str, Any]:
     return {
         "name": BARMAN_CLOUD_PLUGIN,
         "enabled": True,
@@ -118,7 +118,10 @@ def cluster_spec(
     server_alt_dns_names: Sequence[pulumi.Input[str]] = (),
     managed_services: Sequence[dict[str, Any]] = (),
     external_clusters: Sequence[dict[str, Any]] = (),
+    archive_server_name: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
+    """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
+    (the plugin's serverName); the cluster's name unless given."""
     resources = {"cpu": postgres.resources.cpu, "memory": postgres.resources.memory}
     parameters = postgres.derived_parameters
     affinity: dict[str, Any] = {
@@ -181,7 +184,7 @@ def cluster_spec(
         "bootstrap": bootstrap,
         "storage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.data_size},
         "walStorage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.wal_size},
-        "plugins": [archiver_plugin(object_store, name)],
+        "plugins": [archiver_plugin(object_store, archive_server_name or name)],
     }
     if server_alt_dns_names:
         spec["certificates"] = {"serverAltDNSNames": list(server_alt_dns_names)}

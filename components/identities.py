@@ -62,6 +62,7 @@ class Identities(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Identities", name, None, opts)
         self._name = name
         self._resource_group_name = args.resource_group_name
+        self._last_credential: managedidentity.FederatedIdentityCredential | None = None
         control_plane, workload = (
             managedidentity.UserAssignedIdentity(
                 f"{name}-{role}",
@@ -103,8 +104,12 @@ class Identities(pulumi.ComponentResource):
         service_account: ServiceAccountRef,
         opts: pulumi.ResourceOptions | None = None,
     ) -> managedidentity.FederatedIdentityCredential:
-        """Let ``service_account`` (of the cluster behind ``issuer``) act as the workload identity."""
-        return managedidentity.FederatedIdentityCredential(
+        """Let ``service_account`` (of the cluster behind ``issuer``) act as the workload identity.
+
+        Each credential waits for the previous one: Azure refuses concurrent federated-credential
+        writes on one identity (ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity)."""
+        after_previous = pulumi.ResourceOptions(parent=self, depends_on=[self._last_credential] if self._last_credential else [])
+        self._last_credential = managedidentity.FederatedIdentityCredential(
             f"{self._name}-{credential_name}",
             resource_group_name=self._resource_group_name,
             resource_name_=self.workload_name,
@@ -112,5 +117,6 @@ class Identities(pulumi.ComponentResource):
             issuer=issuer,
             subject=service_account.subject,
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
-            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), opts),
+            opts=pulumi.ResourceOptions.merge(after_previous, opts),
         )
+        return self._last_credential

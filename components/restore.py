@@ -7,13 +7,16 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from components.backups import Backups, BackupsArgs
 from components.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef, Placement, cluster_spec, cnpg_cluster
 from components.database import federated_credential_name
 from components.identities import Identities, ServiceAccountRef
-from settings import PostgresSettings, RestoreSettings
+from settings import BackupSettings, PostgresSettings, RestoreSettings
 
 RECOVERY_SOURCE = "origin"
+ARCHIVE_SUFFIX_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class RestoredClusterArgs:
     source: ClusterRef
     postgres: PostgresSettings
     restore: RestoreSettings
+    # The primary's schedule and retention; on-demand backups stay the primary's.
+    backup: BackupSettings
     identities: Identities
     oidc_issuer_url: pulumi.Input[str]
     object_store_name: str
@@ -39,11 +44,32 @@ def recovery_target(restore: RestoreSettings) -> dict[str, Any] | None:
     return None
 
 
+def archive_keepers(restore: RestoreSettings) -> dict[str, str]:
+    """What makes a restore a different restore: a change recreates its archive suffix."""
+    return {
+        "clusterName": restore.cluster_name,
+        "target": restore.target,
+        "backupId": restore.backup_id or "",
+        "targetTime": restore.target_time or "",
+    }
+
+
 class RestoredCluster(pulumi.ComponentResource):
     """Reads the source's archive under the source's server name and archives its own WAL under
-    its own name, so it never trips CNPG's empty-WAL-archive check nor overwrites the source."""
+    ``<clusterName>-<random suffix>``: never the source's folder, and never one an earlier restore
+    of the same name filled. CNPG refuses to archive into a folder that already holds WAL
+    ("Expected empty archive"), so reusing the name after a disable/re-enable would stall.
+
+    The suffix is a RandomString owned by this component: disabling the restore deletes it,
+    re-enabling creates a new one, and its keepers renew it when the target changes.
+
+    The recovery cluster gets its own ScheduledBackup (into its own folder): after an incident it
+    is the database the applications move to, and an unbacked-up primary is what the mandatory
+    cnpg-backups-configured policy exists to prevent, so the policy stays strict for every Cluster."""
 
     cluster: k8s.apiextensions.CustomResource
+    ref: ClusterRef
+    archive_server_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: RestoredClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:RestoredCluster", name, None, opts)
@@ -62,6 +88,15 @@ class RestoredCluster(pulumi.ComponentResource):
         target = recovery_target(restore)
         if target:
             recovery["recoveryTarget"] = target
+        archive_suffix = random.RandomString(
+            f"{name}-archive-suffix",
+            length=ARCHIVE_SUFFIX_LENGTH,
+            upper=False,
+            special=False,
+            keepers=archive_keepers(restore),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.archive_server_name = pulumi.Output.concat(restore.cluster_name, "-", archive_suffix.result)
         self.cluster = cnpg_cluster(
             f"{name}-cluster",
             name=restore.cluster_name,
@@ -82,9 +117,16 @@ class RestoredCluster(pulumi.ComponentResource):
                         },
                     }
                 ],
+                archive_server_name=self.archive_server_name,
             ),
             provider=args.source.provider,
             parent=self,
             depends_on=[args.source.resource, trust],
         )
-        self.register_outputs({"clusterName": restore.cluster_name})
+        self.ref = ClusterRef(args.source.provider, source.namespace, restore.cluster_name, self.cluster)
+        Backups(
+            f"{name}-backups",
+            BackupsArgs(cluster=self.ref, settings=args.backup.model_copy(update={"on_demand": []})),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"clusterName": restore.cluster_name, "archiveServerName": self.archive_server_name})

@@ -1,12 +1,69 @@
-"""Every CNPG Cluster is backed up: a ScheduledBackup through its plugin, and ObjectStores that exist."""
+"""Every CNPG Cluster is backed up: a ScheduledBackup through its plugin, ObjectStores that exist,
+and a WAL archive folder of its own.
+
+A recovery cluster is held to the same rules: after an incident it is the database applications
+use, so it needs base backups too, into its own folder (never the one it recovers from)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
 from .cnpg_objects import named_clusters, referenced_object_stores, wal_archivers
-from .common import kubernetes_name, kubernetes_namespace, label, lookup, of_type, plain, stack_policy
+from .common import as_list, kubernetes_name, kubernetes_namespace, label, lookup, of_type, plain, stack_policy, text
 from .resource_types import BARMAN_OBJECT_STORE, CNPG_SCHEDULED_BACKUP
+
+
+def archive_folder(cluster_props: Any, cluster_name: str) -> tuple[str, str] | None:
+    """(ObjectStore, serverName) the WAL archiver writes to; the plugin's serverName defaults to the
+    cluster's name. None when there is no archiver or a value is unknown in this preview."""
+    for plugin in wal_archivers(cluster_props):
+        store = text(lookup(plugin, "parameters", "barmanObjectName"))
+        server = lookup(plugin, "parameters", "serverName")
+        server_name = cluster_name if server is None else text(server)
+        if store and server_name:
+            return store, server_name
+    return None
+
+
+def recovery_folders(cluster_props: Any) -> dict[tuple[str, str], str]:
+    """(ObjectStore, serverName) -> external cluster name, for every source read with an explicit serverName."""
+    folders = {}
+    for source in as_list(lookup(cluster_props, "spec", "externalClusters")):
+        store = text(lookup(source, "plugin", "parameters", "barmanObjectName"))
+        server = text(lookup(source, "plugin", "parameters", "serverName"))
+        if store and server:
+            folders[(store, server)] = str(lookup(source, "name"))
+    return folders
+
+
+def _validate_archive_folders(args: StackValidationArgs, props: dict[str, Any], report_violation: ReportViolation) -> None:
+    """CNPG refuses to archive into a folder that already holds WAL ("Expected empty archive"), and two
+    clusters in one folder would interleave their histories."""
+    archivers: dict[tuple[str, str, str], str] = {}
+    for cluster, name, namespace in named_clusters(args.resources, props):
+        folder = archive_folder(props[cluster.urn], name)
+        if folder is None:
+            continue
+        store, server = folder
+        where = label(cluster.resource_type, cluster.name)
+        source = recovery_folders(props[cluster.urn]).get(folder)
+        if source is not None:
+            report_violation(
+                f"{where} archives WAL into ObjectStore '{store}' folder '{server}', the folder it recovers from "
+                f"(spec.externalClusters '{source}'): CNPG refuses to archive into a non-empty folder, so the "
+                "cluster never becomes Ready; give the WAL archiver plugin its own parameters.serverName.",
+                cluster.urn,
+            )
+        first = archivers.setdefault((namespace, store, server), where)
+        if first != where:
+            report_violation(
+                f"{where} archives WAL into ObjectStore '{store}' folder '{server}', which {first} archives into "
+                "too: the second cluster fails CNPG's empty-archive check and their histories would mix; give "
+                "each cluster's WAL archiver plugin its own parameters.serverName.",
+                cluster.urn,
+            )
 
 
 def _validate_backups(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -57,12 +114,13 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
                     f"namespace {namespace} (the ObjectStore must live in the Cluster's namespace); create it there.",
                     cluster.urn,
                 )
+    _validate_archive_folders(args, props, report_violation)
 
 
 BACKUP_POLICIES = [
     stack_policy(
         "cnpg-backups-configured",
-        "Every CNPG Cluster has a ScheduledBackup and the ObjectStores it references.",
+        "Every CNPG Cluster has a ScheduledBackup, the ObjectStores it references and a WAL archive folder of its own.",
         _validate_backups,
     ),
 ]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from .baseline import CLUSTER, ISSUER, NAMESPACE, compliant_stack
+import copy
+from typing import Any
+
+from .baseline import BARMAN_PLUGIN, CLUSTER, ISSUER, NAMESPACE, OBJECT_STORE, compliant_stack
 from .expectations import Analyze, flagged, only, passes
-from .synthetic import UNKNOWN
+from .synthetic import UNKNOWN, Resource, SyntheticStack
 
 SUBJECT = f"system:serviceaccount:{NAMESPACE}:{CLUSTER}"
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CNPG_SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 
 
 def test_cluster_without_scheduled_backup_is_refused(analyze: Analyze) -> None:
@@ -91,3 +96,57 @@ def test_sidecar_without_equal_requests_and_limits_is_refused(analyze: Analyze) 
     stack = compliant_stack().without("object-store", "spec.instanceSidecarConfiguration")
     violation = only(analyze(stack), "cnpg-sidecar-guaranteed-qos", stack.urn("object-store"))
     assert "Cluster 'cluster'" in violation.message
+
+
+def _recovering_from(server_name: str) -> list[dict[str, object]]:
+    plugin = {"name": BARMAN_PLUGIN, "parameters": {"barmanObjectName": OBJECT_STORE, "serverName": server_name}}
+    return [{"name": "origin", "plugin": plugin}]
+
+
+def _second_cluster(stack: SyntheticStack, archive_server_name: object) -> SyntheticStack:
+    """A recovery cluster 'pg-restored' (with its own schedule) next to the primary, reading the primary's folder."""
+    spec = copy.deepcopy(dict(stack.inputs("cluster")["spec"]))
+    spec["plugins"][0]["parameters"]["serverName"] = archive_server_name
+    spec["externalClusters"] = _recovering_from(CLUSTER)
+    schedule = copy.deepcopy(dict(stack.inputs("scheduled-backup")))
+    schedule["metadata"] = {"name": "pg-restored-daily", "namespace": NAMESPACE}
+    schedule["spec"]["cluster"] = {"name": "pg-restored"}
+    options: dict[str, Any] = {"parent": "database", "provider": "kubernetes"}
+    return stack.plus(
+        Resource(
+            CNPG_CLUSTER, "restored", {"metadata": {"name": "pg-restored", "namespace": NAMESPACE}, "spec": spec}, **options
+        ),
+        Resource(CNPG_SCHEDULED_BACKUP, "restored-schedule", schedule, **options),
+    )
+
+
+def test_recovery_cluster_archiving_into_its_source_folder_is_refused(analyze: Analyze) -> None:
+    stack = compliant_stack().with_value("cluster", "spec.externalClusters", _recovering_from(CLUSTER))
+    violation = only(analyze(stack), "cnpg-backups-configured", stack.urn("cluster"))
+    assert f"folder '{CLUSTER}', the folder it recovers from (spec.externalClusters 'origin')" in violation.message
+
+
+def test_two_clusters_archiving_into_one_folder_are_refused(analyze: Analyze) -> None:
+    stack = _second_cluster(compliant_stack(), CLUSTER)
+    report = analyze(stack)
+    violations = report.of_policy("cnpg-backups-configured")
+    assert [v.urn for v in violations] == [stack.urn("restored")] * 2, report.describe(violations)
+    assert {"the folder it recovers from" in v.message for v in violations} == {True, False}
+    assert any("which Cluster 'cluster' archives into too" in v.message for v in violations)
+
+
+def test_recovery_cluster_with_a_folder_of_its_own_is_accepted(analyze: Analyze) -> None:
+    passes(analyze(_second_cluster(compliant_stack(), "pg-restored-x7k2m9qa")), "cnpg-backups-configured")
+
+
+def test_archive_folder_unknown_in_preview_is_not_judged(analyze: Analyze) -> None:
+    passes(analyze(_second_cluster(compliant_stack(), UNKNOWN)), "cnpg-backups-configured")
+
+
+def test_default_server_name_is_the_cluster_name(analyze: Analyze) -> None:
+    stack = (
+        compliant_stack()
+        .without("cluster", "spec.plugins.0.parameters.serverName")
+        .with_value("cluster", "spec.externalClusters", _recovering_from(CLUSTER))
+    )
+    only(analyze(stack), "cnpg-backups-configured", stack.urn("cluster"))

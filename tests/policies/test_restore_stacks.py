@@ -1,0 +1,24 @@
+"""With a restore enabled, the shipped stacks still satisfy every mandatory policy, for each target:
+the recovery cluster is backed up into a WAL folder of its own (components/restore.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from offline.engine import run_stack
+from offline.policy_client import PolicyPackSession
+
+TARGETS = {
+    "latest": {"target": "latest"},
+    "time": {"target": "time", "targetTime": "2026-11-23T10:00:00Z"},
+    "backup": {"target": "backup", "backupId": "20261123T020000"},
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_restore_passes_every_mandatory_policy(policy_pack: PolicyPackSession, stack: str, target: str) -> None:
+    run = run_stack(stack, {"aks-postgres-ha:restore": {"enabled": True, "clusterName": "pg-restored", **TARGETS[target]}})
+    assert any(r.name == "restore-cluster" for r in run.registrations)
+    report = policy_pack.analyze(run.registrations, stack)
+    assert not report.mandatory_violations, report.describe(report.mandatory_violations)
