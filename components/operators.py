@@ -177,7 +177,9 @@ class Operators(pulumi.ComponentResource):
                     },
                 },
             },
-            depends_on=[operator_namespace, cert_manager, *(self.prometheus_operator or [])],
+            # Not cert-manager: the operator issues its own webhook certificate. The chart's PodMonitor needs
+            # kube-prometheus-stack's CRDs, hence that wait (the one operator edge off the database's floor).
+            depends_on=[operator_namespace, *(self.prometheus_operator or [])],
         )
         plugin = self._release(
             f"{name}-barman-cloud",
@@ -190,8 +192,9 @@ class Operators(pulumi.ComponentResource):
                 "image": {"tag": versions.barman_cloud_plugin_version},
                 "sidecarImage": {"tag": versions.barman_cloud_plugin_version},
             },
-            # Needs cert-manager for its certificates and the operator to register with.
-            depends_on=[cert_manager, cnpg],
+            # Needs cert-manager's Certificate CRD, not the operator: the operator finds the plugin's Service
+            # whenever a Cluster uses it, so both install side by side.
+            depends_on=[operator_namespace, cert_manager],
         )
         self.database_ready = [cnpg, plugin]
         self.register_outputs({})
