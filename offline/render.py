@@ -33,7 +33,7 @@ REDACTED = "[secret]"
 
 # Assumed create durations in minutes (typical first deployment; the critical path sums them).
 ESTIMATED_MINUTES: dict[str, float] = {
-    "azure-native:containerservice:ManagedCluster": 10.0,
+    "azure-native:containerservice:ManagedCluster": 6.0,
     "azure-native:containerservice:AgentPool": 6.0,
     "azure-native:dashboard:Grafana": 5.0,
     "azure-native:storage:StorageAccount": 1.0,
@@ -43,14 +43,23 @@ ESTIMATED_MINUTES: dict[str, float] = {
     "azure-native:managedidentity:UserAssignedIdentity": 0.3,
     "azure-native:network:PublicIPAddress": 0.3,
     "kubernetes:helm.sh/v3:Release": 3.0,
-    "kubernetes:postgresql.cnpg.io/v1:Cluster": 8.0,
+    "kubernetes:postgresql.cnpg.io/v1:Cluster": 5.5,
+}
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_TYPE = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+# Helm install with atomic wait, per chart (findings 2026-11, "Performance reference"); others take the Release default.
+CHART_MINUTES: dict[str, float] = {
+    "cert-manager": 1.5,
+    "cloudnative-pg": 1.0,
+    "plugin-barman-cloud": 1.0,
+    "kube-prometheus-stack": 3.0,
 }
 DEFAULT_MINUTES = {"azure-native": 0.3, "kubernetes": 0.1, "random": 0.0, "pulumi": 0.0}
 ASSUMPTION_NOTES = {
-    "azure-native:containerservice:ManagedCluster": "control plane + system pool, 3 zones",
+    "azure-native:containerservice:ManagedCluster": "control plane + node pools created with it, 3 zones (4-8 typical)",
     "azure-native:containerservice:AgentPool": "3 VMs across zones",
-    "kubernetes:helm.sh/v3:Release": "chart install with atomic wait (kube-prometheus-stack is the slowest)",
-    "kubernetes:postgresql.cnpg.io/v1:Cluster": "initdb + 2 replicas joining + WAL archive check, until Ready",
+    "kubernetes:helm.sh/v3:Release": "chart install with atomic wait, a chart not listed below",
+    "kubernetes:postgresql.cnpg.io/v1:Cluster": "bootstrap of 3 instances (initdb, 2 replicas join), until Ready (5-6)",
     "azure-native:authorization:RoleAssignment": "includes Entra ID propagation",
 }
 
@@ -161,8 +170,14 @@ def estimated_minutes(resource_type: str) -> float:
     return DEFAULT_MINUTES.get(resource_type.split(":")[0], 0.0)
 
 
-def critical_path(run: StackRun) -> tuple[float, list[Registration]]:
-    """Longest chain of create durations through the dependency graph.
+def registration_minutes(registration: Registration) -> float:
+    if registration.type == RELEASE_TYPE and registration.inputs.get("chart") in CHART_MINUTES:
+        return CHART_MINUTES[registration.inputs["chart"]]
+    return estimated_minutes(registration.type)
+
+
+def _finish_times(run: StackRun) -> dict[str, tuple[float, list[str]]]:
+    """Each resource's estimated finish (minutes from the start) and the chain of URNs that leads to it.
 
     A dependency on a component means all of its descendants; a resource also waits for its
     explicit provider (and so for the AKS cluster behind the Kubernetes provider).
@@ -194,12 +209,48 @@ def critical_path(run: StackRun) -> tuple[float, list[Registration]]:
         if urn not in finish:
             r = by_urn[urn]
             before = max((resolve(d) for d in waits_for(r)), key=lambda item: item[0], default=(0.0, []))
-            finish[urn] = (before[0] + estimated_minutes(r.type), [*before[1], urn])
+            finish[urn] = (before[0] + registration_minutes(r), [*before[1], urn])
         return finish[urn]
 
-    ends = [resolve(r.urn) for r in run.registrations if r.custom]
-    total, path = max(ends, key=lambda item: item[0], default=(0.0, []))
+    return {r.urn: resolve(r.urn) for r in run.registrations if r.custom}
+
+
+def critical_path(run: StackRun) -> tuple[float, list[Registration]]:
+    """Longest chain of create durations through the dependency graph."""
+    by_urn = {r.urn: r for r in run.registrations}
+    total, path = max(_finish_times(run).values(), key=lambda item: item[0], default=(0.0, []))
     return total, [by_urn[urn] for urn in path]
+
+
+def time_to_ready(run: StackRun) -> float:
+    """Estimated minutes until the database (the CNPG Cluster bootstrapped from scratch) is ready."""
+    finish = _finish_times(run)
+    fresh = [r for r in run.registrations if r.type == CLUSTER_TYPE and "recovery" not in r.inputs["spec"].get("bootstrap", {})]
+    return max(finish[r.urn][0] for r in fresh)
+
+
+def time_to_ready_floor() -> float:
+    """The least a first deployment can take: resource group, control-plane identity and its role, AKS,
+    the operators the database needs (cert-manager then the Barman Cloud plugin, beside the CNPG
+    operator), Cluster bootstrap. Anything else on the way to the database is time above this floor."""
+    platform = [
+        "azure-native:resources:ResourceGroup",
+        "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:containerservice:ManagedCluster",
+        CLUSTER_TYPE,
+    ]
+    operators = max(CHART_MINUTES["cert-manager"] + CHART_MINUTES["plugin-barman-cloud"], CHART_MINUTES["cloudnative-pg"])
+    return sum(estimated_minutes(kind) for kind in platform) + operators
+
+
+def _time_to_ready_line(run: StackRun) -> str:
+    ready, floor = time_to_ready(run), time_to_ready_floor()
+    return (
+        f"Database ready after an estimated {ready:.1f} minutes; the floor (resource group → control-plane identity and "
+        f"role → AKS → cert-manager → Barman Cloud plugin, beside the CNPG operator → Cluster bootstrap) is "
+        f"{floor:.1f} minutes: {ready / floor:.2f}× the floor."
+    )
 
 
 def summary_markdown(run: StackRun) -> str:
@@ -220,11 +271,14 @@ def summary_markdown(run: StackRun) -> str:
         lines.append(f"| `{name}` | {value} |")
     total, path = critical_path(run)
     lines += ["", f"## Critical path (estimated {total:.1f} minutes for a first deployment)", ""]
+    lines += [_time_to_ready_line(run), ""]
     lines += ["| # | resource | type | minutes |", "|---|---|---|---|"]
-    lines += [f"| {i} | `{r.name}` | `{r.type}` | {estimated_minutes(r.type):.1f} |" for i, r in enumerate(path, 1)]
+    lines += [f"| {i} | `{r.name}` | `{r.type}` | {registration_minutes(r):.1f} |" for i, r in enumerate(path, 1)]
     lines += ["", "### Duration assumptions", "", "| type | minutes | assumption |", "|---|---|---|"]
     for kind, minutes in ESTIMATED_MINUTES.items():
         lines.append(f"| `{kind}` | {minutes:.1f} | {ASSUMPTION_NOTES.get(kind, 'typical ARM/API create time')} |")
+    for chart, minutes in CHART_MINUTES.items():
+        lines.append(f"| `{RELEASE_TYPE}` chart `{chart}` | {minutes:.1f} | Helm install with atomic wait |")
     for prefix, minutes in DEFAULT_MINUTES.items():
         lines.append(f"| any other `{prefix}:*` | {minutes:.1f} | default for its provider |")
     return "\n".join(lines) + "\n"
