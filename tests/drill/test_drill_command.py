@@ -1,0 +1,171 @@
+"""Orchestration of the stack drills with a fake kubectl: arguments, prod refusal, calls, report shape.
+
+The measurement itself is proven on real PostgreSQL by test_lab.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from tools.drill import __main__ as drill
+from tools.drill.kube import Kubectl
+from tools.drill.writer import Commit, WriterLog
+
+OUTPUTS = {
+    "postgresNamespace": "cnpg-database",
+    "postgresClusterName": "pg-primary",
+    "databaseName": "appdb",
+    "databaseUser": "app",
+    "readWriteUri": "postgresql://app:s3cret@db.example:5432/appdb?sslmode=verify-full",
+}
+SOURCE_CLUSTER = {
+    "metadata": {"name": "pg-primary"},
+    "spec": {
+        "instances": 3,
+        "postgresql": {"synchronous": {"method": "any", "number": 1}, "parameters": {}},
+        "bootstrap": {"initdb": {"database": "appdb", "owner": "app", "secret": {"name": "pg-primary-app-credentials"}}},
+        "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True,
+                     "parameters": {"barmanObjectName": "pg-primary-backups", "serverName": "pg-primary"}}],
+        "managed": {"services": {"additional": []}},
+        "topologySpreadConstraints": [{"labelSelector": {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}}],
+    },
+    "status": {"currentPrimary": "pg-primary-1", "readyInstances": 3, "conditions": [{"type": "Ready", "status": "True"}]},
+}  # fmt: skip
+
+
+class FakeKubectl(Kubectl):
+    """Answers kubectl calls from a tiny cluster model and records them; nothing leaves the process."""
+
+    instances: ClassVar[list[FakeKubectl]] = []
+
+    def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
+        super().__init__(namespace, kubeconfig)
+        self.calls: list[list[str]] = []
+        self.created: list[dict[str, Any]] = []
+        self.primary = "pg-primary-1"
+        FakeKubectl.instances.append(self)
+
+    def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = 0) -> str:
+        self.calls.append(list(arguments))
+        verb = arguments[0]
+        if verb == "create":
+            self.created.append(json.loads(stdin or "{}"))
+            return ""
+        if verb == "delete" and arguments[1] == "pod":
+            self.primary = "pg-primary-2"  # CNPG fails over
+            return ""
+        if verb == "exec":
+            return "100\tabc\n"
+        if verb != "get":
+            return ""
+        kind, target = arguments[1], arguments[2]
+        if "--ignore-not-found" in arguments:  # exists(): only the source Cluster
+            return f"cluster/{target}" if target == "pg-primary" else ""
+        if target == "-n":  # a list by selector
+            selector = arguments[arguments.index("-l") + 1]
+            role = "primary" if "instanceRole=primary" in selector else "replica"
+            names = (
+                [self.primary] if role == "primary" else sorted({"pg-primary-1", "pg-primary-2", "pg-primary-3"} - {self.primary})
+            )
+            return json.dumps({"items": [{"metadata": {"name": name}, "spec": {"nodeName": "node-a"}} for name in names]})
+        if kind == "secret":
+            return json.dumps({"data": {"ca.crt": "Y2E="}})
+        if kind.startswith("backups"):
+            return json.dumps({"status": {"phase": "completed", "backupId": "20261129T000000"}})
+        cluster = json.loads(json.dumps(SOURCE_CLUSTER))
+        cluster["status"]["currentPrimary"] = self.primary
+        return json.dumps(cluster)
+
+
+@pytest.fixture()
+def outputs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    return path
+
+
+def test_prod_is_refused_without_allow_prod(outputs_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        drill.main(["failover", "--stack", "prod", "--outputs", str(outputs_file)], kubectl=FakeKubectl)
+    assert exit_info.value.code == 2
+    assert "argument --stack: 'prod' is a production stack; drills there need --allow-prod" in capsys.readouterr().err
+    assert drill.is_production("dev", {**OUTPUTS, "environment": "prod"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["failover", "--stack", "dev", "--failure", "zone"], "argument --failure: invalid choice: 'zone'"),
+        (["failover", "--stack", "dev", "--timeout", "5"], "argument --timeout: '5' is not a number of seconds from 30 to 7200"),
+        (["restore", "--stack", "dev", "--table", "Robert'); DROP"], 'argument --table: "Robert\'); DROP" is not a lowercase'),
+        (["restore", "--stack", "dev bad"], "argument --stack: 'dev bad' is not a Pulumi stack name"),
+        (["restore", "--stack", "dev", "--outputs", "/nonexistent.json"], "--outputs /nonexistent.json: cannot be read as JSON"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_argument(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        drill.main(argv, kubectl=FakeKubectl)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_failover_deletes_the_primary_pod_measures_and_reports(
+    outputs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    # The writer and the database reads are the lab's (proven there); here they replay a failover.
+    log = WriterLog("run", commits=[Commit(1, 0.0), Commit(2, 10.0**9)])
+    monkeypatch.setattr("tools.drill.failover.NumberedWriter.prepare", lambda self: None)
+    monkeypatch.setattr("tools.drill.failover.NumberedWriter.start", lambda self: setattr(self, "log", log))
+    monkeypatch.setattr("tools.drill.failover.NumberedWriter.wait_for_commits", lambda self, count, after, timeout: True)
+    monkeypatch.setattr("tools.drill.failover.NumberedWriter.stop", lambda self: None)
+    monkeypatch.setattr("tools.drill.failover.committed_numbers", lambda connect, run_id: {1, 2})
+    monkeypatch.setattr("tools.drill.failover.forget_run", lambda connect, run_id: None)
+    report_file = tmp_path / "report.json"
+    argv = ["failover", "--stack", "dev", "--outputs", str(outputs_file), "--report", str(report_file), "--timeout", "30"]
+    assert drill.main(argv, kubectl=FakeKubectl, connect=lambda: None) == 0  # type: ignore[arg-type, return-value]
+    kube = FakeKubectl.instances[-1]
+    assert ["delete", "pod", "pg-primary-1", "-n", "cnpg-database", "--ignore-not-found", "--wait=false"] in kube.calls
+    report = json.loads(report_file.read_text())
+    assert report["rpoTransactions"] == 0 and report["passed"] is True
+    assert (report["originalPrimary"], report["newPrimary"], report["failure"]) == ("pg-primary-1", "pg-primary-2", "pod-delete")
+    assert capsys.readouterr().out.startswith("drill: failover RTO ")
+    assert "s3cret" not in report_file.read_text()
+
+
+def test_restore_backs_up_restores_a_one_instance_cluster_verifies_and_cleans_up(
+    outputs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["restore", "--stack", "dev", "--outputs", str(outputs_file), "--table", "public.orders", "--json", "--timeout", "30"]
+    assert drill.main(argv, kubectl=FakeKubectl) == 0
+    kube = FakeKubectl.instances[-1]
+    backup, recovery = kube.created
+    assert backup["spec"] == {"cluster": {"name": "pg-primary"}, "method": "plugin",
+                              "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}  # fmt: skip
+    spec = recovery["spec"]
+    assert recovery["metadata"]["name"] == "pg-primary-drill"
+    assert spec["instances"] == 1 and "synchronous" not in spec["postgresql"]
+    assert "plugins" not in spec and "managed" not in spec
+    assert spec["bootstrap"]["recovery"]["recoveryTarget"] == {"backupID": "20261129T000000", "targetImmediate": True}
+    assert spec["externalClusters"][0]["plugin"]["parameters"] == {
+        "barmanObjectName": "pg-primary-backups",
+        "serverName": "pg-primary",
+    }
+    assert spec["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]["cnpg.io/cluster"] == "pg-primary-drill"
+    assert ["delete", "clusters.postgresql.cnpg.io", "pg-primary-drill", "-n", "cnpg-database", "--ignore-not-found",
+            "--wait=false"] in kube.calls  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True and report["mismatches"] == []
+    assert set(report["source"]) == {"drill_restore_marker", "public.orders"}
+
+
+def test_restore_refuses_a_recovery_cluster_name_that_exists(outputs_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["restore", "--stack", "dev", "--outputs", str(outputs_file), "--recovery-cluster", "pg-primary"]
+    assert drill.main(argv, kubectl=FakeKubectl) == 1
+    assert "Cluster pg-primary exists already" in capsys.readouterr().err
+    assert FakeKubectl.instances[-1].created == []

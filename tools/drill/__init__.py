@@ -1,0 +1,1 @@
+"""Failover and restore drills: a lab on loopback PostgreSQL, and drills against a deployed stack."""
