@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import runpy
 import uuid
 from collections.abc import Mapping
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+
+from offline.stack_file import read_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "aks-postgres-ha"
@@ -42,6 +44,17 @@ def _stable_uuid(*parts: str) -> str:
 def _stable_text(seed: str, length: int, alphabet: str) -> str:
     digest = hashlib.sha256(seed.encode()).digest() * 4
     return "".join(alphabet[byte % len(alphabet)] for byte in digest[:length])
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string inside a value (mapping keys excluded)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return set().union(*(_strings(item) for item in value))
+    return set()
 
 
 # ARM name argument of each azure-native type the program uses (wire names).
@@ -76,14 +89,25 @@ def _arm_name(resource_type: str, inputs: Mapping[str, Any], logical_name: str) 
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers every registration with the computed outputs a real deployment would have.
 
+    ``invented`` keeps every ID, identity, address and random text it made up, so a render can
+    tell values a real deployment would differ in from values the program derives from settings.
     ``deployed_outputs``: what a StackReference reads (an earlier deployment's outputs; none by default).
     """
 
     def __init__(self, deployed_outputs: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        self.invented: set[str] = set()
         self.deployed_outputs = dict(deployed_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, outputs = self._answer(args)
+        self._remember_invented([resource_id, outputs], known=[args.name, args.inputs])
+        return resource_id, outputs
+
+    def _remember_invented(self, answer: Any, known: Any) -> None:
+        self.invented.update(_strings(answer) - _strings(known))
+
+    def _answer(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
         outputs = dict(inputs)
         kind = args.typ
@@ -163,13 +187,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        result = self._call_result(args)
+        self._remember_invented(result, known=args.args)
+        return result, []
+
+    def _call_result(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "azure-native:authorization:getClientConfig":
             return {
                 "clientId": _stable_uuid("deployer"),
                 "objectId": CLIENT_OBJECT_ID,
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
-            }, []
+            }
         if args.token in (
             "azure-native:containerservice:listManagedClusterAdminCredentials",
             "azure-native:containerservice:listManagedClusterUserCredentials",
@@ -181,8 +210,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 f"contexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: admin}}\ncurrent-context: {cluster}\n"
                 "users:\n- name: admin\n  user: {token: mock-token}\n"
             )
-            return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
-        return {}, []
+            return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+        return {}
 
 
 @dataclass
@@ -212,10 +241,17 @@ class Registration:
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that keeps every registration request, in order."""
+    """MockMonitor that keeps every registration request, in order.
 
-    def __init__(self, mocks: pulumi.runtime.Mocks):
+    ``offline_render`` is the marker ``settings.load_settings`` looks for to let the shipped
+    placeholder ranges through with a warning. It lives on this in-process monitor object, so
+    a real preview or update (whose monitor is the CLI's gRPC stub) can never carry it, and no
+    environment variable left set in a shell can switch it on.
+    """
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, *, offline_render: bool = True):
         super().__init__(mocks)
+        self.offline_render = offline_render
         self.registrations: list[Registration] = []
         self.invokes: list[str] = []
         self.reads: list[str] = []
@@ -270,6 +306,10 @@ class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    mock_outputs: set[str] = field(default_factory=set)
+    """Outputs holding a value the mock engine invented (IDs, addresses, random suffixes)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with ``pulumi.log.warn``."""
     invokes: list[str] = field(default_factory=list)
     """Tokens of the functions the program invoked, in order."""
     reads: list[str] = field(default_factory=list)
@@ -290,9 +330,8 @@ class StackRun:
 
 
 def stack_config_file(path: Path) -> dict[str, Any]:
-    """The ``config:`` mapping of a stack settings file, keys as written (``project:key``)."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return dict(document.get("config") or {})
+    """The ``config:`` mapping of a stack settings file, as the Pulumi CLI reads it (``StackFileError`` if it would not)."""
+    return read_stack_config(path, PROJECT)
 
 
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
@@ -309,12 +348,30 @@ def _reset_runtime() -> None:
     pulumi.runtime.settings.reset_options()
 
 
+class _Collector(logging.Handler):
+    """Keeps the program's warnings and errors (the mock engine hands ``pulumi.log`` to a logger)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _holding_invented(outputs: Mapping[str, Any], invented: set[str]) -> set[str]:
+    # Very short strings (empty values, "id") would match almost anything by accident.
+    needles = [text for text in invented if len(text) >= 4]
+    return {name for name, value in outputs.items() if any(needle in text for text in _strings(value) for needle in needles)}
+
+
 def run_stack(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
     *,
     config: Mapping[str, Any] | None = None,
     program: Path = PROJECT_DIR / "__main__.py",
+    offline_render: bool = True,
     deployed_outputs: Mapping[str, Any] | None = None,
 ) -> StackRun:
     """Run the program for ``stack`` under the recording engine.
@@ -322,8 +379,10 @@ def run_stack(
     ``config`` replaces the stack file's settings; ``overrides`` (``{"aks-postgres-ha:key": value}``,
     ``None`` deletes a key) are applied on top. Exceptions from the program (``pulumi.RunError`` for
     invalid settings) propagate after the monitor has recorded what was registered, available
-    as ``exc.registrations`` on the raised exception. ``deployed_outputs`` simulates a live stack:
-    the outputs its last deployment left, as the program's StackReference to its own stack reads them.
+    as ``exc.registrations`` on the raised exception. ``offline_render=False`` runs the program as
+    a real engine would (no offline-render marker), e.g. to test what a deployment refuses.
+    ``deployed_outputs`` simulates a live stack: the outputs its last deployment left, as the
+    program's StackReference to its own stack reads them.
     """
     values = dict(stack_config(stack) if config is None else config)
     for key, value in (overrides or {}).items():
@@ -334,8 +393,12 @@ def run_stack(
 
     _reset_runtime()
     mocks = RecordingMocks(deployed_outputs)
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    monitor = RecordingMonitor(mocks, offline_render=offline_render)
+    collector = _Collector()
+    logger = logging.getLogger(f"{__name__}.program")
+    logger.propagate = False
+    logger.addHandler(collector)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(_encode_config(values))
 
     outputs: dict[str, Any] = {}
@@ -363,12 +426,15 @@ def run_stack(
         error.registrations = list(monitor.registrations)  # type: ignore[attr-defined]
         raise
     finally:
+        logger.removeHandler(collector)
         _reset_runtime()
     return StackRun(
         stack=stack,
         registrations=list(monitor.registrations),
         outputs=outputs,
         secret_outputs=secret_outputs,
+        mock_outputs=_holding_invented(outputs, mocks.invented),
+        warnings=collector.messages,
         invokes=list(monitor.invokes),
         reads=list(monitor.reads),
     )

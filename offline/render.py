@@ -3,9 +3,11 @@
     python -m offline.render --stack prod        # writes build/prod/
 
 Runs the program under the recording mock engine with the stack's settings and writes
-``resources.json``, ``manifests/``, ``graph.mmd``, ``summary.md`` and ``policy-report.md``
-(the policy pack's verdicts, obtained over its Analyzer gRPC interface as the CLI does).
-Exits 1 on a mandatory policy violation and 2 on invalid settings, with a clear message.
+``resources.json``, ``manifests/``, ``graph.mmd``, ``graph-components.mmd``, ``summary.md`` and
+``policy-report.md`` (the policy pack's verdicts, obtained over its Analyzer gRPC interface as
+the CLI does). Exits 1 on a mandatory policy violation and 2 on an invalid stack file or invalid
+settings, with one line per problem. Placeholders a real deployment refuses (the shipped
+documentation ranges) are flagged at the top of the summary and on the console, not fatal.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from google.protobuf import json_format
 
 from offline.charts import ChartError, render_releases, write_chart_manifests
 from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
+from offline.graph import component_graph, provider_urn, resource_graph
 from offline.policy_client import PolicyPackSession
+from offline.stack_file import StackFileError
+from settings import PLACEHOLDER_WARNING
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
@@ -90,10 +95,6 @@ def redacted_inputs(registration: Registration) -> dict[str, Any]:
     return _redact(json_format.MessageToDict(registration.raw_inputs))
 
 
-def _provider_urn(registration: Registration) -> str | None:
-    return registration.provider.rsplit("::", 1)[0] if registration.provider else None
-
-
 def resource_records(run: StackRun) -> list[dict[str, Any]]:
     return [
         {
@@ -103,7 +104,7 @@ def resource_records(run: StackRun) -> list[dict[str, Any]]:
             "custom": r.custom,
             "parent": r.parent,
             "dependencies": r.dependencies,
-            "provider": _provider_urn(r),
+            "provider": provider_urn(r),
             "protect": r.protect,
             "inputs": redacted_inputs(r) if r.custom else {},
         }
@@ -111,57 +112,65 @@ def resource_records(run: StackRun) -> list[dict[str, Any]]:
     ]
 
 
+# kubectl's order for the top level; every other mapping is sorted, as ``kubectl get -o yaml`` prints it.
+_TOP_LEVEL_ORDER = ("apiVersion", "kind", "metadata", "spec", "type", "data", "stringData", "binaryData")
+_METADATA_ORDER = ("name", "namespace", "labels", "annotations")
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
+def _ordered(mapping: Mapping[str, Any], first: tuple[str, ...], last: tuple[str, ...] = ()) -> dict[str, Any]:
+    rest = sorted(key for key in mapping if key not in first and key not in last)
+    keys = [key for key in (*first, *rest, *last) if key in mapping]
+    return {key: _sorted_keys(mapping[key]) for key in keys}
+
+
+def manifest(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """An object with its keys where kubectl users look: apiVersion, kind, metadata, spec/data ..., status last."""
+    ordered = _ordered(obj, _TOP_LEVEL_ORDER, last=("status",))
+    if isinstance(obj.get("metadata"), dict):
+        ordered["metadata"] = _ordered(obj["metadata"], _METADATA_ORDER)
+    return ordered
+
+
 def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
-    """Every Kubernetes object (not Helm releases or the provider), secrets redacted."""
+    """Every Kubernetes object (not Helm releases or the provider), secrets redacted, keys in kubectl order."""
     objects = []
     for registration in run.registrations:
         inputs = redacted_inputs(registration)
         if registration.type.startswith("kubernetes:") and "kind" in inputs and "apiVersion" in inputs:
-            objects.append(inputs)
+            objects.append(manifest(inputs))
     return objects
 
 
-def _manifest_file(index: int, obj: Mapping[str, Any]) -> str:
-    metadata = obj.get("metadata") or {}
-    parts = [f"{index:02d}", obj["kind"].lower(), metadata.get("namespace", "cluster"), metadata.get("name", "unnamed")]
-    return "-".join(str(part) for part in parts) + ".yaml"
+def _api_group(obj: Mapping[str, Any]) -> str:
+    api_version = str(obj["apiVersion"])
+    return api_version.split("/")[0] if "/" in api_version else ""
 
 
-def _node_id(urn: str, ids: dict[str, str]) -> str:
-    return ids.setdefault(urn, f"r{len(ids)}")
-
-
-def mermaid_graph(run: StackRun) -> str:
-    """Components as subgraphs, resources as nodes, dependencies as arrows (dependency -> dependent)."""
-    ids: dict[str, str] = {}
-    by_urn = {r.urn: r for r in run.registrations}
-    children: dict[str, list[Registration]] = {}
-    for r in run.registrations:
-        children.setdefault(r.parent, []).append(r)
-    lines = ["flowchart LR"]
-
-    def emit(parent: str, indent: str) -> None:
-        for r in children.get(parent, []):
-            label = f"{r.type.split(':')[-1]}<br/>{r.name}"
-            if r.custom:
-                lines.append(f'{indent}{_node_id(r.urn, ids)}["{label}"]')
-            else:
-                lines.append(f'{indent}subgraph {_node_id(r.urn, ids)}["{r.name}"]')
-                emit(r.urn, indent + "  ")
-                lines.append(f"{indent}end")
-
-    roots = {r.parent for r in run.registrations if r.parent not in by_urn}
-    for root in sorted(roots):
-        emit(root, "  ")
-    for r in run.registrations:
-        sources = set(r.dependencies)
-        provider = _provider_urn(r)
-        if provider:
-            sources.add(provider)
-        for source in sorted(sources):
-            if source in by_urn:
-                lines.append(f"  {_node_id(source, ids)} --> {_node_id(r.urn, ids)}")
-    return "\n".join(lines) + "\n"
+def manifest_files(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """File name -> object, sorted by name: ``<kind>-<namespace>-<name>.yaml``, the kind qualified
+    with its API group (``podmonitor.monitoring.coreos.com``) when several groups define that kind."""
+    groups: dict[str, set[str]] = {}
+    for obj in objects:
+        groups.setdefault(obj["kind"], set()).add(_api_group(obj))
+    files: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        kind = obj["kind"].lower()
+        if len(groups[obj["kind"]]) > 1 and _api_group(obj):
+            kind = f"{kind}.{_api_group(obj)}"
+        metadata = obj.get("metadata") or {}
+        name = f"{kind}-{metadata.get('namespace', 'cluster')}-{metadata.get('name', 'unnamed')}.yaml"
+        if name in files:
+            raise ValueError(f"two Kubernetes objects would both be written to {name}")
+        files[name] = obj
+    return dict(sorted(files.items()))
 
 
 def estimated_minutes(resource_type: str) -> float:
@@ -192,7 +201,7 @@ def _finish_times(run: StackRun) -> dict[str, tuple[float, list[str]]]:
 
     def waits_for(r: Registration) -> set[str]:
         direct = set(r.dependencies)
-        provider = _provider_urn(r)
+        provider = provider_urn(r)
         if provider:
             direct.add(provider)
         expanded: set[str] = set()
@@ -253,24 +262,75 @@ def _time_to_ready_line(run: StackRun) -> str:
     )
 
 
-def summary_markdown(run: StackRun) -> str:
+def _role(registration: Registration) -> str:
+    if registration.type.startswith("pulumi:providers:"):
+        return "provider"
+    return "resource" if registration.custom else "component"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def registration_counts(run: StackRun) -> str:
+    """``38 resources, 1 provider, 11 components``: what a deployment creates, then the program's structure."""
+    roles = Counter(_role(r) for r in run.registrations)
+    return ", ".join(_plural(roles[role], role) for role in ("resource", "provider", "component"))
+
+
+def placeholder_warnings(run: StackRun) -> list[str]:
+    return [w.removeprefix(PLACEHOLDER_WARNING) for w in run.warnings if w.startswith(PLACEHOLDER_WARNING)]
+
+
+def _warnings_section(run: StackRun) -> list[str]:
+    placeholders = placeholder_warnings(run)
+    others = [w for w in run.warnings if not w.startswith(PLACEHOLDER_WARNING)]
+    lines = []
+    if placeholders:
+        lines += [
+            f"> **Not deployable as is: {_plural(len(placeholders), 'setting')} still hold placeholders.** "
+            "A real `pulumi preview` or `pulumi up` refuses them; this render goes on so you can review the rest.",
+            ">",
+            *(f"> - {placeholder}" for placeholder in placeholders),
+            "",
+        ]
+    if others:
+        lines += ["## Program warnings", "", *(f"- {warning}" for warning in others), ""]
+    return lines
+
+
+def _resources_section(run: StackRun) -> list[str]:
+    roles = {r.type: _role(r) for r in run.registrations}
     counts = Counter(r.type for r in run.registrations)
-    lines = [f"# Stack `{run.stack}`: offline render", "", "## Resources by type", "", "| type | count |", "|---|---|"]
-    lines += [f"| `{kind}` | {count} |" for kind, count in sorted(counts.items())]
+    lines = ["## Registrations by type", "", "| type | role | count |", "|---|---|---|"]
+    lines += [f"| `{kind}` | {roles[kind]} | {count} |" for kind, count in sorted(counts.items())]
     lines += [
         "",
-        f"Total: {len(run.registrations)} registrations.",
-        "",
-        "## Stack outputs",
-        "",
-        "| output | value |",
-        "|---|---|",
+        f"Total: {registration_counts(run)}. Resources and providers are what a deployment creates; components only group them.",
     ]
+    return lines
+
+
+def _outputs_section(run: StackRun) -> list[str]:
+    lines = ["## Stack outputs", "", "| output | value | origin |", "|---|---|---|"]
     for name in sorted(run.outputs):
-        value = REDACTED if name in run.secret_outputs else f"`{json.dumps(run.outputs[name])}`"
-        lines.append(f"| `{name}` | {value} |")
+        if name in run.secret_outputs:
+            value, origin = REDACTED, "secret"
+        else:
+            value = f"`{json.dumps(run.outputs[name])}`"
+            origin = "**mock**" if name in run.mock_outputs else "program"
+        lines.append(f"| `{name}` | {value} | {origin} |")
+    lines += [
+        "",
+        "**mock**: holds a value the offline engine invented (resource ID, client ID, IP address, FQDN, random "
+        "name suffix); a deployment reports its own. **program**: derived from the settings alone, as deployed.",
+    ]
+    return lines
+
+
+def _critical_path_section(run: StackRun) -> list[str]:
     total, path = critical_path(run)
-    lines += ["", f"## Critical path (estimated {total:.1f} minutes for a first deployment)", ""]
+    lines = [f"## Critical path (estimated {total:.1f} minutes for a first deployment)", ""]
     lines += [_time_to_ready_line(run), ""]
     lines += ["| # | resource | type | minutes |", "|---|---|---|---|"]
     lines += [f"| {i} | `{r.name}` | `{r.type}` | {registration_minutes(r):.1f} |" for i, r in enumerate(path, 1)]
@@ -281,7 +341,15 @@ def summary_markdown(run: StackRun) -> str:
         lines.append(f"| `{RELEASE_TYPE}` chart `{chart}` | {minutes:.1f} | Helm install with atomic wait |")
     for prefix, minutes in DEFAULT_MINUTES.items():
         lines.append(f"| any other `{prefix}:*` | {minutes:.1f} | default for its provider |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def summary_markdown(run: StackRun) -> str:
+    sections = [_resources_section(run), _outputs_section(run), _critical_path_section(run)]
+    lines = [f"# Stack `{run.stack}`: offline render", "", *_warnings_section(run)]
+    for section in sections:
+        lines += [*section, ""]
+    return "\n".join(lines)
 
 
 def policy_markdown(report: Any, stack: str) -> str:
@@ -311,37 +379,68 @@ def write_render(run: StackRun, out: Path, report: Any) -> None:
     manifests = out / "manifests"
     manifests.mkdir(parents=True)
     (out / "resources.json").write_text(json.dumps(resource_records(run), indent=2, sort_keys=True) + "\n")
-    for index, obj in enumerate(kubernetes_objects(run), 1):
-        (manifests / _manifest_file(index, obj)).write_text(yaml.safe_dump(obj, sort_keys=False))
-    (out / "graph.mmd").write_text(mermaid_graph(run))
+    for file_name, obj in manifest_files(kubernetes_objects(run)).items():
+        (manifests / file_name).write_text(yaml.safe_dump(obj, sort_keys=False))
+    (out / "graph.mmd").write_text(resource_graph(run))
+    (out / "graph-components.mmd").write_text(component_graph(run))
     (out / "summary.md").write_text(summary_markdown(run))
     (out / "policy-report.md").write_text(policy_markdown(report, run.stack))
 
 
-def main(argv: Iterable[str] | None = None) -> int:
+def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="output folder (default: build/<stack>)")
     parser.add_argument("--stack-file", type=Path, help="stack settings to render instead of Pulumi.<stack>.yaml")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    stack_file = args.stack_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
-    if not stack_file.is_file():
-        print(f"render: --stack {args.stack!r}: no stack file {stack_file}", file=sys.stderr)
-        return 2
-    session = PolicyPackSession(stack=args.stack)
+    return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def _run_with_policies(stack: str, config: dict[str, Any]) -> tuple[StackRun, Any]:
+    """The program run and the policy pack's report (``pulumi.RunError`` on invalid settings)."""
+    session = PolicyPackSession(stack=stack)
     with ThreadPoolExecutor(max_workers=1) as background:
         # The pack's start-up (a Python process importing pulumi-policy) overlaps the program run.
         started = background.submit(session.start)
         try:
-            run = run_stack(args.stack, config=stack_config_file(stack_file))
+            run = run_stack(stack, config=config)
             started.result()
-            report = session.analyze(run.registrations, args.stack)
-        except pulumi.RunError as error:
-            print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
-            return 2
+            return run, session.analyze(run.registrations, stack)
         finally:
             started.exception()  # wait for the start-up before closing
             session.close()
+
+
+def _report_to_console(run: StackRun, report: Any, out: Path) -> None:
+    mandatory = list(report.mandatory_violations)
+    placeholders = placeholder_warnings(run)
+    flag = f", NOT DEPLOYABLE: {_plural(len(placeholders), 'placeholder setting')}" if placeholders else ""
+    print(
+        f"render: stack {run.stack!r}: {registration_counts(run)}, policy verdict "
+        f"{'FAIL' if mandatory else 'PASS'}{flag} -> {out}"
+    )
+    for placeholder in placeholders:
+        print(f"  placeholder: {placeholder}")
+    for violation in mandatory:
+        print(
+            f"  mandatory violation: {violation.policy_name} on {violation.urn or 'the stack'}: {violation.message}",
+            file=sys.stderr,
+        )
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = _arguments(argv)
+    stack_file = args.stack_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.is_file():
+        print(f"render: --stack {args.stack!r}: no stack file {stack_file}", file=sys.stderr)
+        return 2
+    try:
+        run, report = _run_with_policies(args.stack, stack_config_file(stack_file))
+    except StackFileError as error:
+        print(f"render: {error}", file=sys.stderr)
+        return 2
+    except pulumi.RunError as error:
+        print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
     try:
@@ -349,17 +448,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     except ChartError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2
-    mandatory = list(report.mandatory_violations)
-    print(
-        f"render: stack {args.stack!r}: {len(run.registrations)} resources, policy verdict "
-        f"{'FAIL' if mandatory else 'PASS'} -> {out}"
-    )
-    for violation in mandatory:
-        print(
-            f"  mandatory violation: {violation.policy_name} on {violation.urn or 'the stack'}: {violation.message}",
-            file=sys.stderr,
-        )
-    return 1 if mandatory else 0
+    _report_to_console(run, report, out)
+    return 1 if list(report.mandatory_violations) else 0
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ Pulumi prints without a traceback.
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSettings, PostgresPoolSettings, SystemPoolSettings
 from settings.alerting import AlertingSettings
@@ -27,6 +31,7 @@ from settings.restore import RestoreSettings
 from settings.rules import AzureRegion, NamePrefix, SettingsModel, cpu_millicores, quantity_bytes
 
 __all__ = [
+    "PLACEHOLDER_WARNING",
     "PROJECT",
     "SUFFIX_LENGTH",
     "SUPPORTED_KUBERNETES_MINORS",
@@ -50,6 +55,7 @@ __all__ = [
     "cpu_millicores",
     "load_settings",
     "parse_settings",
+    "placeholder_problems",
     "quantity_bytes",
 ]
 
@@ -147,6 +153,18 @@ class Settings(SettingsModel):
 
 # --------------------------------------------------------------------------- loading
 
+# Prefix of the offline render's warning for each placeholder setting (the render lists them first).
+PLACEHOLDER_WARNING = "placeholder: "
+# RFC 5737 (IPv4) and RFC 3849 (IPv6) documentation ranges: the shipped stack files' placeholders.
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+# Settings the shipped files fill with placeholders, and what a deployment needs there instead.
+_PLACEHOLDER_SETTINGS: dict[tuple[str, str], str] = {
+    ("aks", "apiServerAuthorizedIpRanges"): "your workstation or VPN egress and the deployment runner's egress",
+    ("publicEndpoint", "allowedClientCidrs"): "the client networks that connect to PostgreSQL (application and VPN egress)",
+}
+
 
 def _config_keys(project: str) -> dict[str, Any]:
     """Raw config values of this project's namespace, from the runtime (CLI or mocks)."""
@@ -167,11 +185,14 @@ def _decode(value: Any) -> Any:
         return value
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def _config_path(loc: tuple[int | str, ...]) -> str:
+    """A location as ``pulumi config set --path`` writes it: ``aks.ranges[0]``, ``parameters["pg_stat_statements.max"]``."""
     parts: list[str] = []
     for part in loc:
         if isinstance(part, int):
             parts.append(f"[{part}]")
+        elif re.search(r'[.\[\]"]', part):
+            parts.append(f"[{json.dumps(part)}]")
         else:
             parts.append(("." if parts else "") + part)
     return "".join(parts)
@@ -186,35 +207,131 @@ def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
     return data
 
 
-def parse_settings(values: Mapping[str, Any], project: str = PROJECT) -> Settings:
-    """Validate decoded config values; raise SettingsError listing every problem."""
-    problems: list[str] = []
+def _documentation_ranges(value: Any) -> list[str]:
+    found = []
+    for text in value if isinstance(value, list) else []:
+        try:
+            network = ipaddress.ip_network(str(text), strict=False)
+        except ValueError:
+            continue  # reported by validation
+        if any(network.version == doc.version and network.subnet_of(doc) for doc in DOCUMENTATION_RANGES):  # type: ignore[arg-type]
+            found.append(str(text))
+    return found
+
+
+def placeholder_problems(values: Mapping[str, Any], project: str = PROJECT) -> list[str]:
+    """One line per setting still holding documentation ranges (the shipped placeholders), with what belongs there."""
+    problems = []
+    for (section, key), needed in _PLACEHOLDER_SETTINGS.items():
+        placeholders = _documentation_ranges(_lookup(values, (section, key)))
+        if not placeholders or _lookup(values, (section, "enabled")) is False:
+            continue
+        path = f"{section}.{key}"
+        problems.append(
+            f"{project}:{path}: {', '.join(map(repr, placeholders))} — documentation ranges (RFC 5737/3849), "
+            f"placeholders no real network uses; put {needed} there, e.g. pulumi config set --path '{path}[0]' <egress-ip>/32"
+        )
+    return problems
+
+
+def _loc(item: ErrorDetails) -> tuple[int | str, ...]:
+    # Validator-function steps in a location are pydantic internals, not config keys.
+    return tuple(part for part in item["loc"] if not isinstance(part, str) or not part.startswith(("function-", "constrained-")))
+
+
+def _validate(values: Mapping[str, Any]) -> tuple[Settings | None, list[ErrorDetails]]:
     try:
-        return Settings.model_validate(dict(values))
+        return Settings.model_validate(dict(values)), []
     except ValidationError as error:
-        for item in error.errors():
-            loc = tuple(
-                part for part in item["loc"] if not isinstance(part, str) or not part.startswith(("function-", "constrained-"))
-            )
-            key = f"{project}:{_location(loc)}" if loc else f"{project}"
-            message = str(item["msg"]).removeprefix("Value error, ")
-            if item["type"] == "missing":
-                problems.append(f"{key}: required setting is missing")
-            elif item["type"] == "extra_forbidden":
-                problems.append(f"{key}: unknown setting (check the spelling against the README configuration reference)")
-            elif not loc or (item["type"] == "value_error" and "\n" in message):
-                problems.extend(f"{project}:{line}" for line in message.splitlines())
-            else:
-                value = _lookup(values, loc)
-                # An object-level rule names its fields itself; repeating the whole object adds noise.
-                problems.append(f"{key}: {message}" if isinstance(value, dict) else f"{key}: {value!r} — {message}")
-    raise SettingsError(problems)
+        return None, error.errors()
+
+
+def _integers_as_text(values: Mapping[str, Any], errors: list[ErrorDetails]) -> dict[str, Any] | None:
+    """``pulumi config set --path 'postgres.resources.cpu' 2`` stores a number; a text setting takes it as written.
+
+    Returns the values with those numbers turned into text, or None when there are none.
+    """
+    numbers = [_loc(item) for item in errors if item["type"] == "string_type" and type(item["input"]) is int]
+    if not numbers:
+        return None
+    fixed = copy.deepcopy(dict(values))
+    for loc in numbers:
+        container = _lookup(fixed, loc[:-1])
+        if isinstance(container, dict | list) and type(_lookup(container, loc[-1:])) is int:
+            container[loc[-1]] = str(container[loc[-1]])  # type: ignore[index]
+    return fixed
+
+
+def _text_setting_fix(project: str, loc: tuple[int | str, ...], value: float | bool) -> str:
+    """A float or boolean where text belongs, with the exact command that stores the text."""
+    path = _config_path(loc)
+    text = json.dumps(value)
+    why = "a boolean (unquoted in YAML, or set with --path)" if isinstance(value, bool) else "a number (1.10 reads as 1.1)"
+    command = f"pulumi config set --path '{path}' {text} --type string" if len(loc) > 1 else f"pulumi config set {path} {text}"
+    return f"{project}:{path}: {text} is {why}, but this setting is text; store it as text: {command} (or quote it in the file)"
+
+
+def _problem_lines(item: ErrorDetails, values: Mapping[str, Any], project: str) -> list[str]:
+    loc = _loc(item)
+    key = f"{project}:{_config_path(loc)}" if loc else project
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if item["type"] == "missing":
+        return [f"{key}: required setting is missing"]
+    if item["type"] == "extra_forbidden":
+        return [f"{key}: unknown setting (check the spelling against the README configuration reference)"]
+    if item["type"] == "string_type" and isinstance(item["input"], float | bool):
+        return [_text_setting_fix(project, loc, item["input"])]
+    if not loc or (item["type"] == "value_error" and "\n" in message):
+        return [f"{project}:{line}" for line in message.splitlines()]
+    value = _lookup(values, loc)
+    # An object-level rule names its fields itself; repeating the whole object adds noise.
+    return [f"{key}: {message}" if isinstance(value, dict) else f"{key}: {value!r} — {message}"]
+
+
+def parse_settings(values: Mapping[str, Any], project: str = PROJECT, *, refuse_placeholders: bool = False) -> Settings:
+    """Validate decoded config values; raise SettingsError listing every problem.
+
+    Integers in text settings (CPU ``2``, ``work_mem: 64``) are read as the text meant; floats and
+    booleans there are refused with the command that stores text. ``refuse_placeholders`` adds
+    the documentation-range check a real deployment makes.
+    """
+    settings, errors = _validate(values)
+    as_meant = _integers_as_text(values, errors)
+    if as_meant is not None:
+        values = as_meant
+        settings, errors = _validate(values)
+    problems = [line for item in errors for line in _problem_lines(item, values, project)]
+    if refuse_placeholders:
+        problems += placeholder_problems(values, project)
+    if settings is None or problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _rendering_offline() -> bool:
+    """True only under the offline render's mock monitor (``offline.engine.RecordingMonitor``).
+
+    Under the Pulumi CLI the monitor is a gRPC stub without that attribute, so a real preview or
+    update can never take the offline path, whatever the environment holds.
+    """
+    from pulumi.runtime.settings import get_monitor
+
+    return getattr(get_monitor(), "offline_render", False) is True
 
 
 def load_settings(project: str | None = None) -> Settings:
-    """Read and validate this stack's config (call inside the Pulumi program)."""
+    """Read and validate this stack's config (call inside the Pulumi program).
+
+    A real deployment refuses the shipped placeholder ranges; the offline render accepts them
+    and warns, so the render works on the shipped files and says what is still a placeholder.
+    """
     import pulumi
 
     project = project or pulumi.get_project()
     values = {key: _decode(value) for key, value in _config_keys(project).items()}
-    return parse_settings(values, project)
+    offline = _rendering_offline()
+    settings = parse_settings(values, project, refuse_placeholders=not offline)
+    if offline:
+        for problem in placeholder_problems(values, project):
+            pulumi.log.warn(PLACEHOLDER_WARNING + problem)
+    return settings

@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from offline.engine import run_stack, stack_config
-from settings import SettingsError, parse_settings
+from offline.engine import StackRun, run_stack, stack_config
+from settings import PLACEHOLDER_WARNING, SettingsError, parse_settings, placeholder_problems
 
 P = "aks-postgres-ha:"
 
@@ -463,3 +463,102 @@ def test_cnpg_cron_forms_are_accepted(schedule: str) -> None:
         }
     )
     assert settings.backup.schedule == schedule
+
+
+# --------------------------------------------------------------------------- placeholders and typed values
+
+REAL_RANGES = {
+    P + "aks": {"apiServerAuthorizedIpRanges": ["20.91.0.0/16"]},
+    P + "publicEndpoint": {"allowedClientCidrs": ["2a01:111:f400::/48"]},
+}
+
+
+def _with_real_ranges(stack: str) -> dict[str, Any]:
+    return {key: _section(stack, key.removeprefix(P), **changes) for key, changes in REAL_RANGES.items()}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_real_engine_refuses_the_shipped_placeholders(stack: str) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack(stack, offline_render=False)
+    problem_lines = [line for line in str(raised.value).splitlines() if line.startswith("  - ")]
+    assert len(problem_lines) == 2, problem_lines
+    api, clients = problem_lines
+    assert f"{P}aks.apiServerAuthorizedIpRanges: '203.0.113.0/24'" in api and "runner's egress" in api
+    assert f"{P}publicEndpoint.allowedClientCidrs: '203.0.113.0/24'" in clients and "connect to PostgreSQL" in clients
+    assert raised.value.registrations == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_real_engine_accepts_real_ranges(stack: str) -> None:
+    run = run_stack(stack, _with_real_ranges(stack), offline_render=False)
+    assert run.registrations and run.warnings == []
+
+
+def test_the_offline_render_flags_placeholders_without_failing(shipped: StackRun) -> None:
+    placeholders = [w for w in shipped.warnings if w.startswith(PLACEHOLDER_WARNING)]
+    assert [w.split(": ")[1] for w in placeholders] == [
+        f"{P}aks.apiServerAuthorizedIpRanges",
+        f"{P}publicEndpoint.allowedClientCidrs",
+    ]
+    assert shipped.registrations
+
+
+@pytest.mark.parametrize(
+    ("ranges", "placeholders"),
+    [
+        (["192.0.2.0/24", "10.0.0.0/8"], ["'192.0.2.0/24'"]),
+        (["198.51.100.7/32", "203.0.113.8/29"], ["'198.51.100.7/32'", "'203.0.113.8/29'"]),
+        (["2001:db8:1::/48"], ["'2001:db8:1::/48'"]),
+        (["203.0.0.0/16", "2001:db9::/32"], []),  # covers real addresses too: not a placeholder
+    ],
+)
+def test_placeholder_ranges_are_the_documentation_ranges(ranges: list[str], placeholders: list[str]) -> None:
+    problems = placeholder_problems({"aks": {"apiServerAuthorizedIpRanges": ranges}})
+    expected = f"{P}aks.apiServerAuthorizedIpRanges: {', '.join(placeholders)} — documentation ranges"
+    assert [line[: len(expected)] for line in problems] == ([expected] if placeholders else [])
+
+
+def test_a_disabled_public_endpoint_keeps_its_placeholders_quiet() -> None:
+    assert placeholder_problems({"publicEndpoint": {"enabled": False, "allowedClientCidrs": ["203.0.113.0/24"]}}) == []
+
+
+def test_integers_in_text_settings_are_read_as_written() -> None:
+    postgres = _section("prod", "postgres", resources={"cpu": 2, "memory": "8Gi"}, parameters={"work_mem": 4096})
+    run = run_stack("prod", {P + "postgres": postgres})
+    cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
+    assert cluster.inputs["spec"]["resources"]["limits"]["cpu"] == "2"
+    assert cluster.inputs["spec"]["postgresql"]["parameters"]["work_mem"] == "4096"
+
+
+TEXT_SETTINGS_WITH_OTHER_TYPES: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "version as a YAML float",
+        {P + "aks": _section("prod", "aks", kubernetesVersion=1.35)},
+        f"{P}aks.kubernetesVersion: 1.35 is a number (1.10 reads as 1.1), but this setting is text; "
+        "store it as text: pulumi config set --path 'aks.kubernetesVersion' 1.35 --type string (or quote it in the file)",
+    ),
+    (
+        "boolean parameter with a dotted name",
+        {P + "postgres": _section("prod", "postgres", parameters={"pg_stat_statements.track_utility": False})},
+        f'{P}postgres.parameters["pg_stat_statements.track_utility"]: false is a boolean (unquoted in YAML, or set with '
+        "--path), but this setting is text; store it as text: pulumi config set --path "
+        "'postgres.parameters[\"pg_stat_statements.track_utility\"]' false --type string (or quote it in the file)",
+    ),
+    (
+        "top-level text as a number",
+        {P + "location": 1.5},
+        f"{P}location: 1.5 is a number (1.10 reads as 1.1), but this setting is text; store it as text: "
+        "pulumi config set location 1.5 (or quote it in the file)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "expected"), TEXT_SETTINGS_WITH_OTHER_TYPES, ids=[case for case, _, _ in TEXT_SETTINGS_WITH_OTHER_TYPES]
+)
+def test_floats_and_booleans_in_text_settings_get_the_exact_fix(case: str, overrides: dict[str, Any], expected: str) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack("prod", overrides)
+    assert f"  - {expected}" in str(raised.value).splitlines(), str(raised.value)
+    assert raised.value.registrations == []  # type: ignore[attr-defined]

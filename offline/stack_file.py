@@ -1,0 +1,114 @@
+"""Stack settings files (``Pulumi.<stack>.yaml``) read the way the Pulumi CLI reads them.
+
+The CLI parses them with Go's yaml.v3, which differs from PyYAML's YAML 1.1 defaults:
+duplicate mapping keys are an error (PyYAML keeps the last), only ``true``/``false`` are
+booleans (``on``, ``off``, ``yes``, ``no`` stay strings, as a ``work_mem``/``jit`` parameter
+needs), ``1:30`` is a string rather than a base-60 number, and ``1e3`` is a float. A timestamp
+is kept as the text written (the program reads strings). A config key without a namespace
+belongs to the project. Every problem is a ``StackFileError`` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class StackFileError(Exception):
+    """A stack file the Pulumi CLI would refuse; ``str()`` is one line, ``file:line: problem``."""
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with yaml.v3's scalar resolution and duplicate-key check."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            identity = (key_node.id, str(key_node.value))
+            if identity in seen:
+                raise StackFileError(
+                    f"{self.name}:{key_node.start_mark.line + 1}: mapping key {key_node.value!r} already defined at "
+                    f"line {seen[identity]} (the Pulumi CLI refuses duplicate keys)"
+                )
+            seen[identity] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Yaml12Loader.add_implicit_resolver(
+    _INT, re.compile(r"^[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$"), list("-+0123456789")
+)
+_Yaml12Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _config_node(path: Path, document: yaml.Node) -> yaml.MappingNode | None:
+    if not isinstance(document, yaml.MappingNode):
+        raise StackFileError(f"{path}:{_line(document)}: a stack file must be a mapping (config:, secretsprovider:, ...)")
+    for key_node, value_node in document.value:
+        if key_node.value != "config" or value_node.tag == "tag:yaml.org,2002:null":
+            continue
+        if not isinstance(value_node, yaml.MappingNode):
+            kind = "list" if isinstance(value_node, yaml.SequenceNode) else "scalar"
+            raise StackFileError(f"{path}:{_line(value_node)}: config: must be a mapping (project:key: value), not a {kind}")
+        return value_node
+    return None
+
+
+def _namespaced(path: Path, key_node: yaml.Node, project: str) -> str:
+    """``key`` belongs to the project; ``namespace:config:key`` is the CLI's old form of ``namespace:key``."""
+    parts = str(key_node.value).split(":")
+    if not isinstance(key_node, yaml.ScalarNode) or len(parts) > 3 or (len(parts) == 3 and parts[1] != "config"):
+        raise StackFileError(f"{path}:{_line(key_node)}: config key {key_node.value!r} is not of the form <namespace>:<name>")
+    return f"{parts[0]}:{parts[-1]}" if len(parts) > 1 else f"{project}:{parts[0]}"
+
+
+def read_stack_config(path: Path, project: str) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file, keys namespaced (``project:key``), values as the CLI reads them."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileError(f"{path}: cannot read the stack file ({error})") from None
+    loader = _Yaml12Loader(text)
+    loader.name = str(path)
+    try:
+        document = loader.get_single_node()
+        if document is None:
+            return {}  # an empty file is an empty stack, as for the CLI
+        config = _config_node(path, document)
+        loader.construct_document(document)  # every mapping, so duplicate keys anywhere are found
+        if config is None:
+            return {}
+        return {
+            _namespaced(path, key_node, project): loader.construct_object(value_node, deep=True)
+            for key_node, value_node in config.value
+        }
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise StackFileError(f"{path}{line}: invalid YAML: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path}: invalid YAML: {error}") from None
+    finally:
+        loader.dispose()
