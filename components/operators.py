@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.aks_cluster import SYSTEM_POOL_TOLERATIONS
 from components.pod_security import PodSecurityLevel, pod_security_labels
 from settings import OperatorSettings
 
@@ -114,6 +115,35 @@ NAMESPACE_POD_SECURITY: dict[str, PodSecurityLevel] = {
     MONITORING_NAMESPACE: "privileged" if KUBE_PROMETHEUS_STACK_VALUES["nodeExporter"]["enabled"] else "restricted",
 }
 
+# Where each chart takes the tolerations of every workload it runs (values paths; all declared by the
+# charts). The system pool, the only untainted-for-PostgreSQL pool, carries CriticalAddonsOnly.
+SYSTEM_POOL_WORKLOADS: dict[str, list[tuple[str, ...]]] = {
+    "cert-manager": [(), ("webhook",), ("cainjector",), ("startupapicheck",)],
+    "cloudnative-pg": [()],
+    "plugin-barman-cloud": [()],
+    "kube-prometheus-stack": [
+        ("prometheusOperator",),
+        ("prometheusOperator", "admissionWebhooks", "patch"),
+        ("prometheusOperator", "admissionWebhooks", "deployment"),
+        ("prometheus", "prometheusSpec"),
+        ("alertmanager", "alertmanagerSpec"),
+        ("grafana",),
+        ("kube-state-metrics",),
+    ],
+}
+
+
+def tolerating_system_pool(chart: str, values: dict) -> dict:
+    """``values`` with the system pool's tolerations on every workload of ``chart`` (a new dict)."""
+    result = dict(values)
+    for path in SYSTEM_POOL_WORKLOADS[chart]:
+        node = result
+        for key in path:
+            node[key] = dict(node.get(key) or {})
+            node = node[key]
+        node["tolerations"] = SYSTEM_POOL_TOLERATIONS
+    return result
+
 
 @dataclass(frozen=True)
 class OperatorsArgs:
@@ -170,11 +200,9 @@ class Operators(pulumi.ComponentResource):
                 },
                 "monitoring": {
                     "podMonitorEnabled": versions.self_managed_monitoring,
-                    "grafanaDashboard": {
-                        "create": versions.self_managed_monitoring,
-                        "namespace": MONITORING_NAMESPACE,
-                        "labels": GRAFANA_DASHBOARD_LABEL,
-                    },
+                    # Off: its bundled dashboard (cluster-v0.0.5) reads in-tree backup metrics that plugin
+                    # backups no longer update; DatabaseMonitoring provisions the current one (same uid).
+                    "grafanaDashboard": {"create": False},
                 },
             },
             # Not cert-manager: the operator issues its own webhook certificate. The chart's PodMonitor needs
@@ -207,7 +235,7 @@ class Operators(pulumi.ComponentResource):
         repo: str,
         version: str,
         namespace: str,
-        values: pulumi.Input[dict],
+        values: dict,
         depends_on: list[pulumi.Resource] | None = None,
     ) -> k8s.helm.v3.Release:
         # A real Helm release: chart hooks run and operators keep managing their own webhook CA.
@@ -220,7 +248,7 @@ class Operators(pulumi.ComponentResource):
             namespace=namespace,
             # Namespaces are this program's own (_namespace): Helm cannot label the ones it creates.
             create_namespace=False,
-            values=values,
+            values=tolerating_system_pool(chart, values),
             atomic=True,
             cleanup_on_fail=True,
             skip_await=False,

@@ -1,3 +1,8 @@
+from typing import Any
+
+import pytest
+
+from components.operators import SYSTEM_POOL_WORKLOADS
 from offline.engine import Registration, StackRun
 from tests.components.helpers import children
 
@@ -24,8 +29,8 @@ def test_cnpg_configuration_lives_in_chart_values(prod: StackRun) -> None:
     assert values["config"]["create"] is True
     assert "ENABLE_AZURE_PVC_UPDATES" not in values["config"]["data"]
     assert "STANDBY_TCP_USER_TIMEOUT" not in values["config"]["data"]
-    dashboard = values["monitoring"]["grafanaDashboard"]
-    assert dashboard["create"] is True and dashboard["labels"] == {"grafana_dashboard": "1"}
+    # The chart's bundled dashboard reads metrics plugin backups no longer update; DatabaseMonitoring ships the current one.
+    assert values["monitoring"]["grafanaDashboard"] == {"create": False}
     assert not [
         r
         for r in prod.of_type("kubernetes:core/v1:ConfigMap")
@@ -52,3 +57,16 @@ def test_install_order(prod: StackRun) -> None:
     assert stack in releases["cloudnative-pg"].dependencies  # the operator's PodMonitor needs its CRD
     assert cert_manager in releases["plugin-barman-cloud"].dependencies  # tests/test_deployment_order.py: the rest
     assert all(r.inputs["atomic"] is True for r in releases.values())
+
+
+@pytest.mark.parametrize(("chart", "path"), [(chart, path) for chart, paths in SYSTEM_POOL_WORKLOADS.items() for path in paths])
+def test_every_operator_workload_tolerates_the_tainted_system_pool(prod: StackRun, chart: str, path: tuple[str, ...]) -> None:
+    node: Any = _releases(prod)[chart].inputs["values"]
+    for key in path:
+        node = node[key]
+    assert node["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+
+
+def test_the_system_pool_taint_is_the_one_tolerated(prod: StackRun) -> None:
+    cluster = prod.of_type("azure-native:containerservice:ManagedCluster")[0]
+    assert cluster.inputs["agentPoolProfiles"][0]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
