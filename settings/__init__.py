@@ -9,7 +9,6 @@ Pulumi prints without a traceback.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from settings.capacity import capacity_problems
 from settings.names import SUFFIX_LENGTH, NameScheme
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
+from settings.placeholders import placeholder_problems
 from settings.postgres import PostgresResources, PostgresSettings, PostgresStorage
 from settings.public_endpoint import PublicEndpointSettings
 from settings.restore import RestoreSettings
@@ -155,15 +155,6 @@ class Settings(SettingsModel):
 
 # Prefix of the offline render's warning for each placeholder setting (the render lists them first).
 PLACEHOLDER_WARNING = "placeholder: "
-# RFC 5737 (IPv4) and RFC 3849 (IPv6) documentation ranges: the shipped stack files' placeholders.
-DOCUMENTATION_RANGES = tuple(
-    ipaddress.ip_network(cidr) for cidr in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-)
-# Settings the shipped files fill with placeholders, and what a deployment needs there instead.
-_PLACEHOLDER_SETTINGS: dict[tuple[str, str], str] = {
-    ("aks", "apiServerAuthorizedIpRanges"): "your workstation or VPN egress and the deployment runner's egress",
-    ("publicEndpoint", "allowedClientCidrs"): "the client networks that connect to PostgreSQL (application and VPN egress)",
-}
 
 
 def _config_keys(project: str) -> dict[str, Any]:
@@ -205,33 +196,6 @@ def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return data
-
-
-def _documentation_ranges(value: Any) -> list[str]:
-    found = []
-    for text in value if isinstance(value, list) else []:
-        try:
-            network = ipaddress.ip_network(str(text), strict=False)
-        except ValueError:
-            continue  # reported by validation
-        if any(network.version == doc.version and network.subnet_of(doc) for doc in DOCUMENTATION_RANGES):  # type: ignore[arg-type]
-            found.append(str(text))
-    return found
-
-
-def placeholder_problems(values: Mapping[str, Any], project: str = PROJECT) -> list[str]:
-    """One line per setting still holding documentation ranges (the shipped placeholders), with what belongs there."""
-    problems = []
-    for (section, key), needed in _PLACEHOLDER_SETTINGS.items():
-        placeholders = _documentation_ranges(_lookup(values, (section, key)))
-        if not placeholders or _lookup(values, (section, "enabled")) is False:
-            continue
-        path = f"{section}.{key}"
-        problems.append(
-            f"{project}:{path}: {', '.join(map(repr, placeholders))} — documentation ranges (RFC 5737/3849), "
-            f"placeholders no real network uses; put {needed} there, e.g. pulumi config set --path '{path}[0]' <egress-ip>/32"
-        )
-    return problems
 
 
 def _loc(item: ErrorDetails) -> tuple[int | str, ...]:

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
-from settings import PLACEHOLDER_WARNING, SettingsError, parse_settings, placeholder_problems
+from settings import PLACEHOLDER_WARNING, PROJECT, SettingsError, parse_settings, placeholder_problems
 
 P = "aks-postgres-ha:"
 
@@ -467,41 +467,86 @@ def test_cnpg_cron_forms_are_accepted(schedule: str) -> None:
 
 # --------------------------------------------------------------------------- placeholders and typed values
 
-REAL_RANGES = {
-    P + "aks": {"apiServerAuthorizedIpRanges": ["20.91.0.0/16"]},
-    P + "publicEndpoint": {"allowedClientCidrs": ["2a01:111:f400::/48"]},
+# Real values for every shipped placeholder (documentation ranges, the nil GUID, example.com mail).
+REAL_VALUES = {
+    "aks": {"apiServerAuthorizedIpRanges": ["20.91.0.0/16"], "adminGroupObjectIds": ["3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"]},
+    "publicEndpoint": {"allowedClientCidrs": ["2a01:111:f400::/48"]},
+    "observability": {"grafanaAdmins": [{"objectId": "8d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6", "principalType": "Group"}]},
+    "alerting": {"emails": ["dba-on-call@contoso.com"]},
+}
+# The placeholders each shipped stack file holds.
+SHIPPED_PLACEHOLDERS = {
+    "dev": ["aks.apiServerAuthorizedIpRanges", "publicEndpoint.allowedClientCidrs"],
+    "prod": [
+        "aks.apiServerAuthorizedIpRanges",
+        "publicEndpoint.allowedClientCidrs",
+        "aks.adminGroupObjectIds",
+        "observability.grafanaAdmins",
+        "alerting.emails",
+    ],
 }
 
 
-def _with_real_ranges(stack: str) -> dict[str, Any]:
-    return {key: _section(stack, key.removeprefix(P), **changes) for key, changes in REAL_RANGES.items()}
+def _with_real_values(stack: str) -> dict[str, Any]:
+    shipped = {path.split(".")[0] for path in SHIPPED_PLACEHOLDERS[stack]}
+    return {
+        P + section: _section(
+            stack, section, **{key: value for key, value in changes.items() if f"{section}.{key}" in SHIPPED_PLACEHOLDERS[stack]}
+        )
+        for section, changes in REAL_VALUES.items()
+        if section in shipped
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_real_engine_refuses_the_shipped_placeholders(stack: str) -> None:
     with pytest.raises(pulumi.RunError) as raised:
         run_stack(stack, offline_render=False)
-    problem_lines = [line for line in str(raised.value).splitlines() if line.startswith("  - ")]
-    assert len(problem_lines) == 2, problem_lines
-    api, clients = problem_lines
-    assert f"{P}aks.apiServerAuthorizedIpRanges: '203.0.113.0/24'" in api and "runner's egress" in api
-    assert f"{P}publicEndpoint.allowedClientCidrs: '203.0.113.0/24'" in clients and "connect to PostgreSQL" in clients
+    problem_lines = [line.removeprefix("  - ") for line in str(raised.value).splitlines() if line.startswith("  - ")]
+    assert [line.split(": ")[0] for line in problem_lines] == [P + path for path in SHIPPED_PLACEHOLDERS[stack]]
+    by_key = dict(line.split(": ", 1) for line in problem_lines)
+    assert (
+        "'203.0.113.0/24'" in by_key[f"{P}aks.apiServerAuthorizedIpRanges"]
+        and "runner's egress" in by_key[f"{P}aks.apiServerAuthorizedIpRanges"]
+    )
+    assert "connect to PostgreSQL" in by_key[f"{P}publicEndpoint.allowedClientCidrs"]
+    if stack == "prod":
+        assert "nil GUID" in by_key[f"{P}aks.adminGroupObjectIds"] and "az ad group show" in by_key[f"{P}aks.adminGroupObjectIds"]
+        assert "'dba-on-call@example.com'" in by_key[f"{P}alerting.emails"]
     assert raised.value.registrations == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_a_real_engine_accepts_real_ranges(stack: str) -> None:
-    run = run_stack(stack, _with_real_ranges(stack), offline_render=False)
+def test_a_real_engine_accepts_real_values(stack: str) -> None:
+    run = run_stack(stack, _with_real_values(stack), offline_render=False)
     assert run.registrations and run.warnings == []
 
 
 def test_the_offline_render_flags_placeholders_without_failing(shipped: StackRun) -> None:
     placeholders = [w for w in shipped.warnings if w.startswith(PLACEHOLDER_WARNING)]
-    assert [w.split(": ")[1] for w in placeholders] == [
-        f"{P}aks.apiServerAuthorizedIpRanges",
-        f"{P}publicEndpoint.allowedClientCidrs",
-    ]
+    assert [w.split(": ")[1] for w in placeholders] == [P + path for path in SHIPPED_PLACEHOLDERS[shipped.stack]]
     assert shipped.registrations
+
+
+@pytest.mark.parametrize(
+    ("emails", "placeholders"),
+    [
+        (["oncall@example.com", "dba@contoso.com"], ["'oncall@example.com'"]),
+        (["a@mail.example.org", "b@team.test"], ["'a@mail.example.org'", "'b@team.test'"]),
+        (["dba@example.company.com"], []),  # a real domain that merely starts with "example"
+    ],
+)
+def test_reserved_example_mail_domains_are_placeholders(emails: list[str], placeholders: list[str]) -> None:
+    problems = placeholder_problems({"alerting": {"emails": emails}}, PROJECT)
+    expected = f"{P}alerting.emails: {', '.join(placeholders)} — reserved example addresses"
+    assert [line[: len(expected)] for line in problems] == ([expected] if placeholders else [])
+
+
+def test_the_nil_guid_is_a_placeholder_for_grafana_admins_too() -> None:
+    admins = [{"objectId": "00000000-0000-0000-0000-000000000000", "principalType": "User"}]
+    assert placeholder_problems({"observability": {"grafanaAdmins": admins}}, PROJECT)[0].startswith(
+        f"{P}observability.grafanaAdmins: '00000000-0000-0000-0000-000000000000' — the nil GUID"
+    )
 
 
 @pytest.mark.parametrize(
@@ -514,13 +559,13 @@ def test_the_offline_render_flags_placeholders_without_failing(shipped: StackRun
     ],
 )
 def test_placeholder_ranges_are_the_documentation_ranges(ranges: list[str], placeholders: list[str]) -> None:
-    problems = placeholder_problems({"aks": {"apiServerAuthorizedIpRanges": ranges}})
+    problems = placeholder_problems({"aks": {"apiServerAuthorizedIpRanges": ranges}}, PROJECT)
     expected = f"{P}aks.apiServerAuthorizedIpRanges: {', '.join(placeholders)} — documentation ranges"
     assert [line[: len(expected)] for line in problems] == ([expected] if placeholders else [])
 
 
 def test_a_disabled_public_endpoint_keeps_its_placeholders_quiet() -> None:
-    assert placeholder_problems({"publicEndpoint": {"enabled": False, "allowedClientCidrs": ["203.0.113.0/24"]}}) == []
+    assert placeholder_problems({"publicEndpoint": {"enabled": False, "allowedClientCidrs": ["203.0.113.0/24"]}}, PROJECT) == []
 
 
 def test_integers_in_text_settings_are_read_as_written() -> None:
