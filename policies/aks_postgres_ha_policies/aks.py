@@ -24,8 +24,9 @@ from .common import (
 from .resource_types import AGENT_POOL, MANAGED_CLUSTER
 
 MIN_ZONES = 3
-# CloudNativePG 1.30 supports Kubernetes 1.34-1.36.
-MIN_KUBERNETES_VERSION = "1.34"
+# The oldest minor both AKS (1.34 retired 2026-11-30) and CloudNativePG 1.30 (1.34-1.36) support; the
+# settings table (settings/aks.py SUPPORTED_KUBERNETES_MINORS) is the source, a test keeps them equal.
+MIN_KUBERNETES_VERSION = "1.35"
 PAID_SKU_TIERS = ("Standard", "Premium")
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from offline.engine import PROJECT_DIR
 from offline.policy_client import EnforcementLevel
+from settings import SUPPORTED_KUBERNETES_MINORS
 
 from .baseline import compliant_stack
 from .expectations import Analyze, flagged, only, passes
@@ -77,3 +81,16 @@ def test_free_tier_is_disabled_in_dev_and_mandatory_in_prod(analyze: Analyze) ->
     passes(analyze(compliant_stack("dev").with_value(CLUSTER, "sku.tier", "Free")), "aks-paid-sku-tier")
     prod = compliant_stack("prod").with_value(CLUSTER, "sku.tier", "Free")
     flagged(analyze(prod), "aks-paid-sku-tier", prod.urn(CLUSTER))
+
+
+
+def test_the_pack_minimum_is_the_oldest_minor_the_settings_accept(analyze: Analyze) -> None:
+    oldest = min(SUPPORTED_KUBERNETES_MINORS)
+    pinned = {"enforcementLevel": "mandatory", "minKubernetesVersion": f"1.{oldest}"}
+    for config in (None, {"aks-supported-kubernetes-version": pinned}):
+        accepted = compliant_stack("prod").with_value(CLUSTER, "kubernetesVersion", f"1.{oldest}")
+        passes(analyze(accepted, config), "aks-supported-kubernetes-version")
+        retired = compliant_stack("prod").with_value(CLUSTER, "kubernetesVersion", f"1.{oldest - 1}")
+        flagged(analyze(retired, config), "aks-supported-kubernetes-version", retired.urn(CLUSTER))
+    shipped = json.loads((PROJECT_DIR / "policies" / "config.prod.json").read_text())
+    assert shipped["aks-supported-kubernetes-version"]["minKubernetesVersion"] == f"1.{oldest}"
