@@ -72,6 +72,11 @@ def rename_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSetting
     )
 
 
+def drill_cluster_name(cluster: str) -> str:
+    """The throwaway recovery cluster of the restore drill (tools/drill); its service account is trusted too."""
+    return f"{cluster}-drill"
+
+
 def federated_credential_name(namespace: str, cluster: str) -> str:
     return f"fic-{namespace}-{cluster}"
 
@@ -125,6 +130,13 @@ class PostgresCluster(pulumi.ComponentResource):
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
             # After the rename check: a refused rename must not trust a new service account either.
+            opts=pulumi.ResourceOptions(depends_on=[namespace]),
+        )
+        # The restore drill reads the backups through its throwaway cluster's service account.
+        args.identities.federate(
+            federated_credential_name(postgres.namespace, drill_cluster_name(postgres.cluster_name)),
+            issuer=args.oidc_issuer_url,
+            service_account=ServiceAccountRef(postgres.namespace, drill_cluster_name(postgres.cluster_name)),
             opts=pulumi.ResourceOptions(depends_on=[namespace]),
         )
 

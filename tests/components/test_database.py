@@ -153,7 +153,7 @@ def test_cluster_starts_after_operators_identity_trust_and_storage(prod: StackRu
     needed = [
         prod.one("kubernetes:helm.sh/v3:Release", "operators-cnpg"),
         prod.one("kubernetes:helm.sh/v3:Release", "operators-barman-cloud"),
-        prod.one("azure-native:managedidentity:FederatedIdentityCredential"),
+        prod.one("azure-native:managedidentity:FederatedIdentityCredential", "identities-fic-cnpg-database-pg-primary"),
         prod.one("azure-native:authorization:RoleAssignment", "backup-storage-writer"),
         prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore"),
         prod.one("kubernetes:core/v1:Secret", "database-app-credentials"),

@@ -43,8 +43,15 @@ def test_workload_identity_has_no_role_beyond_backup_storage(prod: StackRun) -> 
 
 
 def test_federated_credential_per_cluster_service_account(prod: StackRun) -> None:
-    credential = prod.one("azure-native:managedidentity:FederatedIdentityCredential")
-    assert credential.inputs["subject"] == "system:serviceaccount:cnpg-database:pg-primary"
+    credentials = {r.inputs["subject"]: r for r in prod.of_type("azure-native:managedidentity:FederatedIdentityCredential")}
+    # The cluster's own service account, and the restore drill's throwaway cluster (tools/drill).
+    assert set(credentials) == {
+        "system:serviceaccount:cnpg-database:pg-primary",
+        "system:serviceaccount:cnpg-database:pg-primary-drill",
+    }
+    credential = credentials["system:serviceaccount:cnpg-database:pg-primary"]
+    # Azure refuses concurrent federated-credential writes on one identity: one after the other.
+    assert credential.urn in credentials["system:serviceaccount:cnpg-database:pg-primary-drill"].dependencies
     assert credential.inputs["audiences"] == ["api://AzureADTokenExchange"]
     assert credential.inputs["issuer"] == prod.outputs["oidcIssuerUrl"]
     aks = prod.one("azure-native:containerservice:ManagedCluster")

@@ -98,8 +98,10 @@ def test_recovery_cluster_is_backed_up_into_its_own_folder() -> None:
 def test_recovery_cluster_has_its_own_federated_credential_written_after_the_primarys() -> None:
     run = _restore({"target": "latest"})
     subjects = {r.inputs["subject"]: r for r in run.of_type(CREDENTIAL)}
-    assert set(subjects) == {"system:serviceaccount:cnpg-database:pg-primary", "system:serviceaccount:cnpg-database:pg-restored"}
-    restored_credential = subjects["system:serviceaccount:cnpg-database:pg-restored"]
+    account = "system:serviceaccount:cnpg-database:"
+    assert set(subjects) == {account + "pg-primary", account + "pg-primary-drill", account + "pg-restored"}
+    restored_credential = subjects[account + "pg-restored"]
     assert restored_credential.urn in run.one(CLUSTER, "restore-cluster").dependencies
-    # Azure refuses concurrent federated-credential writes on one identity.
-    assert subjects["system:serviceaccount:cnpg-database:pg-primary"].urn in restored_credential.dependencies
+    # Azure refuses concurrent federated-credential writes on one identity: each waits for the one before.
+    assert subjects[account + "pg-primary"].urn in subjects[account + "pg-primary-drill"].dependencies
+    assert subjects[account + "pg-primary-drill"].urn in restored_credential.dependencies

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from components.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT
+from components.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
 from tools.drill.arguments import bounded, matching
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl
@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     restore.add_argument(
         "--recovery-cluster", type=matching(DNS_LABEL, "a DNS label of at most 50 characters"),
-        help="name of the throwaway Cluster (default <cluster>-drill)",
+        help="name of the throwaway Cluster (default <cluster>-drill, the one the stack trusts to read backups)",
     )  # fmt: skip
     restore.add_argument("--keep", action="store_true", help="leave the recovery Cluster for inspection")
     return main
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, outputs: dict[str, Any], kube: Kubectl, connec
             kube,
             RestoreOptions(
                 cluster=cluster,
-                recovery_cluster=args.recovery_cluster or f"{cluster}-drill",
+                recovery_cluster=args.recovery_cluster or drill_cluster_name(cluster),
                 database=_required(outputs, "databaseName"),
                 owner=_required(outputs, "databaseUser"),
                 tables=tuple(args.tables),
