@@ -33,6 +33,16 @@ class ClusterMonitoring:
 
 
 @dataclass(frozen=True)
+class ClusterNetwork:
+    """Where the nodes sit and the cluster's own address ranges (from the network settings)."""
+
+    node_subnet_id: pulumi.Input[str]
+    pod_cidr: str
+    service_cidr: str
+    dns_service_ip: str
+
+
+@dataclass(frozen=True)
 class AksClusterArgs:
     resource_group_name: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
@@ -41,8 +51,10 @@ class AksClusterArgs:
     location: str
     zones: Sequence[str]
     settings: AksSettings
+    network: ClusterNetwork
     control_plane_identity_id: pulumi.Input[str]
-    # The control plane must hold its network role before it attaches the public IP.
+    # The control plane must hold its network role (and the subnet must exist) before it attaches
+    # nodes to the subnet and the public IP to the load balancer.
     control_plane_ready: Sequence[pulumi.Resource]
     monitoring: ClusterMonitoring | None
     tags: Mapping[str, str]
@@ -65,9 +77,10 @@ def _maintenance_window(window: MaintenanceWindowSettings) -> containerservice.M
     )
 
 
-def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str) -> dict[str, Any]:
-    """Arguments every pool shares: Azure Linux nodes in every zone, scaled between min and max."""
+def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str, subnet_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Arguments every pool shares: Azure Linux nodes on the node subnet in every zone, scaled between min and max."""
     return {
+        "vnet_subnet_id": subnet_id,
         "vm_size": pool.vm_size,
         "os_type": "Linux",
         "os_sku": "AzureLinux",
@@ -130,7 +143,7 @@ class AksCluster(pulumi.ComponentResource):
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=aks.system_pool.name,
                     mode=containerservice.AgentPoolMode.SYSTEM,
-                    **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version),
+                    **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
                     node_taints=[_taint(SYSTEM_POOL_TAINT)],
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
                 )
@@ -141,6 +154,10 @@ class AksCluster(pulumi.ComponentResource):
                 network_dataplane=containerservice.NetworkDataplane.CILIUM,
                 # With the Cilium dataplane, Cilium itself enforces NetworkPolicy.
                 network_policy=containerservice.NetworkPolicy.CILIUM,
+                # Overlay: pods take addresses from pod_cidr, not from the node subnet.
+                pod_cidr=args.network.pod_cidr,
+                service_cidr=args.network.service_cidr,
+                dns_service_ip=args.network.dns_service_ip,
                 load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
                 outbound_type=containerservice.OutboundType.LOAD_BALANCER,
             ),
@@ -186,7 +203,7 @@ class AksCluster(pulumi.ComponentResource):
             resource_name_=cluster.name,
             agent_pool_name=pool.name,
             mode=containerservice.AgentPoolMode.USER,
-            **_autoscaled_pool(pool, zones, aks.kubernetes_version),
+            **_autoscaled_pool(pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
             node_labels=dict([POSTGRES_NODE_LABEL]),
             node_taints=[_taint(self.postgres_pool_taint)] if self.postgres_pool_taint else [],
             # One node at a time, a new one added before an old one drains: at most one instance is

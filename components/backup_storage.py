@@ -24,6 +24,8 @@ class BackupStorageArgs:
     writer_principal_id: pulumi.Input[str]
     tags: Mapping[str, str]
     protect: bool
+    # Reached only through a private endpoint (BlobPrivateEndpoint): the public endpoint answers no network.
+    private_endpoint_only: bool = False
 
 
 class BackupStorage(pulumi.ComponentResource):
@@ -31,8 +33,10 @@ class BackupStorage(pulumi.ComponentResource):
     versioning and a ``backups`` container that only the workload identity can write."""
 
     account_name: pulumi.Output[str]
+    account_id: pulumi.Output[str]
     container_name: pulumi.Output[str]
     container_url: pulumi.Output[str]
+    container_id: pulumi.Output[str]
     writer_role: pulumi.Resource
 
     def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None):
@@ -55,6 +59,9 @@ class BackupStorage(pulumi.ComponentResource):
             allow_shared_key_access=False,
             default_to_o_auth_authentication=True,
             allow_cross_tenant_replication=False,
+            public_network_access=storage.PublicNetworkAccess.DISABLED
+            if args.private_endpoint_only
+            else storage.PublicNetworkAccess.ENABLED,
             tags=dict(args.tags),
             opts=stateful,
         )
@@ -109,8 +116,10 @@ class BackupStorage(pulumi.ComponentResource):
             parent=self,
         )
         self.account_name = account.name
+        self.account_id = account.id
         self.container_name = container.name
         self.container_url = pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
+        self.container_id = container.id
         self.register_outputs(
             {"accountName": self.account_name, "containerName": self.container_name, "containerUrl": self.container_url}
         )

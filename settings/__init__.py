@@ -22,6 +22,7 @@ from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
 from settings.names import SUFFIX_LENGTH, NameScheme
+from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
 from settings.placeholders import placeholder_problems
@@ -40,6 +41,7 @@ __all__ = [
     "BackupSettings",
     "GrafanaAdmin",
     "NameScheme",
+    "NetworkSettings",
     "NodePoolSettings",
     "ObservabilitySettings",
     "OperatorSettings",
@@ -99,6 +101,8 @@ class Settings(SettingsModel):
     """Alert receivers."""
     public_endpoint: PublicEndpointSettings
     """Required. Public database endpoints."""
+    network: NetworkSettings = NetworkSettings()
+    """Virtual network, cluster address ranges, internal endpoints and private backup storage."""
     operators: OperatorSettings = OperatorSettings()
     """Operator chart versions."""
     postgres: PostgresSettings = PostgresSettings()
@@ -136,6 +140,7 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
+        problems += self.network.problems()
         problems += capacity_problems(self)
         problems += self.alerting.problems(
             prod=self.environment == "prod",

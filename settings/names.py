@@ -36,6 +36,12 @@ class NameScheme:
     def storage_account(self, suffix: str) -> str:
         return f"{self.prefix.replace('-', '')}pgbak{suffix}"
 
+    def virtual_network(self, suffix: str) -> str:
+        return f"vnet-{self.prefix}-{suffix}"
+
+    def blob_private_endpoint(self, suffix: str) -> str:
+        return f"pe-blob-{self.prefix}-{suffix}"
+
     def public_ip(self, suffix: str) -> str:
         return f"pip-pg-{self.prefix}-{suffix}"
 

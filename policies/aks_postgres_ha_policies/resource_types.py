@@ -14,6 +14,7 @@ FEDERATED_IDENTITY_CREDENTIAL: Final = "azure-native:managedidentity:FederatedId
 ROLE_ASSIGNMENT: Final = "azure-native:authorization:RoleAssignment"
 
 PUBLIC_IP_ADDRESS: Final = "azure-native:network:PublicIPAddress"
+PRIVATE_ENDPOINT: Final = "azure-native:network:PrivateEndpoint"
 
 KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"
 KUBERNETES_SERVICE: Final = "kubernetes:core/v1:Service"

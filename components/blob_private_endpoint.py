@@ -1,0 +1,87 @@
+"""Blob private endpoint: the backup storage account's blob service at a private address in the
+virtual network, resolved through the privatelink.blob.core.windows.net zone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import network, privatedns
+
+BLOB_GROUP_ID = "blob"
+BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
+# Private DNS zones and their links are global resources.
+GLOBAL_LOCATION = "global"
+
+
+@dataclass(frozen=True)
+class BlobPrivateEndpointArgs:
+    resource_group_name: pulumi.Input[str]
+    endpoint_name: pulumi.Input[str]
+    location: str
+    storage_account_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    vnet_id: pulumi.Input[str]
+    # A hub's existing privatelink zone (already linked to the network); None creates one here.
+    existing_dns_zone_id: str | None
+    tags: Mapping[str, str]
+
+
+class BlobPrivateEndpoint(pulumi.ComponentResource):
+    """A private endpoint for the account's blob service, its DNS zone linked to the network, and the
+    zone group that keeps the zone's A record on the endpoint's address."""
+
+    private_endpoint_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BlobPrivateEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:BlobPrivateEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        dns_zone_id: pulumi.Input[str]
+        if args.existing_dns_zone_id is not None:
+            dns_zone_id = args.existing_dns_zone_id
+        else:
+            zone = privatedns.PrivateZone(
+                f"{name}-zone",
+                resource_group_name=args.resource_group_name,
+                private_zone_name=BLOB_PRIVATE_DNS_ZONE,
+                location=GLOBAL_LOCATION,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            privatedns.VirtualNetworkLink(
+                f"{name}-zone-link",
+                resource_group_name=args.resource_group_name,
+                private_zone_name=zone.name,
+                virtual_network_link_name="cluster-vnet",
+                virtual_network=privatedns.SubResourceArgs(id=args.vnet_id),
+                registration_enabled=False,
+                location=GLOBAL_LOCATION,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            dns_zone_id = zone.id
+        endpoint = network.PrivateEndpoint(
+            f"{name}-endpoint",
+            resource_group_name=args.resource_group_name,
+            private_endpoint_name=args.endpoint_name,
+            location=args.location,
+            subnet=network.SubnetArgs(id=args.subnet_id),
+            private_link_service_connections=[
+                network.PrivateLinkServiceConnectionArgs(
+                    name=BLOB_GROUP_ID, private_link_service_id=args.storage_account_id, group_ids=[BLOB_GROUP_ID]
+                )
+            ],
+            tags=dict(args.tags),
+            opts=child,
+        )
+        network.PrivateDnsZoneGroup(
+            f"{name}-dns",
+            resource_group_name=args.resource_group_name,
+            private_endpoint_name=endpoint.name,
+            private_dns_zone_group_name="default",
+            private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name=BLOB_GROUP_ID, private_dns_zone_id=dns_zone_id)],
+            opts=child,
+        )
+        self.private_endpoint_id = endpoint.id
+        self.register_outputs({"privateEndpointId": self.private_endpoint_id})

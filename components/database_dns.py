@@ -1,0 +1,68 @@
+"""Database DNS: a private DNS zone naming the internal database endpoints, resolvable from the
+cluster's virtual network and the peered client networks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import privatedns
+
+from components.blob_private_endpoint import GLOBAL_LOCATION
+from components.network import peering_name
+
+RECORD_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class DatabaseDnsArgs:
+    resource_group_name: pulumi.Input[str]
+    zone_name: str
+    cluster_vnet_id: pulumi.Input[str]
+    # Peered client networks resolve the names too.
+    peer_vnet_ids: Sequence[str]
+    # Record name (relative to the zone) -> private address.
+    a_records: Mapping[str, str]
+    tags: Mapping[str, str]
+
+
+class DatabaseDns(pulumi.ComponentResource):
+    """A private zone (registration off: only the records below), one link per network, one A record per endpoint."""
+
+    def __init__(self, name: str, args: DatabaseDnsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:DatabaseDns", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        zone = privatedns.PrivateZone(
+            f"{name}-zone",
+            resource_group_name=args.resource_group_name,
+            private_zone_name=args.zone_name,
+            location=GLOBAL_LOCATION,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        links = {"cluster-vnet": args.cluster_vnet_id, **{peering_name(vnet_id): vnet_id for vnet_id in args.peer_vnet_ids}}
+        for link_name, vnet_id in links.items():
+            privatedns.VirtualNetworkLink(
+                f"{name}-{link_name}",
+                resource_group_name=args.resource_group_name,
+                private_zone_name=zone.name,
+                virtual_network_link_name=link_name,
+                virtual_network=privatedns.SubResourceArgs(id=vnet_id),
+                registration_enabled=False,
+                location=GLOBAL_LOCATION,
+                tags=dict(args.tags),
+                opts=child,
+            )
+        for record, address in args.a_records.items():
+            privatedns.PrivateRecordSet(
+                f"{name}-{record}",
+                resource_group_name=args.resource_group_name,
+                private_zone_name=zone.name,
+                record_type="A",
+                relative_record_set_name=record,
+                ttl=RECORD_TTL_SECONDS,
+                a_records=[privatedns.ARecordArgs(ipv4_address=address)],
+                opts=child,
+            )
+        self.register_outputs({"zoneName": zone.name})

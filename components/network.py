@@ -1,0 +1,102 @@
+"""Network: the virtual network the node pools, the internal load balancer and the private
+endpoints sit in, created by the program or adopted by resource ID."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import network
+
+from components.roles import BuiltInRole, assign_role
+from settings import NetworkSettings
+
+NODE_SUBNET = "snet-nodes"
+PRIVATE_ENDPOINT_SUBNET = "snet-private-endpoints"
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    resource_group_name: pulumi.Input[str]
+    vnet_name: pulumi.Input[str]
+    location: str
+    settings: NetworkSettings
+    # AKS's control-plane identity: it joins nodes and internal load balancers to the node subnet.
+    control_plane_principal_id: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+def peering_name(remote_vnet_id: str) -> str:
+    """The name of what connects this stack to a remote network (peering, DNS link): after its name."""
+    return f"peer-{remote_vnet_id.rsplit('/', 1)[-1]}"
+
+
+class Network(pulumi.ComponentResource):
+    """A virtual network with a node subnet and a private-endpoint subnet, peered with client networks.
+
+    Adopted networks are used as they are; the control plane gets Network Contributor on them
+    (an owned network is in the stack's resource group, where the control plane already holds it).
+    """
+
+    vnet_id: pulumi.Output[str]
+    node_subnet_id: pulumi.Output[str]
+    node_subnet_name: str
+    private_endpoint_subnet_id: pulumi.Output[str]
+    # What AKS must wait for before it puts nodes in the subnet.
+    control_plane_ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aks-postgres-ha:components:Network", name, None, opts)
+        settings = args.settings
+        if settings.adopt is not None:
+            adopted = settings.adopt
+            self.vnet_id = pulumi.Output.from_input(adopted.vnet_id)
+            self.node_subnet_id = pulumi.Output.from_input(adopted.node_subnet_id)
+            self.node_subnet_name = adopted.node_subnet_id.rsplit("/", 1)[-1]
+            self.private_endpoint_subnet_id = pulumi.Output.from_input(adopted.private_endpoint_subnet_id)
+            self.control_plane_ready = [
+                assign_role(
+                    f"{name}-control-plane-network",
+                    scope=adopted.vnet_id,
+                    principal_id=args.control_plane_principal_id,
+                    role=BuiltInRole.NETWORK_CONTRIBUTOR,
+                    parent=self,
+                )
+            ]
+        else:
+            # Subnets and peerings inline: the network is declared whole, so no update of it drops one.
+            vnet = network.VirtualNetwork(
+                f"{name}-vnet",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=args.vnet_name,
+                location=args.location,
+                address_space=network.AddressSpaceArgs(address_prefixes=[settings.address_space]),
+                subnets=[
+                    network.SubnetArgs(name=NODE_SUBNET, address_prefix=settings.node_subnet),
+                    network.SubnetArgs(name=PRIVATE_ENDPOINT_SUBNET, address_prefix=settings.private_endpoint_subnet),
+                ],
+                virtual_network_peerings=[
+                    network.VirtualNetworkPeeringArgs(
+                        name=peering_name(peering.remote_vnet_id),
+                        remote_virtual_network=network.SubResourceArgs(id=peering.remote_vnet_id),
+                        allow_virtual_network_access=True,
+                        allow_forwarded_traffic=False,
+                    )
+                    for peering in settings.peerings
+                ],
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.vnet_id = vnet.id
+            self.node_subnet_id = pulumi.Output.concat(vnet.id, "/subnets/", NODE_SUBNET)
+            self.node_subnet_name = NODE_SUBNET
+            self.private_endpoint_subnet_id = pulumi.Output.concat(vnet.id, "/subnets/", PRIVATE_ENDPOINT_SUBNET)
+            self.control_plane_ready = [vnet]
+        self.register_outputs(
+            {
+                "vnetId": self.vnet_id,
+                "nodeSubnetId": self.node_subnet_id,
+                "privateEndpointSubnetId": self.private_endpoint_subnet_id,
+            }
+        )

@@ -1,0 +1,274 @@
+"""Private networking: the virtual network the nodes sit in, the cluster's address ranges, the
+internal database endpoint and the private endpoint of the backup storage."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import model_validator
+
+from settings.rules import Cidr, SettingsModel, matching
+
+_GUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+_VNET_ID = rf"/subscriptions/{_GUID}/resourceGroups/[-\w._()]+/providers/Microsoft\.Network/virtualNetworks/[\w][-\w.]*"
+VnetId = Annotated[
+    str,
+    matching(
+        _VNET_ID,
+        "must be a virtual network resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/"
+        "Microsoft.Network/virtualNetworks/<name>",
+        re.IGNORECASE,
+    ),
+]
+SubnetId = Annotated[
+    str,
+    matching(
+        _VNET_ID + r"/subnets/[\w][-\w.]*",
+        "must be a subnet resource ID: <virtual network ID>/subnets/<name>",
+        re.IGNORECASE,
+    ),
+]
+PrivateDnsZoneId = Annotated[
+    str,
+    matching(
+        rf"/subscriptions/{_GUID}/resourceGroups/[-\w._()]+/providers/Microsoft\.Network/privateDnsZones/"
+        r"privatelink\.blob\.core\.windows\.net",
+        "must be the resource ID of a privatelink.blob.core.windows.net private DNS zone",
+        re.IGNORECASE,
+    ),
+]
+DnsZoneName = Annotated[
+    str,
+    matching(
+        r"([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?",
+        "must be a DNS zone name of two or more lowercase labels, e.g. cnpg.internal",
+    ),
+]
+
+# AKS refuses pod and service ranges inside these (Azure CNI overlay and kubenet docs: "reserved ranges").
+AKS_RESERVED_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24")
+)
+# Azure keeps the first four addresses and the last one of every subnet.
+AZURE_RESERVED_HEAD = 4
+# The smallest subnet Azure creates.
+SMALLEST_SUBNET_PREFIX = 29
+
+
+def _ipv4(value: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(value)
+
+
+def _overlaps(first: str, second: str) -> bool:
+    return ipaddress.ip_network(first).overlaps(ipaddress.ip_network(second))
+
+
+class AdoptedNetwork(SettingsModel):
+    """An existing virtual network the program uses instead of creating one."""
+
+    vnet_id: VnetId
+    """Resource ID of the virtual network."""
+    node_subnet_id: SubnetId
+    """Resource ID of its subnet for the nodes (and the internal load balancer)."""
+    private_endpoint_subnet_id: SubnetId
+    """Resource ID of its subnet for private endpoints."""
+
+    @model_validator(mode="after")
+    def _subnets_of_the_vnet(self) -> AdoptedNetwork:
+        for key, subnet_id in (
+            ("nodeSubnetId", self.node_subnet_id),
+            ("privateEndpointSubnetId", self.private_endpoint_subnet_id),
+        ):
+            if subnet_id.lower().rsplit("/subnets/", 1)[0] != self.vnet_id.lower():
+                raise ValueError(f"{key} {subnet_id!r} is not a subnet of vnetId {self.vnet_id!r}")
+        return self
+
+
+class Peering(SettingsModel):
+    """A client network peered with the cluster's virtual network."""
+
+    remote_vnet_id: VnetId
+    """Resource ID of the remote virtual network (it must peer back for traffic to flow)."""
+    address_space: list[Cidr]
+    """The remote network's address ranges (Azure refuses to peer overlapping address spaces)."""
+
+
+class InternalEndpointSettings(SettingsModel):
+    """Database endpoints on an internal load balancer with static private addresses."""
+
+    enabled: bool = False
+    """Internal load balancers for the read-write and read-only services, named in the private DNS zone."""
+    read_write_ip: str | None = None
+    """Required when enabled. Static address of the read-write endpoint, inside network.nodeSubnet."""
+    read_only_ip: str | None = None
+    """Required when enabled. Static address of the read-only endpoint, inside network.nodeSubnet."""
+
+
+class NetworkSettings(SettingsModel):
+    """The virtual network, the cluster's address ranges and private access to the database and backups."""
+
+    address_space: Cidr = "10.20.0.0/16"
+    """Address range of the virtual network (of the adopted one, when adopting)."""
+    node_subnet: Cidr = "10.20.0.0/20"
+    """Subnet of every node pool and the internal load balancer (one address per node with Azure CNI overlay)."""
+    private_endpoint_subnet: Cidr = "10.20.16.0/24"
+    """Subnet of the private endpoints."""
+    pod_cidr: Cidr = "192.168.0.0/16"
+    """Azure CNI overlay pod range; outside the virtual network and every network it talks to."""
+    service_cidr: Cidr = "10.21.0.0/16"
+    """Kubernetes Service range; outside the virtual network, the pod range and every network it talks to."""
+    dns_service_ip: str = "10.21.0.10"
+    """Cluster DNS address, inside serviceCidr (not its first addresses)."""
+    adopt: AdoptedNetwork | None = None
+    """Use an existing virtual network instead of creating one (its ranges go in the settings above)."""
+    peerings: list[Peering] = []
+    """Client networks to peer with the created virtual network."""
+    client_cidrs: list[Cidr] = []
+    """Required with the internal endpoint. Client networks allowed to the internal load balancer."""
+    internal_endpoint: InternalEndpointSettings = InternalEndpointSettings()
+    """Database endpoints on an internal load balancer."""
+    private_dns_zone: DnsZoneName = "cnpg.internal"
+    """Private DNS zone holding the internal endpoints' names, linked to the virtual network and peered networks."""
+    private_storage: bool = False
+    """Backup storage reached only through a private endpoint in privateEndpointSubnet (public network access off)."""
+    blob_private_dns_zone_id: PrivateDnsZoneId | None = None
+    """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates."""
+
+    def problems(self) -> list[str]:
+        """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule)."""
+        problems = self._version_problems()
+        if problems:
+            return problems
+        problems += self._subnet_problems()
+        problems += self._cluster_range_problems()
+        problems += self._internal_endpoint_problems()
+        problems += self._client_problems()
+        if self.adopt is not None and self.peerings:
+            problems.append(
+                "network.peerings: peer the adopted virtual network where it is managed; the program peers only "
+                "the network it creates"
+            )
+        return problems
+
+    def _version_problems(self) -> list[str]:
+        ranges = {
+            "network.addressSpace": self.address_space,
+            "network.nodeSubnet": self.node_subnet,
+            "network.privateEndpointSubnet": self.private_endpoint_subnet,
+            "network.podCidr": self.pod_cidr,
+            "network.serviceCidr": self.service_cidr,
+        }
+        problems = [
+            f"{key}: {value!r} — must be an IPv4 range (the cluster is single-stack IPv4)"
+            for key, value in ranges.items()
+            if ipaddress.ip_network(value).version != 4
+        ]
+        addresses = {
+            "network.dnsServiceIp": self.dns_service_ip,
+            "network.internalEndpoint.readWriteIp": self.internal_endpoint.read_write_ip,
+            "network.internalEndpoint.readOnlyIp": self.internal_endpoint.read_only_ip,
+        }
+        for key, value in addresses.items():
+            if value is None:
+                continue
+            try:
+                ipaddress.IPv4Address(value)
+            except ValueError:
+                problems.append(f"{key}: {value!r} — must be an IPv4 address such as 10.20.0.10")
+        return problems
+
+    def _subnet_problems(self) -> list[str]:
+        problems = []
+        vnet = _ipv4(self.address_space)
+        for key, subnet in (
+            ("network.nodeSubnet", self.node_subnet),
+            ("network.privateEndpointSubnet", self.private_endpoint_subnet),
+        ):
+            if not _ipv4(subnet).subnet_of(vnet):
+                problems.append(f"{key}: {subnet!r} — must lie inside network.addressSpace {self.address_space!r}")
+            if _ipv4(subnet).prefixlen > SMALLEST_SUBNET_PREFIX:
+                problems.append(f"{key}: {subnet!r} — Azure subnets are /{SMALLEST_SUBNET_PREFIX} or larger")
+        if _overlaps(self.node_subnet, self.private_endpoint_subnet):
+            problems.append(
+                f"network.privateEndpointSubnet: {self.private_endpoint_subnet!r} overlaps network.nodeSubnet "
+                f"{self.node_subnet!r} — subnets of one virtual network must not overlap"
+            )
+        return problems
+
+    def _cluster_range_problems(self) -> list[str]:
+        problems = []
+        for key, value in (("network.podCidr", self.pod_cidr), ("network.serviceCidr", self.service_cidr)):
+            if _overlaps(value, self.address_space):
+                problems.append(
+                    f"{key}: {value!r} overlaps network.addressSpace {self.address_space!r} — AKS needs cluster-internal "
+                    "ranges outside the virtual network"
+                )
+            reserved = [str(net) for net in AKS_RESERVED_RANGES if _ipv4(value).overlaps(net)]
+            if reserved:
+                problems.append(f"{key}: {value!r} overlaps {', '.join(reserved)} — AKS reserves that range")
+        if _overlaps(self.pod_cidr, self.service_cidr):
+            problems.append(
+                f"network.serviceCidr: {self.service_cidr!r} overlaps network.podCidr {self.pod_cidr!r} — AKS needs them apart"
+            )
+        service = _ipv4(self.service_cidr)
+        dns = ipaddress.IPv4Address(self.dns_service_ip)
+        if dns not in service:
+            problems.append(
+                f"network.dnsServiceIp: {self.dns_service_ip!r} — must lie inside network.serviceCidr {self.service_cidr!r}"
+            )
+        elif dns in (service.network_address, service.network_address + 1, service.broadcast_address):
+            problems.append(
+                f"network.dnsServiceIp: {self.dns_service_ip!r} — must not be the first, second or last address of "
+                f"network.serviceCidr {self.service_cidr!r} (network address, the kubernetes Service, broadcast)"
+            )
+        return problems
+
+    def _internal_endpoint_problems(self) -> list[str]:
+        endpoint = self.internal_endpoint
+        if not endpoint.enabled:
+            return []
+        problems = []
+        subnet = _ipv4(self.node_subnet)
+        first_usable, last_usable = subnet.network_address + AZURE_RESERVED_HEAD, subnet.broadcast_address - 1
+        for key, value in (("readWriteIp", endpoint.read_write_ip), ("readOnlyIp", endpoint.read_only_ip)):
+            if value is None:
+                problems.append(f"network.internalEndpoint.{key}: required setting is missing when enabled is true")
+            elif not first_usable <= ipaddress.IPv4Address(value) <= last_usable:
+                problems.append(
+                    f"network.internalEndpoint.{key}: {value!r} — must be a usable address of network.nodeSubnet "
+                    f"{self.node_subnet!r} (Azure keeps its first four and its last address)"
+                )
+        if endpoint.read_write_ip is not None and endpoint.read_write_ip == endpoint.read_only_ip:
+            problems.append(
+                f"network.internalEndpoint.readOnlyIp: {endpoint.read_only_ip!r} — must differ from readWriteIp "
+                "(each endpoint has its own address and DNS name)"
+            )
+        if not self.client_cidrs:
+            problems.append(
+                "network.clientCidrs: [] — must list the client networks when internalEndpoint.enabled is true "
+                "(the database's NetworkPolicy admits only them)"
+            )
+        return problems
+
+    def _client_problems(self) -> list[str]:
+        problems = []
+        ranges = [(f"network.clientCidrs[{index}]", cidr) for index, cidr in enumerate(self.client_cidrs)]
+        for index, peering in enumerate(self.peerings):
+            for position, cidr in enumerate(peering.address_space):
+                key = f"network.peerings[{index}].addressSpace[{position}]"
+                ranges.append((key, cidr))
+                if _overlaps(cidr, self.address_space):
+                    problems.append(
+                        f"{key}: {cidr!r} overlaps network.addressSpace {self.address_space!r} — Azure refuses to peer "
+                        "overlapping address spaces"
+                    )
+        for key, cidr in ranges:
+            for cluster_key, cluster_range in (("network.podCidr", self.pod_cidr), ("network.serviceCidr", self.service_cidr)):
+                if _overlaps(cidr, cluster_range):
+                    problems.append(
+                        f"{key}: {cidr!r} overlaps {cluster_key} {cluster_range!r} — traffic to those addresses never "
+                        "leaves the cluster, so those clients are unreachable"
+                    )
+        return problems

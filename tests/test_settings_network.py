@@ -1,0 +1,68 @@
+"""Network settings: every range AKS or Azure would refuse is refused up front, naming key, value and rule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+
+from offline.engine import run_stack, stack_config
+
+P = "aks-postgres-ha:"
+HUB = "/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/rg-hub"
+VNET = f"{HUB}/providers/Microsoft.Network/virtualNetworks/vnet-spoke"
+OTHER = VNET.replace("vnet-spoke", "vnet-other")
+
+
+def _network(**changes: Any) -> dict[str, Any]:
+    return {**json.loads(json.dumps(stack_config("prod")[P + "network"])), **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"nodeSubnet": "10.30.0.0/20"}, "network.nodeSubnet: '10.30.0.0/20' — must lie inside network.addressSpace"),
+        ({"privateEndpointSubnet": "10.20.8.0/24"}, "network.privateEndpointSubnet: '10.20.8.0/24' overlaps network.nodeSubnet"),
+        ({"privateEndpointSubnet": "10.20.16.0/30"}, "Azure subnets are /29 or larger"),
+        ({"podCidr": "10.20.128.0/17"}, "network.podCidr: '10.20.128.0/17' overlaps network.addressSpace '10.20.0.0/16'"),
+        ({"serviceCidr": "192.168.0.0/20", "dnsServiceIp": "192.168.0.10"},
+         "network.serviceCidr: '192.168.0.0/20' overlaps network.podCidr"),
+        ({"serviceCidr": "172.30.0.0/16", "dnsServiceIp": "172.30.0.10"}, "overlaps 172.30.0.0/16 — AKS reserves that range"),
+        ({"dnsServiceIp": "10.22.0.10"}, "network.dnsServiceIp: '10.22.0.10' — must lie inside network.serviceCidr"),
+        ({"dnsServiceIp": "10.21.0.1"}, "must not be the first, second or last address"),
+        ({"dnsServiceIp": "ten"}, "network.dnsServiceIp: 'ten' — must be an IPv4 address"),
+        ({"podCidr": "fd00::/48"}, "network.podCidr: 'fd00::/48' — must be an IPv4 range"),
+        ({"internalEndpoint": {"enabled": True, "readWriteIp": "10.20.16.5", "readOnlyIp": "10.20.15.251"}},
+         "network.internalEndpoint.readWriteIp: '10.20.16.5' — must be a usable address of network.nodeSubnet"),
+        ({"internalEndpoint": {"enabled": True, "readWriteIp": "10.20.0.3", "readOnlyIp": "10.20.15.251"}},
+         "Azure keeps its first four and its last address"),
+        ({"internalEndpoint": {"enabled": True, "readOnlyIp": "10.20.15.251"}},
+         "network.internalEndpoint.readWriteIp: required setting is missing when enabled is true"),
+        ({"internalEndpoint": {"enabled": True, "readWriteIp": "10.20.15.251", "readOnlyIp": "10.20.15.251"}},
+         "must differ from readWriteIp"),
+        ({"clientCidrs": []}, "network.clientCidrs: [] — must list the client networks when internalEndpoint.enabled is true"),
+        ({"clientCidrs": ["192.168.4.0/24"]}, "network.clientCidrs[0]: '192.168.4.0/24' overlaps network.podCidr"),
+        ({"peerings": [{"remoteVnetId": VNET, "addressSpace": ["10.20.128.0/24"]}]},
+         "network.peerings[0].addressSpace[0]: '10.20.128.0/24' overlaps network.addressSpace '10.20.0.0/16' — Azure refuses"),
+        ({"peerings": [{"remoteVnetId": VNET, "addressSpace": ["10.21.4.0/24"]}]},
+         "network.peerings[0].addressSpace[0]: '10.21.4.0/24' overlaps network.serviceCidr"),
+        ({"peerings": [{"remoteVnetId": "vnet-spoke", "addressSpace": ["10.50.0.0/16"]}]},
+         "network.peerings[0].remoteVnetId: 'vnet-spoke' — must be a virtual network resource ID"),
+        ({"adopt": {"vnetId": VNET, "nodeSubnetId": f"{OTHER}/subnets/aks", "privateEndpointSubnetId": f"{VNET}/subnets/pe"}},
+         "is not a subnet of vnetId"),
+        ({"privateDnsZone": "Internal"}, "network.privateDnsZone: 'Internal' — must be a DNS zone name"),
+    ],
+)  # fmt: skip
+def test_bad_network_settings_stop_before_any_resource(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack("prod", {P + "network": _network(**changes)})
+    assert expected in str(raised.value)
+    assert "Traceback" not in str(raised.value)
+    assert raised.value.registrations == []  # type: ignore[attr-defined]
+
+
+def test_shipped_network_ranges_are_valid() -> None:
+    for stack in ("dev", "prod"):
+        assert run_stack(stack).of_type("azure-native:containerservice:ManagedCluster")
