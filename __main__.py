@@ -6,6 +6,7 @@ This file only reads settings, wires components and exports outputs.
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
+from settings.pooler import pool_sizes
 
 try:
     settings = load_settings()
@@ -13,19 +14,19 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring, ClusterNetwork
+from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring
 from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.backups import Backups, BackupsArgs
 from components.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.cluster_spec import Placement
 from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs
 from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
-from components.endpoints import Endpoints, InternalAddress, PublicAddress
+from components.endpoints import Endpoints, PublicAddress
 from components.identities import Identities, IdentitiesArgs
 from components.naming import Naming, NamingArgs
-from components.network import Network, NetworkArgs
 from components.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.operators import Operators, OperatorsArgs
+from components.poolers import Poolers, PoolersArgs, pooler_names
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -45,19 +46,6 @@ identities = Identities(
     ),
 )
 
-private = settings.network
-network = Network(
-    "network",
-    NetworkArgs(
-        resource_group_name=naming.resource_group_name,
-        vnet_name=naming.name(NameScheme.virtual_network),
-        location=settings.location,
-        settings=private,
-        control_plane_principal_id=identities.control_plane_principal_id,
-        tags=tags,
-    ),
-)
-
 backup_storage = BackupStorage(
     "backup-storage",
     BackupStorageArgs(
@@ -68,25 +56,8 @@ backup_storage = BackupStorage(
         writer_principal_id=identities.workload_principal_id,
         tags=tags,
         protect=stateful,
-        private_endpoint_only=private.private_storage,
     ),
 )
-if private.private_storage:
-    from components.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
-
-    BlobPrivateEndpoint(
-        "backup-private-endpoint",
-        BlobPrivateEndpointArgs(
-            resource_group_name=naming.resource_group_name,
-            endpoint_name=naming.name(NameScheme.blob_private_endpoint),
-            location=settings.location,
-            storage_account_id=backup_storage.account_id,
-            subnet_id=network.private_endpoint_subnet_id,
-            vnet_id=network.vnet_id,
-            existing_dns_zone_id=private.blob_private_dns_zone_id,
-            tags=tags,
-        ),
-    )
 
 observability = None
 if settings.observability.azure_monitoring:
@@ -117,14 +88,8 @@ aks = AksCluster(
         location=settings.location,
         zones=settings.zones,
         settings=settings.aks,
-        network=ClusterNetwork(
-            node_subnet_id=network.node_subnet_id,
-            pod_cidr=private.pod_cidr,
-            service_cidr=private.service_cidr,
-            dns_service_ip=private.dns_service_ip,
-        ),
         control_plane_identity_id=identities.control_plane_id,
-        control_plane_ready=[identities.network_role, *network.control_plane_ready],
+        control_plane_ready=[identities.network_role],
         monitoring=ClusterMonitoring(observability.log_analytics_workspace_id) if observability else None,
         tags=tags,
         protect=stateful,
@@ -175,6 +140,7 @@ operators = Operators(
 )
 
 postgres = settings.postgres
+poolers_enabled = settings.pooler.enabled
 endpoints = Endpoints(
     cluster_name=postgres.cluster_name,
     namespace=postgres.namespace,
@@ -182,30 +148,8 @@ endpoints = Endpoints(
     public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn)
     if public_ip
     else None,
-    internal=InternalAddress(
-        read_write_ip=str(private.internal_endpoint.read_write_ip),
-        read_only_ip=str(private.internal_endpoint.read_only_ip),
-        subnet_name=network.node_subnet_name,
-        allowed_client_cidrs=private.client_cidrs,
-        dns_zone=private.private_dns_zone,
-    )
-    if private.internal_endpoint.enabled
-    else None,
+    pooler_services=pooler_names(postgres.cluster_name) if poolers_enabled else (),
 )
-if endpoints.internal is not None:
-    from components.database_dns import DatabaseDns, DatabaseDnsArgs
-
-    DatabaseDns(
-        "database-dns",
-        DatabaseDnsArgs(
-            resource_group_name=naming.resource_group_name,
-            zone_name=private.private_dns_zone,
-            cluster_vnet_id=network.vnet_id,
-            peer_vnet_ids=[peering.remote_vnet_id for peering in private.peerings],
-            a_records=endpoints.private_dns_records(),
-            tags=tags,
-        ),
-    )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
 
 database = PostgresCluster(
@@ -232,13 +176,10 @@ DatabaseNetworkPolicies(
         namespace=postgres.namespace,
         cluster_name=postgres.cluster_name,
         cluster=database.ref.resource,
-        # Every network a load balancer admits: public clients and the internal endpoint's.
-        public_client_cidrs=[
-            *(settings.public_endpoint.allowed_client_cidrs if public_ip else []),
-            *(private.client_cidrs if endpoints.internal else []),
-        ],
+        public_client_cidrs=settings.public_endpoint.allowed_client_cidrs if public_ip else [],
         self_managed_prometheus=operators.prometheus_operator is not None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
+        poolers=pooler_names(postgres.cluster_name) if poolers_enabled else (),
     ),
 )
 
@@ -254,6 +195,22 @@ DatabaseMonitoring(
         azure_managed_prometheus=settings.observability.azure_monitoring,
     ),
 )
+
+poolers = None
+if poolers_enabled:
+    poolers = Poolers(
+        "poolers",
+        PoolersArgs(
+            cluster=database.ref,
+            settings=settings.pooler,
+            sizes=pool_sizes(settings),
+            database=postgres.database,
+            placement=placement,
+            endpoints=endpoints,
+            prometheus_operator=operators.prometheus_operator,
+            azure_managed_prometheus=settings.observability.azure_monitoring,
+        ),
+    )
 
 if settings.restore.enabled:
     from components.restore import RestoredCluster, RestoredClusterArgs
@@ -274,14 +231,14 @@ if settings.restore.enabled:
     )
 
 
-def connection_uri(role: str) -> pulumi.Output[str]:
+def connection_uri(host: pulumi.Input[str], port: int) -> pulumi.Output[str]:
     return pulumi.Output.secret(
         pulumi.Output.format(
             "postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=verify-full",
             postgres.owner,
             database.app_password,
-            endpoints.host(role),
-            endpoints.port(role),
+            host,
+            port,
             postgres.database,
         )
     )
@@ -293,7 +250,6 @@ pulumi.export("oidcIssuerUrl", aks.oidc_issuer_url)
 pulumi.export("workloadIdentityClientId", identities.workload_client_id)
 pulumi.export("backupStorageAccountName", backup_storage.account_name)
 pulumi.export("backupContainerUrl", backup_storage.container_url)
-pulumi.export("vnetId", network.vnet_id)
 if public_ip:
     pulumi.export("publicIpAddress", public_ip.address)
     pulumi.export("publicFqdn", public_ip.fqdn)
@@ -318,20 +274,18 @@ pulumi.export(
             if public_ip
             else {}
         ),
-        **(
-            {
-                "internalReadWrite": endpoints.internal_service_name("rw"),
-                "internalReadOnly": endpoints.internal_service_name("ro"),
-            }
-            if endpoints.internal
-            else {}
-        ),
     },
 )
 pulumi.export("databaseName", postgres.database)
 pulumi.export("databaseUser", postgres.owner)
-pulumi.export("readWriteUri", connection_uri("rw"))
-pulumi.export("readOnlyUri", connection_uri("ro"))
+pulumi.export("readWriteUri", connection_uri(endpoints.host("rw"), endpoints.port("rw")))
+pulumi.export("readOnlyUri", connection_uri(endpoints.host("ro"), endpoints.port("ro")))
+if poolers is not None:
+    # Through PgBouncer (pooler.poolMode); the same credentials and CA as the direct endpoints.
+    for pooler_type, output_prefix in (("rw", "pooledReadWrite"), ("ro", "pooledReadOnly")):
+        pulumi.export(f"{output_prefix}Host", poolers.host(pooler_type))
+        pulumi.export(f"{output_prefix}Port", poolers.port(pooler_type))
+        pulumi.export(f"{output_prefix}Uri", connection_uri(poolers.host(pooler_type), poolers.port(pooler_type)))
 # verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
 pulumi.export(
     "caCertificateCommand",

@@ -20,6 +20,9 @@ from components.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, 
 # The instance manager's status API, which the operator (and the other instances) call.
 INSTANCE_MANAGER_PORT = 8000
 METRICS_PORT = 9187
+# CloudNativePG's PgBouncer exporter in pooler pods.
+PGBOUNCER_METRICS_PORT = 9127
+POOLER_NAME_LABEL = "cnpg.io/poolerName"
 # The Azure Monitor metrics add-on's scraper (Azure/prometheus-collector ama-metrics-deployment.yaml);
 # it scrapes the azmonitoring.coreos.com PodMonitors.
 AZURE_METRICS_NAMESPACE = "kube-system"
@@ -56,6 +59,8 @@ class DatabaseNetworkPoliciesArgs:
     public_client_cidrs: Sequence[str]
     self_managed_prometheus: bool
     azure_managed_prometheus: bool
+    # The cluster's PgBouncer Poolers (their pods listen on 5432 too); empty without pooling.
+    poolers: Sequence[str] = ()
 
 
 class DatabaseNetworkPolicies(pulumi.ComponentResource):
@@ -85,17 +90,25 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
             scrapers.append(_pods_in(AZURE_METRICS_NAMESPACE, AZURE_METRICS_POD_LABEL))
         if scrapers:
             allowed.append(self._allow("allow-metrics", CNPG_PODS, scrapers, _tcp(METRICS_PORT)))
-        if args.public_client_cidrs:
+        instances = Selector(match_labels={"cnpg.io/cluster": args.cluster_name, "cnpg.io/podRole": "instance"})
+        public_clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.public_client_cidrs]
+        if public_clients:
             # The public load balancers keep the client's address (externalTrafficPolicy: Local), so
             # only the allowed client networks reach PostgreSQL, and only on the cluster's instances.
-            allowed.append(
-                self._allow(
-                    "allow-public-clients",
-                    Selector(match_labels={"cnpg.io/cluster": args.cluster_name, "cnpg.io/podRole": "instance"}),
-                    [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.public_client_cidrs],
-                    _tcp(POSTGRES_PORT),
-                )
+            allowed.append(self._allow("allow-public-clients", instances, public_clients, _tcp(POSTGRES_PORT)))
+        if args.poolers:
+            poolers = Selector(
+                match_expressions=[
+                    k8s.meta.v1.LabelSelectorRequirementArgs(key=POOLER_NAME_LABEL, operator="In", values=list(args.poolers))
+                ]
             )
+            # PgBouncer connects to the instances through the cluster's rw/ro services.
+            allowed.append(self._allow("allow-poolers", instances, [Peer(pod_selector=poolers)], _tcp(POSTGRES_PORT)))
+            if public_clients:
+                # The poolers' load balancers keep the client's address too.
+                allowed.append(self._allow("allow-pooler-clients", poolers, public_clients, _tcp(POSTGRES_PORT)))
+            if scrapers:
+                allowed.append(self._allow("allow-pooler-metrics", poolers, scrapers, _tcp(PGBOUNCER_METRICS_PORT)))
         # Last, so no moment exists where the deny stands without the allows.
         deny_all = k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=Selector(), policy_types=["Ingress"])
         self._policy("default-deny-ingress", deny_all, depends_on=allowed)

@@ -22,10 +22,10 @@ from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
 from settings.names import SUFFIX_LENGTH, NameScheme
-from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
 from settings.placeholders import placeholder_problems
+from settings.pooler import PoolerSettings, pooler_problems
 from settings.postgres import PostgresResources, PostgresSettings, PostgresStorage
 from settings.public_endpoint import PublicEndpointSettings
 from settings.restore import RestoreSettings
@@ -41,10 +41,10 @@ __all__ = [
     "BackupSettings",
     "GrafanaAdmin",
     "NameScheme",
-    "NetworkSettings",
     "NodePoolSettings",
     "ObservabilitySettings",
     "OperatorSettings",
+    "PoolerSettings",
     "PostgresPoolSettings",
     "PostgresResources",
     "PostgresSettings",
@@ -101,14 +101,14 @@ class Settings(SettingsModel):
     """Alert receivers."""
     public_endpoint: PublicEndpointSettings
     """Required. Public database endpoints."""
-    network: NetworkSettings = NetworkSettings()
-    """Virtual network, cluster address ranges, internal endpoints and private backup storage."""
     operators: OperatorSettings = OperatorSettings()
     """Operator chart versions."""
     postgres: PostgresSettings = PostgresSettings()
     """The PostgreSQL cluster."""
     restore: RestoreSettings = RestoreSettings()
     """Restore into a new cluster."""
+    pooler: PoolerSettings = PoolerSettings()
+    """PgBouncer connection poolers (read-write and read-only)."""
 
     @field_validator("zones")
     @classmethod
@@ -140,8 +140,8 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
-        problems += self.network.problems()
         problems += capacity_problems(self)
+        problems += pooler_problems(self)
         problems += self.alerting.problems(
             prod=self.environment == "prod",
             azure_monitoring=self.observability.azure_monitoring,

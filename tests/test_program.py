@@ -12,6 +12,7 @@ from offline.engine import StackRun
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 EXPECTED_OUTPUTS = {
+    *(f"pooled{role}{part}" for role in ("ReadWrite", "ReadOnly") for part in ("Host", "Port", "Uri")),
     "resourceGroupName",
     "aksClusterName",
     "oidcIssuerUrl",
@@ -41,7 +42,13 @@ def test_stack_outputs(shipped: StackRun) -> None:
     expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else set())
     assert set(shipped.outputs) == expected
     # The kubeconfig holds only the server, its CA and a kubelogin user: not a secret.
-    assert shipped.secret_outputs == {"readWriteUri", "readOnlyUri", "inClusterGrafanaAdminPassword"}
+    assert shipped.secret_outputs == {
+        "readWriteUri",
+        "readOnlyUri",
+        "pooledReadWriteUri",
+        "pooledReadOnlyUri",
+        "inClusterGrafanaAdminPassword",
+    }
 
 
 def _plain_parts(value: object) -> list[str]:
