@@ -107,6 +107,18 @@ def archiver_plugin(object_store: str, server_name: pulumi.Input[str]) -> dict[s
     }
 
 
+def archive_source(name: str, object_store: str, server_name: pulumi.Input[str]) -> dict[str, Any]:
+    """An ``externalClusters`` entry whose WAL and base backups are read through the Barman Cloud
+    plugin: ``object_store``'s path, folder ``server_name`` (a recovery's or a replica's source)."""
+    return {
+        "name": name,
+        "plugin": {
+            "name": BARMAN_CLOUD_PLUGIN,
+            "parameters": {"barmanObjectName": object_store, "serverName": server_name},
+        },
+    }
+
+
 def cluster_spec(
     name: str,
     postgres: PostgresSettings,
@@ -119,9 +131,11 @@ def cluster_spec(
     managed_services: Sequence[dict[str, Any]] = (),
     external_clusters: Sequence[dict[str, Any]] = (),
     archive_server_name: pulumi.Input[str] | None = None,
+    replica: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
-    (the plugin's serverName); the cluster's name unless given."""
+    (the plugin's serverName); the cluster's name unless given. ``replica``: ``spec.replica`` of a
+    replica cluster (its source is one of ``external_clusters``)."""
     resources = {"cpu": postgres.resources.cpu, "memory": postgres.resources.memory}
     parameters = postgres.derived_parameters
     affinity: dict[str, Any] = {
@@ -192,4 +206,6 @@ def cluster_spec(
         spec["managed"] = {"services": {"additional": list(managed_services)}}
     if external_clusters:
         spec["externalClusters"] = list(external_clusters)
+    if replica:
+        spec["replica"] = replica
     return spec

@@ -11,10 +11,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster_spec import ClusterRef, Placement, cluster_spec, cnpg_cluster
+from components.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
 from components.endpoints import Endpoints
 from components.identities import Identities, ServiceAccountRef
 from components.pod_security import pod_security_labels
+from components.replica_source import REPLICA_SOURCE, ReplicaOf
 from settings import BackupSettings, PostgresSettings
 
 
@@ -43,6 +44,8 @@ class PostgresClusterArgs:
     protect: bool
     # allowDatabaseReplacement: a rename may replace the live Namespace/Cluster (their data goes).
     allow_replacement: bool
+    # Set (disaster-recovery stack): a replica cluster of another stack's primary instead of initdb.
+    replica_of: ReplicaOf | None = None
 
 
 # Stack outputs recording the names this stack deployed; the next deployment reads them back.
@@ -88,6 +91,7 @@ class PostgresCluster(pulumi.ComponentResource):
     ref: ClusterRef
     deployed_names: dict[str, pulumi.Input[str]]
     object_store_name: str
+    destination_path: pulumi.Output[str]
     app_password: pulumi.Output[str]
     app_secret_name: str
 
@@ -102,7 +106,11 @@ class PostgresCluster(pulumi.ComponentResource):
             stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        namespace_name = deployed.outputs.apply(lambda outputs: self._checked_namespace(outputs, args))
+        replica_of = args.replica_of
+        # A replica also waits for the check of its primary's outputs (ReplicaSource).
+        namespace_name = pulumi.Output.all(deployed.outputs, replica_of.checked if replica_of else None).apply(
+            lambda checked: self._checked_namespace(checked[0], args)
+        )
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             # CloudNativePG's pods and the Barman Cloud sidecar pass the restricted Pod Security Standard.
@@ -112,16 +120,19 @@ class PostgresCluster(pulumi.ComponentResource):
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
 
-        password = random.RandomPassword(
-            f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+        self.app_password = (
+            replica_of.app_password
+            if replica_of
+            else random.RandomPassword(
+                f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+            ).result
         )
-        self.app_password = password.result
         self.app_secret_name = f"{postgres.cluster_name}-app-credentials"
         app_secret = k8s.core.v1.Secret(
             f"{name}-app-credentials",
             metadata={"name": self.app_secret_name, "namespace": postgres.namespace},
             type="kubernetes.io/basic-auth",
-            string_data={"username": postgres.owner, "password": password.result},
+            string_data={"username": postgres.owner, "password": self.app_password},
             opts=in_namespace,
         )
 
@@ -141,36 +152,48 @@ class PostgresCluster(pulumi.ComponentResource):
         )
 
         self.object_store_name = f"{postgres.cluster_name}-backups"
-        object_store = k8s.apiextensions.CustomResource(
-            f"{name}-object-store",
-            api_version="barmancloud.cnpg.io/v1",
-            kind="ObjectStore",
-            metadata={"name": self.object_store_name, "namespace": postgres.namespace},
-            spec={
-                "retentionPolicy": args.backup.retention,
-                "configuration": {
-                    # A generation prefix: a recreated cluster starts on an empty WAL archive.
-                    "destinationPath": pulumi.Output.concat(
-                        args.backup_target.container_url, "/", args.backup.archive_generation
-                    ),
-                    # Workload identity through the mode the settings chose (backup.azureCredentials).
-                    "azureCredentials": {args.backup.azure_credentials: True},
-                    "wal": {"compression": "zstd", "maxParallel": 8},
-                    "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
-                },
-                # The plugin's sidecar in every instance pod and in a restore's recovery job:
-                # requests == limits keep those pods Guaranteed QoS.
-                "instanceSidecarConfiguration": {
-                    "resources": {"requests": args.backup.sidecar.quantities(), "limits": args.backup.sidecar.quantities()}
-                },
-            },
-            # The plugin must be serving, and the identity able to write, before the store is used.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[namespace, *args.operators_ready, trust, args.backup_target.writer_role],
-            ),
+        # A generation prefix: a recreated cluster starts on an empty WAL archive.
+        self.destination_path = pulumi.Output.concat(args.backup_target.container_url, "/", args.backup.archive_generation)
+        # The plugin must be serving, and the identity able to write, before the store is used.
+        store_ready = [namespace, *args.operators_ready, trust, args.backup_target.writer_role]
+        object_store = self._object_store(
+            f"{name}-object-store", self.object_store_name, self.destination_path, args, store_ready, args.backup.retention
         )
+        stores = [object_store]
+        bootstrap: dict[str, Any] = {
+            "initdb": {
+                "database": postgres.database,
+                "owner": postgres.owner,
+                "secret": {"name": self.app_secret_name},
+                "dataChecksums": True,
+            }
+        }
+        replication: dict[str, Any] = {}
+        if replica_of:
+            primary_store_name = f"{postgres.cluster_name}-primary-archive"
+            # Read only (Storage Blob Data Reader); no retention policy, so this stack never prunes the primary's backups.
+            stores.append(
+                self._object_store(
+                    f"{name}-primary-archive",
+                    primary_store_name,
+                    replica_of.destination_path,
+                    args,
+                    [namespace, *args.operators_ready, trust, replica_of.reader_role],
+                    retention=None,
+                )
+            )
+            bootstrap = {
+                "recovery": {
+                    "source": REPLICA_SOURCE,
+                    "database": postgres.database,
+                    "owner": postgres.owner,
+                    "secret": {"name": self.app_secret_name},
+                }
+            }
+            replication = {
+                "external_clusters": [archive_source(REPLICA_SOURCE, primary_store_name, replica_of.server_name)],
+                "replica": {"enabled": not replica_of.promote, "source": REPLICA_SOURCE},
+            }
 
         cluster = cnpg_cluster(
             f"{name}-cluster",
@@ -182,24 +205,53 @@ class PostgresCluster(pulumi.ComponentResource):
                 placement=args.placement,
                 workload_client_id=args.identities.workload_client_id,
                 object_store=self.object_store_name,
-                bootstrap={
-                    "initdb": {
-                        "database": postgres.database,
-                        "owner": postgres.owner,
-                        "secret": {"name": self.app_secret_name},
-                        "dataChecksums": True,
-                    }
-                },
+                bootstrap=bootstrap,
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
+                **replication,
             ),
             provider=args.provider,
             parent=self,
-            depends_on=[namespace, *args.operators_ready, app_secret, object_store, trust, args.backup_target.writer_role],
+            depends_on=[namespace, *args.operators_ready, app_secret, *stores, trust, args.backup_target.writer_role],
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
+
+    def _object_store(
+        self,
+        resource_name: str,
+        store_name: str,
+        destination_path: pulumi.Input[str],
+        args: PostgresClusterArgs,
+        depends_on: list[pulumi.Resource],
+        retention: str | None,
+    ) -> k8s.apiextensions.CustomResource:
+        """A Barman Cloud ObjectStore on ``destination_path``; ``retention`` None: this stack never prunes it."""
+        spec: dict[str, Any] = {
+            "configuration": {
+                "destinationPath": destination_path,
+                # Workload identity through the mode the settings chose (backup.azureCredentials).
+                "azureCredentials": {args.backup.azure_credentials: True},
+                "wal": {"compression": "zstd", "maxParallel": 8},
+                "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
+            },
+            # The plugin's sidecar in every instance pod and in a restore's recovery job:
+            # requests == limits keep those pods Guaranteed QoS.
+            "instanceSidecarConfiguration": {
+                "resources": {"requests": args.backup.sidecar.quantities(), "limits": args.backup.sidecar.quantities()}
+            },
+        }
+        if retention:
+            spec["retentionPolicy"] = retention
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version="barmancloud.cnpg.io/v1",
+            kind="ObjectStore",
+            metadata={"name": store_name, "namespace": args.postgres.namespace},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=depends_on),
+        )
 
     @staticmethod
     def _checked_namespace(deployed: Mapping[str, Any] | None, args: PostgresClusterArgs) -> str:

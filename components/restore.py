@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.backups import Backups, BackupsArgs
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef, Placement, cluster_spec, cnpg_cluster
+from components.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
 from components.database import federated_credential_name
 from components.identities import Identities, ServiceAccountRef
 from settings import BackupSettings, PostgresSettings, RestoreSettings
@@ -108,15 +108,7 @@ class RestoredCluster(pulumi.ComponentResource):
                 workload_client_id=args.identities.workload_client_id,
                 object_store=args.object_store_name,
                 bootstrap={"recovery": recovery},
-                external_clusters=[
-                    {
-                        "name": RECOVERY_SOURCE,
-                        "plugin": {
-                            "name": BARMAN_CLOUD_PLUGIN,
-                            "parameters": {"barmanObjectName": args.object_store_name, "serverName": source.cluster_name},
-                        },
-                    }
-                ],
+                external_clusters=[archive_source(RECOVERY_SOURCE, args.object_store_name, source.cluster_name)],
                 archive_server_name=self.archive_server_name,
             ),
             provider=args.source.provider,

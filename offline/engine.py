@@ -29,6 +29,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from offline.stack_file import read_stack_config
+from settings.disaster_recovery import CONFIG_KEY as DR_CONFIG_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "aks-postgres-ha"
@@ -86,18 +87,30 @@ def _arm_name(resource_type: str, inputs: Mapping[str, Any], logical_name: str) 
     return found[-1] if found else logical_name
 
 
+@dataclass(frozen=True)
+class StackOutputs:
+    """Another stack's outputs as a StackReference reads them; ``secret``: the names marked secret."""
+
+    outputs: Mapping[str, Any]
+    secret: frozenset[str] = frozenset()
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers every registration with the computed outputs a real deployment would have.
 
     ``invented`` keeps every ID, identity, address and random text it made up, so a render can
     tell values a real deployment would differ in from values the program derives from settings.
     ``deployed_outputs``: what a StackReference reads (an earlier deployment's outputs; none by default).
+    ``referenced``: what a StackReference to another stack reads, by its fully qualified name.
     """
 
-    def __init__(self, deployed_outputs: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, deployed_outputs: Mapping[str, Any] | None = None, referenced: Mapping[str, StackOutputs] | None = None
+    ) -> None:
         super().__init__()
         self.invented: set[str] = set()
         self.deployed_outputs = dict(deployed_outputs or {})
+        self.referenced = dict(referenced or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         resource_id, outputs = self._answer(args)
@@ -112,6 +125,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         outputs = dict(inputs)
         kind = args.typ
         if kind == "pulumi:pulumi:StackReference":
+            other = self.referenced.get(inputs["name"])
+            if other is not None:
+                return inputs["name"], {**inputs, "outputs": dict(other.outputs), "secretOutputNames": sorted(other.secret)}
             return inputs["name"], {**inputs, "outputs": dict(self.deployed_outputs), "secretOutputNames": []}
         if kind.startswith("azure-native:"):
             name = _arm_name(kind, inputs, args.name)
@@ -365,6 +381,20 @@ def _holding_invented(outputs: Mapping[str, Any], invented: set[str]) -> set[str
     return {name for name, value in outputs.items() if any(needle in text for text in _strings(value) for needle in needles)}
 
 
+def _primary_stack_outputs(stack: str, values: Mapping[str, Any]) -> dict[str, StackOutputs]:
+    """A disaster-recovery stack's StackReference to its primary, answered by an offline run of the
+    primary's stack file (mock IDs and addresses); none when there is no such file."""
+    section = values.get(f"{PROJECT}:{DR_CONFIG_KEY}")
+    primary = section.get("primaryStack") if isinstance(section, Mapping) else None
+    if not isinstance(primary, str):
+        return {}
+    primary_stack = primary.rsplit("/", 1)[-1]
+    if primary_stack == stack or not (PROJECT_DIR / f"Pulumi.{primary_stack}.yaml").is_file():
+        return {}
+    run = run_stack(primary_stack)
+    return {primary: StackOutputs(run.outputs, frozenset(run.secret_outputs))}
+
+
 def run_stack(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
@@ -373,6 +403,7 @@ def run_stack(
     program: Path = PROJECT_DIR / "__main__.py",
     offline_render: bool = True,
     deployed_outputs: Mapping[str, Any] | None = None,
+    referenced: Mapping[str, StackOutputs] | None = None,
 ) -> StackRun:
     """Run the program for ``stack`` under the recording engine.
 
@@ -382,7 +413,9 @@ def run_stack(
     as ``exc.registrations`` on the raised exception. ``offline_render=False`` runs the program as
     a real engine would (no offline-render marker), e.g. to test what a deployment refuses.
     ``deployed_outputs`` simulates a live stack: the outputs its last deployment left, as the
-    program's StackReference to its own stack reads them.
+    program's StackReference to its own stack reads them. ``referenced`` answers StackReferences
+    to other stacks by fully qualified name; by default a disaster-recovery stack's primary is
+    answered by an offline run of ``Pulumi.<primary>.yaml`` (a warning says so).
     """
     values = dict(stack_config(stack) if config is None else config)
     for key, value in (overrides or {}).items():
@@ -391,10 +424,15 @@ def run_stack(
         else:
             values[key] = value
 
+    if referenced is None:
+        referenced = _primary_stack_outputs(stack, values)
     _reset_runtime()
-    mocks = RecordingMocks(deployed_outputs)
+    mocks = RecordingMocks(deployed_outputs, referenced)
     monitor = RecordingMonitor(mocks, offline_render=offline_render)
     collector = _Collector()
+    collector.messages += [
+        f"mock: StackReference {name} reads mock outputs (an offline run, not a deployment)" for name in referenced
+    ]
     logger = logging.getLogger(f"{__name__}.program")
     logger.propagate = False
     logger.addHandler(collector)

@@ -232,9 +232,14 @@ def critical_path(run: StackRun) -> tuple[float, list[Registration]]:
 
 
 def time_to_ready(run: StackRun) -> float:
-    """Estimated minutes until the database (the CNPG Cluster bootstrapped from scratch) is ready."""
+    """Estimated minutes until the database (the CNPG Cluster bootstrapped from scratch, or a
+    disaster-recovery stack's replica cluster) is ready; a restore's recovery cluster does not count."""
     finish = _finish_times(run)
-    fresh = [r for r in run.registrations if r.type == CLUSTER_TYPE and "recovery" not in r.inputs["spec"].get("bootstrap", {})]
+    fresh = [
+        r
+        for r in run.registrations
+        if r.type == CLUSTER_TYPE and ("recovery" not in r.inputs["spec"].get("bootstrap", {}) or "replica" in r.inputs["spec"])
+    ]
     return max(finish[r.urn][0] for r in fresh)
 
 
