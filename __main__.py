@@ -14,16 +14,17 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring
+from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring, ClusterNetwork
 from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.backups import Backups, BackupsArgs
 from components.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.cluster_spec import Placement
 from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs
 from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
-from components.endpoints import Endpoints, PublicAddress
+from components.endpoints import Endpoints, InternalAddress, PublicAddress
 from components.identities import Identities, IdentitiesArgs
 from components.naming import Naming, NamingArgs
+from components.network import Network, NetworkArgs
 from components.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.operators import Operators, OperatorsArgs
 from components.poolers import Poolers, PoolersArgs, pooler_names
@@ -46,6 +47,19 @@ identities = Identities(
     ),
 )
 
+private = settings.network
+network = Network(
+    "network",
+    NetworkArgs(
+        resource_group_name=naming.resource_group_name,
+        vnet_name=naming.name(NameScheme.virtual_network),
+        location=settings.location,
+        settings=private,
+        control_plane_principal_id=identities.control_plane_principal_id,
+        tags=tags,
+    ),
+)
+
 backup_storage = BackupStorage(
     "backup-storage",
     BackupStorageArgs(
@@ -56,8 +70,25 @@ backup_storage = BackupStorage(
         writer_principal_id=identities.workload_principal_id,
         tags=tags,
         protect=stateful,
+        private_endpoint_only=private.private_storage,
     ),
 )
+if private.private_storage:
+    from components.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
+
+    BlobPrivateEndpoint(
+        "backup-private-endpoint",
+        BlobPrivateEndpointArgs(
+            resource_group_name=naming.resource_group_name,
+            endpoint_name=naming.name(NameScheme.blob_private_endpoint),
+            location=settings.location,
+            storage_account_id=backup_storage.account_id,
+            subnet_id=network.private_endpoint_subnet_id,
+            vnet_id=network.vnet_id,
+            existing_dns_zone_id=private.blob_private_dns_zone_id,
+            tags=tags,
+        ),
+    )
 
 observability = None
 if settings.observability.azure_monitoring:
@@ -88,8 +119,14 @@ aks = AksCluster(
         location=settings.location,
         zones=settings.zones,
         settings=settings.aks,
+        network=ClusterNetwork(
+            node_subnet_id=network.node_subnet_id,
+            pod_cidr=private.pod_cidr,
+            service_cidr=private.service_cidr,
+            dns_service_ip=private.dns_service_ip,
+        ),
         control_plane_identity_id=identities.control_plane_id,
-        control_plane_ready=[identities.network_role],
+        control_plane_ready=[identities.network_role, *network.control_plane_ready],
         monitoring=ClusterMonitoring(observability.log_analytics_workspace_id) if observability else None,
         tags=tags,
         protect=stateful,
@@ -148,18 +185,32 @@ endpoints = Endpoints(
     public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn)
     if public_ip
     else None,
+    internal=InternalAddress(
+        read_write_ip=str(private.internal_endpoint.read_write_ip),
+        read_only_ip=str(private.internal_endpoint.read_only_ip),
+        subnet_name=network.node_subnet_name,
+        allowed_client_cidrs=private.client_cidrs,
+        dns_zone=private.private_dns_zone,
+    )
+    if private.internal_endpoint.enabled
+    else None,
     pooler_services=pooler_names(postgres.cluster_name) if poolers_enabled else (),
 )
+if endpoints.internal is not None:
+    from components.database_dns import DatabaseDns, DatabaseDnsArgs
+
+    DatabaseDns(
+        "database-dns",
+        DatabaseDnsArgs(
+            resource_group_name=naming.resource_group_name,
+            zone_name=private.private_dns_zone,
+            cluster_vnet_id=network.vnet_id,
+            peer_vnet_ids=[peering.remote_vnet_id for peering in private.peerings],
+            a_records=endpoints.private_dns_records(),
+            tags=tags,
+        ),
+    )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
-
-replica_of = None
-if settings.disaster_recovery:
-    from components.replica_source import ReplicaSource, ReplicaSourceArgs
-
-    replica_of = ReplicaSource(
-        "replica-source",
-        ReplicaSourceArgs(settings=settings, dr=settings.disaster_recovery, reader_principal_id=identities.workload_principal_id),
-    ).replica_of
 
 database = PostgresCluster(
     "database",
@@ -175,7 +226,6 @@ database = PostgresCluster(
         operators_ready=operators.database_ready,
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
-        replica_of=replica_of,
     ),
 )
 
@@ -186,7 +236,11 @@ DatabaseNetworkPolicies(
         namespace=postgres.namespace,
         cluster_name=postgres.cluster_name,
         cluster=database.ref.resource,
-        public_client_cidrs=settings.public_endpoint.allowed_client_cidrs if public_ip else [],
+        # Every network a load balancer admits: public clients and the internal endpoint's.
+        public_client_cidrs=[
+            *(settings.public_endpoint.allowed_client_cidrs if public_ip else []),
+            *(private.client_cidrs if endpoints.internal else []),
+        ],
         self_managed_prometheus=operators.prometheus_operator is not None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
         poolers=pooler_names(postgres.cluster_name) if poolers_enabled else (),
@@ -260,14 +314,7 @@ pulumi.export("oidcIssuerUrl", aks.oidc_issuer_url)
 pulumi.export("workloadIdentityClientId", identities.workload_client_id)
 pulumi.export("backupStorageAccountName", backup_storage.account_name)
 pulumi.export("backupContainerUrl", backup_storage.container_url)
-# Read by a disaster-recovery stack's replica (settings/disaster_recovery.py PRIMARY_OUTPUTS).
-pulumi.export("location", settings.location)
-pulumi.export("namePrefix", settings.name_prefix)
-pulumi.export("postgresMajorVersion", postgres.major_version)
-pulumi.export("backupContainerId", backup_storage.container_id)
-pulumi.export("backupDestinationPath", database.destination_path)
-pulumi.export("backupServerName", postgres.cluster_name)
-pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
+pulumi.export("vnetId", network.vnet_id)
 if public_ip:
     pulumi.export("publicIpAddress", public_ip.address)
     pulumi.export("publicFqdn", public_ip.fqdn)
@@ -290,6 +337,14 @@ pulumi.export(
         **(
             {"publicReadWrite": endpoints.public_service_name("rw"), "publicReadOnly": endpoints.public_service_name("ro")}
             if public_ip
+            else {}
+        ),
+        **(
+            {
+                "internalReadWrite": endpoints.internal_service_name("rw"),
+                "internalReadOnly": endpoints.internal_service_name("ro"),
+            }
+            if endpoints.internal
             else {}
         ),
     },

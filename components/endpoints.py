@@ -6,6 +6,7 @@ so their selectors follow every failover; both share the platform's static IP an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import pulumi
 from settings import PublicEndpointSettings
 
 POSTGRES_PORT = 5432
+INTERNAL_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,21 @@ class PublicAddress:
 
 
 @dataclass(frozen=True)
+class InternalAddress:
+    """Static private addresses of the internal load balancers, named in the private DNS zone."""
+
+    read_write_ip: str
+    read_only_ip: str
+    # The node subnet (the cluster's virtual network): where the load balancer takes its addresses.
+    subnet_name: str
+    allowed_client_cidrs: Sequence[str]
+    dns_zone: str
+
+    def ip(self, role: str) -> str:
+        return self.read_write_ip if role == "rw" else self.read_only_ip
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Read-write (primary) and read-only (replicas) endpoints of one CNPG cluster."""
 
@@ -34,6 +51,7 @@ class Endpoints:
     namespace: str
     settings: PublicEndpointSettings
     public: PublicAddress | None
+    internal: InternalAddress | None = None
     # Services in front of the cluster that present its server certificate (the PgBouncer poolers').
     pooler_services: tuple[str, ...] = ()
 
@@ -47,7 +65,23 @@ class Endpoints:
     def _internal_host(self, service: str) -> str:
         return f"{service}.{self.namespace}.svc.cluster.local"
 
+    def internal_service_name(self, role: str) -> str:
+        return f"{self.cluster_name}-internal-{role}"
+
+    def private_host(self, role: str) -> str:
+        """The internal endpoint's name in the private DNS zone."""
+        assert self.internal is not None
+        return f"{self.service_name(role)}.{self.internal.dns_zone}"
+
+    def private_dns_records(self) -> dict[str, str]:
+        """A records of the private DNS zone: one name per internal endpoint."""
+        assert self.internal is not None
+        return {self.service_name(role): self.internal.ip(role) for role in ("rw", "ro")}
+
     def host(self, role: str) -> pulumi.Output[str]:
+        # Private first: where an internal endpoint exists, clients in the network should use it.
+        if self.internal is not None:
+            return pulumi.Output.from_input(self.private_host(role))
         return self.service_host(self.service_name(role))
 
     def service_host(self, service: str) -> pulumi.Output[str]:
@@ -57,25 +91,56 @@ class Endpoints:
         return self.public.fqdn
 
     def port(self, role: str) -> int:
-        if self.public is None:
+        if self.internal is not None or self.public is None:
             return POSTGRES_PORT
         return self.settings.read_write_port if role == "rw" else self.settings.read_only_port
 
     def server_alt_dns_names(self) -> list[pulumi.Input[str]]:
         """Names the server certificate must carry so clients can use sslmode=verify-full."""
+        return self._private_hosts() + ([] if self.public is None else [self.public.fqdn]) + self._pooler_hosts()
+
+    def _private_hosts(self) -> list[pulumi.Input[str]]:
+        return [] if self.internal is None else [self.private_host(role) for role in ("rw", "ro")]
+
+    def _pooler_hosts(self) -> list[pulumi.Input[str]]:
         # CNPG adds its own services' names; the poolers' in-cluster names are ours to add.
-        pooler_names: list[pulumi.Input[str]] = [
+        return [
             name
             for service in self.pooler_services
             for name in (service, f"{service}.{self.namespace}", f"{service}.{self.namespace}.svc", self._internal_host(service))
         ]
-        return pooler_names if self.public is None else [self.public.fqdn, *pooler_names]
 
     def managed_services(self) -> list[dict[str, Any]]:
         """``spec.managed.services.additional`` entries: one public LoadBalancer per role."""
-        if self.public is None:
-            return []
-        return [self._load_balancer(role) for role in ("rw", "ro")]
+        services = [] if self.public is None else [self._load_balancer(role) for role in ("rw", "ro")]
+        if self.internal is not None:
+            services += [self._internal_load_balancer(role) for role in ("rw", "ro")]
+        return services
+
+    def _internal_load_balancer(self, role: str) -> dict[str, Any]:
+        """An internal LoadBalancer on a static address of the node subnet, admitting the client networks."""
+        assert self.internal is not None
+        return {
+            "selectorType": role,
+            "updateStrategy": "patch",
+            "serviceTemplate": {
+                "metadata": {
+                    "name": self.internal_service_name(role),
+                    "annotations": {
+                        INTERNAL_ANNOTATION: "true",
+                        "service.beta.kubernetes.io/azure-load-balancer-ipv4": self.internal.ip(role),
+                        "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": self.internal.subnet_name,
+                    },
+                },
+                "spec": {
+                    "type": "LoadBalancer",
+                    "loadBalancerSourceRanges": list(self.internal.allowed_client_cidrs),
+                    # As for the public ones: the pod sees the client's address, which the NetworkPolicy admits.
+                    "externalTrafficPolicy": "Local",
+                    "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": POSTGRES_PORT, "protocol": "TCP"}],
+                },
+            },
+        }
 
     def _load_balancer(self, role: str) -> dict[str, Any]:
         return {

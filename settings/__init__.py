@@ -21,8 +21,8 @@ from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSetti
 from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
-from settings.disaster_recovery import DisasterRecoverySettings
 from settings.names import SUFFIX_LENGTH, NameScheme
+from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
 from settings.placeholders import placeholder_problems
@@ -40,9 +40,9 @@ __all__ = [
     "AksSettings",
     "AlertingSettings",
     "BackupSettings",
-    "DisasterRecoverySettings",
     "GrafanaAdmin",
     "NameScheme",
+    "NetworkSettings",
     "NodePoolSettings",
     "ObservabilitySettings",
     "OperatorSettings",
@@ -103,14 +103,14 @@ class Settings(SettingsModel):
     """Alert receivers."""
     public_endpoint: PublicEndpointSettings
     """Required. Public database endpoints."""
+    network: NetworkSettings = NetworkSettings()
+    """Virtual network, cluster address ranges, internal endpoints and private backup storage."""
     operators: OperatorSettings = OperatorSettings()
     """Operator chart versions."""
     postgres: PostgresSettings = PostgresSettings()
     """The PostgreSQL cluster."""
     restore: RestoreSettings = RestoreSettings()
     """Restore into a new cluster."""
-    disaster_recovery: DisasterRecoverySettings | None = None
-    """Set: this stack runs a replica cluster following another stack's primary, in another region."""
     pooler: PoolerSettings = PoolerSettings()
     """PgBouncer connection poolers (read-write and read-only)."""
 
@@ -144,6 +144,7 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
+        problems += self.network.problems()
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(

@@ -127,7 +127,8 @@ def test_pooler_pods_are_scraped_by_both_prometheus_flavours(shipped: StackRun) 
         assert monitor.inputs["spec"]["podMetricsEndpoints"] == [{"port": "metrics"}]
 
 
-def test_public_pooler_services_share_the_database_load_balancer_settings(shipped: StackRun) -> None:
+def test_public_pooler_services_share_the_database_load_balancer_settings(dev: StackRun) -> None:
+    shipped = dev  # the stack with publicEndpoint.enabled
     cluster = shipped.one(CLUSTER).inputs["spec"]
     database_lb = cluster["managed"]["services"]["additional"][0]["serviceTemplate"]
     for pooler_type, port in (("rw", 6432), ("ro", 6433)):
@@ -148,8 +149,8 @@ def test_pooled_uris_are_secret_and_verify_the_server(shipped: StackRun) -> None
         assert shipped.outputs[f"pooled{role}Host"] in uri
 
 
-def test_internal_only_stack_exposes_poolers_in_the_cluster() -> None:
-    run = run_stack("dev", {P + "publicEndpoint": {"enabled": False}})
+def test_internal_only_stack_exposes_poolers_in_the_cluster(prod: StackRun) -> None:
+    run = prod  # publicEndpoint.enabled: false
     for pooler_type, role in (("rw", "ReadWrite"), ("ro", "ReadOnly")):
         assert "serviceTemplate" not in poolers(run)[pooler_type].inputs["spec"]
         assert run.outputs[f"pooled{role}Host"] == f"pg-primary-pooler-{pooler_type}.cnpg-database.svc.cluster.local"
@@ -171,7 +172,8 @@ def _policy(run: StackRun, name: str) -> dict[str, Any]:
     return spec
 
 
-def test_network_policies_admit_poolers_to_postgres_and_clients_to_poolers(shipped: StackRun) -> None:
+def test_network_policies_admit_poolers_to_postgres_and_clients_to_poolers(dev: StackRun) -> None:
+    shipped = dev  # the stack with public clients
     poolers_selector = {
         "matchExpressions": [
             {"key": "cnpg.io/poolerName", "operator": "In", "values": ["pg-primary-pooler-rw", "pg-primary-pooler-ro"]}

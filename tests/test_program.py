@@ -8,7 +8,6 @@ import re
 from google.protobuf import json_format
 
 from offline.engine import StackRun
-from settings.disaster_recovery import PRIMARY_OUTPUTS
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -36,8 +35,6 @@ EXPECTED_OUTPUTS = {
     "inClusterGrafanaAdminPassword",
     "postgresNamespace",
     "postgresClusterName",
-    # What a disaster-recovery stack reads from its primary.
-    *PRIMARY_OUTPUTS,
 }
 
 
@@ -51,7 +48,6 @@ def test_stack_outputs(shipped: StackRun) -> None:
         "pooledReadWriteUri",
         "pooledReadOnlyUri",
         "inClusterGrafanaAdminPassword",
-        "applicationPassword",
     }
 
 

@@ -30,7 +30,14 @@ BAD_POOLER_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("too few client connections", {P + "pooler": {"maxClientConn": 5}}, ["pooler.maxClientConn: 5", "at least defaultPoolSize"]),
     ("one pooler instance in prod", {P + "pooler": {"instances": 1}}, ["pooler.instances: 1", "prod runs at least 2"]),
     ("pool mode", {P + "pooler": {"poolMode": "statement"}}, ["pooler.poolMode: 'statement'", "session", "transaction"]),
-    ("port taken by the database", {P + "pooler": {"readWritePort": 5432}}, ["pooler.readWritePort/readOnlyPort: [5432]"]),
+    (
+        "port taken by the database",
+        {
+            P + "pooler": {"readWritePort": 5432},
+            P + "publicEndpoint": {"enabled": True, "allowedClientCidrs": ["203.0.113.0/24"]},
+        },
+        ["pooler.readWritePort/readOnlyPort: [5432]"],
+    ),
     ("same pooler ports", {P + "pooler": {"readWritePort": 7000, "readOnlyPort": 7000}}, ["pooler", "must differ"]),
     (
         "tiny memory",
