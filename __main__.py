@@ -212,6 +212,15 @@ if endpoints.internal is not None:
     )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
 
+replica_of = None
+if settings.disaster_recovery:
+    from components.replica_source import ReplicaSource, ReplicaSourceArgs
+
+    replica_of = ReplicaSource(
+        "replica-source",
+        ReplicaSourceArgs(settings=settings, dr=settings.disaster_recovery, reader_principal_id=identities.workload_principal_id),
+    ).replica_of
+
 database = PostgresCluster(
     "database",
     PostgresClusterArgs(
@@ -226,6 +235,7 @@ database = PostgresCluster(
         operators_ready=operators.database_ready,
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
+        replica_of=replica_of,
     ),
 )
 
@@ -315,6 +325,14 @@ pulumi.export("workloadIdentityClientId", identities.workload_client_id)
 pulumi.export("backupStorageAccountName", backup_storage.account_name)
 pulumi.export("backupContainerUrl", backup_storage.container_url)
 pulumi.export("vnetId", network.vnet_id)
+# Read by a disaster-recovery stack's replica (settings/disaster_recovery.py PRIMARY_OUTPUTS).
+pulumi.export("location", settings.location)
+pulumi.export("namePrefix", settings.name_prefix)
+pulumi.export("postgresMajorVersion", postgres.major_version)
+pulumi.export("backupContainerId", backup_storage.container_id)
+pulumi.export("backupDestinationPath", database.destination_path)
+pulumi.export("backupServerName", postgres.cluster_name)
+pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
 if public_ip:
     pulumi.export("publicIpAddress", public_ip.address)
     pulumi.export("publicFqdn", public_ip.fqdn)

@@ -21,6 +21,7 @@ from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSetti
 from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
+from settings.disaster_recovery import DisasterRecoverySettings
 from settings.names import SUFFIX_LENGTH, NameScheme
 from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
@@ -40,6 +41,7 @@ __all__ = [
     "AksSettings",
     "AlertingSettings",
     "BackupSettings",
+    "DisasterRecoverySettings",
     "GrafanaAdmin",
     "NameScheme",
     "NetworkSettings",
@@ -111,6 +113,8 @@ class Settings(SettingsModel):
     """The PostgreSQL cluster."""
     restore: RestoreSettings = RestoreSettings()
     """Restore into a new cluster."""
+    disaster_recovery: DisasterRecoverySettings | None = None
+    """Set: this stack runs a replica cluster following another stack's primary, in another region."""
     pooler: PoolerSettings = PoolerSettings()
     """PgBouncer connection poolers (read-write and read-only)."""
 

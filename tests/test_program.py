@@ -8,6 +8,7 @@ import re
 from google.protobuf import json_format
 
 from offline.engine import StackRun
+from settings.disaster_recovery import PRIMARY_OUTPUTS
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -35,6 +36,8 @@ EXPECTED_OUTPUTS = {
     "inClusterGrafanaAdminPassword",
     "postgresNamespace",
     "postgresClusterName",
+    # What a disaster-recovery stack reads from its primary.
+    *PRIMARY_OUTPUTS,
 }
 
 
@@ -48,6 +51,7 @@ def test_stack_outputs(shipped: StackRun) -> None:
         "pooledReadWriteUri",
         "pooledReadOnlyUri",
         "inClusterGrafanaAdminPassword",
+        "applicationPassword",
     }
 
 
