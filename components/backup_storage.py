@@ -37,7 +37,6 @@ class BackupStorage(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
     container_url: pulumi.Output[str]
     container_id: pulumi.Output[str]
-    container_id: pulumi.Output[str]
     writer_role: pulumi.Resource
 
     def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None):
@@ -120,7 +119,6 @@ class BackupStorage(pulumi.ComponentResource):
         self.account_id = account.id
         self.container_name = container.name
         self.container_url = pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
-        self.container_id = container.id
         self.container_id = container.id
         self.register_outputs(
             {"accountName": self.account_name, "containerName": self.container_name, "containerUrl": self.container_url}

@@ -113,10 +113,10 @@ class Settings(SettingsModel):
     """The PostgreSQL cluster."""
     restore: RestoreSettings = RestoreSettings()
     """Restore into a new cluster."""
-    disaster_recovery: DisasterRecoverySettings | None = None
-    """Set: this stack runs a replica cluster following another stack's primary, in another region."""
     pooler: PoolerSettings = PoolerSettings()
     """PgBouncer connection poolers (read-write and read-only)."""
+    disaster_recovery: DisasterRecoverySettings | None = None
+    """Set: this stack runs a replica cluster following another stack's primary, in another region."""
 
     @field_validator("zones")
     @classmethod

@@ -83,9 +83,7 @@ class AksSettings(SettingsModel):
             raise ValueError("must look like 1.35 or 1.35.2")
         if int(match.group(1)) not in SUPPORTED_KUBERNETES_MINORS:
             supported = ", ".join(f"1.{minor}" for minor in SUPPORTED_KUBERNETES_MINORS)
-            raise ValueError(
-                f"must be a minor that AKS supports for new clusters and CloudNativePG 1.30 supports: {supported}"
-            )
+            raise ValueError(f"must be a minor that AKS supports for new clusters and CloudNativePG 1.30 supports: {supported}")
         return value
 
     def production_problems(self) -> list[str]:

@@ -70,6 +70,13 @@ PLACEHOLDERS = (
         "'publicEndpoint.allowedClientCidrs[0]' <client-cidr>",
     ),
     Placeholder(
+        ("network", "clientCidrs"),
+        _documentation_ranges,
+        "documentation ranges (RFC 5737/3849), placeholders no real network uses",
+        "the private client networks that reach the internal endpoint (peered networks, VPN)",
+        "'network.clientCidrs[0]' <client-cidr>",
+    ),
+    Placeholder(
         ("aks", "adminGroupObjectIds"),
         _nil_guids,
         "the nil GUID, a placeholder no Entra group has",

@@ -185,7 +185,8 @@ def test_summary_flags_placeholders_and_mock_values(rendered: tuple[str, Path]) 
     top = summary.split("## ", 1)[0]
     assert f"Not deployable as is: {len(SHIPPED_PLACEHOLDERS[stack])} settings still hold placeholders" in top
     assert all(path in top for path in SHIPPED_PLACEHOLDERS[stack])
-    assert re.search(r"\| `publicIpAddress` \| `\"[0-9.]+\"` \| \*\*mock\*\* \|", summary)
+    if stack == "dev":  # prod ships private: no public address
+        assert re.search(r"\| `publicIpAddress` \| `\"[0-9.]+\"` \| \*\*mock\*\* \|", summary)
     assert "| `resourceGroupName` |" in summary and '| `databaseName` | `"appdb"` | program |' in summary
     resources = json.loads((out / "resources.json").read_text())
     custom = sum(1 for r in resources if r["custom"] and not r["type"].startswith("pulumi:providers:"))

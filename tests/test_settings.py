@@ -164,7 +164,7 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "public without client ranges",
-        {P + "publicEndpoint": _section("prod", "publicEndpoint", allowedClientCidrs=[])},
+        {P + "publicEndpoint": _section("prod", "publicEndpoint", enabled=True, allowedClientCidrs=[])},
         ["publicEndpoint:", "allowedClientCidrs must list"],
     ),
     (
@@ -468,7 +468,8 @@ def test_cnpg_cron_forms_are_accepted(schedule: str) -> None:
 # --------------------------------------------------------------------------- placeholders and typed values
 
 # Real values for every shipped placeholder (documentation ranges, the nil GUID, example.com mail).
-REAL_VALUES = {
+REAL_VALUES: dict[str, dict[str, Any]] = {
+    "network": {"clientCidrs": ["10.40.0.0/16"]},
     "aks": {"apiServerAuthorizedIpRanges": ["20.91.0.0/16"], "adminGroupObjectIds": ["3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"]},
     "publicEndpoint": {"allowedClientCidrs": ["2a01:111:f400::/48"]},
     "observability": {"grafanaAdmins": [{"objectId": "8d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6", "principalType": "Group"}]},
@@ -477,9 +478,10 @@ REAL_VALUES = {
 # The placeholders each shipped stack file holds.
 SHIPPED_PLACEHOLDERS = {
     "dev": ["aks.apiServerAuthorizedIpRanges", "publicEndpoint.allowedClientCidrs"],
+    # Prod ships private: its public endpoint is off, so its client ranges are not used.
     "prod": [
         "aks.apiServerAuthorizedIpRanges",
-        "publicEndpoint.allowedClientCidrs",
+        "network.clientCidrs",
         "aks.adminGroupObjectIds",
         "observability.grafanaAdmins",
         "alerting.emails",
@@ -509,7 +511,8 @@ def test_a_real_engine_refuses_the_shipped_placeholders(stack: str) -> None:
         "'203.0.113.0/24'" in by_key[f"{P}aks.apiServerAuthorizedIpRanges"]
         and "runner's egress" in by_key[f"{P}aks.apiServerAuthorizedIpRanges"]
     )
-    assert "connect to PostgreSQL" in by_key[f"{P}publicEndpoint.allowedClientCidrs"]
+    if stack == "dev":
+        assert "connect to PostgreSQL" in by_key[f"{P}publicEndpoint.allowedClientCidrs"]
     if stack == "prod":
         assert "nil GUID" in by_key[f"{P}aks.adminGroupObjectIds"] and "az ad group show" in by_key[f"{P}aks.adminGroupObjectIds"]
         assert "'dba-on-call@example.com'" in by_key[f"{P}alerting.emails"]

@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from components.aks_cluster import SYSTEM_POOL_TOLERATIONS
 from components.operators import ALERT_WEBHOOK_SECRET, ALERT_WEBHOOK_URL_FILE
 from offline.engine import StackRun, run_stack
 from tests.components.helpers import depends_on
@@ -41,5 +42,7 @@ def test_webhook_routes_every_alert_but_watchdog() -> None:
 
 
 def test_without_webhook_alertmanager_keeps_the_chart_default(dev: StackRun) -> None:
-    assert _kube_prometheus_stack(dev).inputs["values"]["alertmanager"] == {"enabled": True}
+    alertmanager = _kube_prometheus_stack(dev).inputs["values"]["alertmanager"]
+    # Only the system pool's tolerations beside the chart's default (its 'null' receiver).
+    assert alertmanager == {"enabled": True, "alertmanagerSpec": {"tolerations": SYSTEM_POOL_TOLERATIONS}}
     assert not [s for s in dev.of_type("kubernetes:core/v1:Secret") if s.name == "operators-alert-webhook"]
