@@ -94,7 +94,8 @@ def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str, sub
 
 
 class AksCluster(pulumi.ComponentResource):
-    """A zone-redundant AKS cluster with a system pool and a dedicated ``postgres`` pool."""
+    """A zone-redundant AKS cluster with a system pool and a dedicated ``postgres`` pool, both inline
+    (created with the cluster): whatever waits for the cluster waits for the PostgreSQL nodes too."""
 
     cluster_name: pulumi.Output[str]
     cluster_id: pulumi.Output[str]
@@ -119,6 +120,8 @@ class AksCluster(pulumi.ComponentResource):
                     },
                 )
             }
+        pool = aks.postgres_pool
+        self.postgres_pool_taint = (*POSTGRES_NODE_LABEL, "NoSchedule") if pool.dedicated else None
         cluster = containerservice.ManagedCluster(
             f"{name}-cluster",
             resource_group_name=args.resource_group_name,
@@ -132,13 +135,20 @@ class AksCluster(pulumi.ComponentResource):
                 type=containerservice.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[args.control_plane_identity_id],
             ),
-            # Only the system pool is inline (a cluster cannot be created without one); the postgres
-            # pool is a separate AgentPool below. Any change to an inline pool is a PUT of the whole
-            # cluster that puts every pool, separate ones included, into Scaling
-            # (pulumi-azure-native#4264, won't fix), so the inline pool carries only settings that
-            # rarely change, and the workloads that change with the database stay on their own pool.
-            # The operators run here rather than on a third pool: no extra zone-spread nodes, and the
-            # taint still keeps application pods off.
+            # Both pools are inline, created with the cluster and in parallel with each other: the
+            # PostgreSQL nodes belong to the cluster that the Kubernetes provider (and so every in-cluster
+            # resource, the database included) waits for. A separate AgentPool would be created only
+            # after the cluster (3-6 min more), with nothing making the database wait for it.
+            # Inline only, never inline + separate: a change to an inline pool puts every pool,
+            # separate AgentPools included, into Scaling (pulumi-azure-native#4264, won't fix).
+            # Trade-off: any change to either pool (VM size, counts, labels, taints, surge, version) is
+            # an update of this ManagedCluster, a PUT of the whole cluster body during which both pools
+            # show Scaling; and AKS refuses to add an inline pool to an existing cluster ("A new agent
+            # pool was introduced"), so a further pool would have to be a separate AgentPool. Stacks
+            # deployed with the former separate pool: `pulumi state delete` its AgentPool
+            # (aks-postgres-pool) before the next `pulumi up`, or the update deletes the nodes.
+            # The operators run on the system pool rather than on a third pool: no extra zone-spread
+            # nodes, and the taint still keeps application pods off.
             agent_pool_profiles=[
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=aks.system_pool.name,
@@ -146,7 +156,20 @@ class AksCluster(pulumi.ComponentResource):
                     **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
                     node_taints=[_taint(SYSTEM_POOL_TAINT)],
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
-                )
+                ),
+                containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name=pool.name,
+                    mode=containerservice.AgentPoolMode.USER,
+                    **_autoscaled_pool(pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
+                    node_labels=dict([POSTGRES_NODE_LABEL]),
+                    node_taints=[_taint(self.postgres_pool_taint)] if self.postgres_pool_taint else [],
+                    # One node at a time, a new one added before an old one drains: at most one instance
+                    # is moving, the others keep one PostgreSQL node per zone, and the drain waits for
+                    # CNPG's switchover under the PodDisruptionBudgets.
+                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
+                        max_surge="1", max_unavailable="0", drain_timeout_in_minutes=60
+                    ),
+                ),
             ],
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin=containerservice.NetworkPlugin.AZURE,
@@ -191,28 +214,9 @@ class AksCluster(pulumi.ComponentResource):
                 parent=self,
                 protect=args.protect,
                 depends_on=list(args.control_plane_ready),
-                # The autoscaler owns the node count.
-                ignore_changes=["agentPoolProfiles[0].count"],
+                # The autoscaler owns the node counts (system pool [0], postgres pool [1]).
+                ignore_changes=["agentPoolProfiles[0].count", "agentPoolProfiles[1].count"],
             ),
-        )
-        pool = aks.postgres_pool
-        self.postgres_pool_taint = (*POSTGRES_NODE_LABEL, "NoSchedule") if pool.dedicated else None
-        containerservice.AgentPool(
-            f"{name}-postgres-pool",
-            resource_group_name=args.resource_group_name,
-            resource_name_=cluster.name,
-            agent_pool_name=pool.name,
-            mode=containerservice.AgentPoolMode.USER,
-            **_autoscaled_pool(pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
-            node_labels=dict([POSTGRES_NODE_LABEL]),
-            node_taints=[_taint(self.postgres_pool_taint)] if self.postgres_pool_taint else [],
-            # One node at a time, a new one added before an old one drains: at most one instance is
-            # moving, the others keep one PostgreSQL node per zone, and the drain waits for CNPG's
-            # switchover under the PodDisruptionBudgets.
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
-                max_surge="1", max_unavailable="0", drain_timeout_in_minutes=60
-            ),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
         )
         for config_name, window in (
             (AUTO_UPGRADE_SCHEDULE, aks.maintenance.auto_upgrade),

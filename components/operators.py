@@ -24,6 +24,10 @@ ALERT_WEBHOOK_SECRET = "alertmanager-webhook"
 ALERT_WEBHOOK_URL_FILE = f"/etc/alertmanager/secrets/{ALERT_WEBHOOK_SECRET}/url"
 # The operator pods' label (chart cloudnative-pg); NetworkPolicies admit the operator by it.
 CNPG_OPERATOR_POD_LABEL = {"app.kubernetes.io/name": "cloudnative-pg"}
+# Helm release of the CNPG operator (named after its chart) and the chart's selector labels for its pods
+# (templates/_helpers.tpl cloudnative-pg.selectorLabels: name and instance).
+CNPG_RELEASE = "cloudnative-pg"
+CNPG_OPERATOR_SELECTOR = {**CNPG_OPERATOR_POD_LABEL, "app.kubernetes.io/instance": CNPG_RELEASE}
 # Pods of the Prometheus that the Prometheus Operator runs for kube-prometheus-stack.
 PROMETHEUS_POD_LABEL = {"app.kubernetes.io/name": "prometheus"}
 # Label the kube-prometheus-stack Grafana sidecar loads dashboards from.
@@ -199,16 +203,21 @@ class Operators(pulumi.ComponentResource):
                     "data": {"INSTANCES_ROLLOUT_DELAY": "30", "CLUSTERS_ROLLOUT_DELAY": "60"},
                 },
                 "monitoring": {
-                    "podMonitorEnabled": versions.self_managed_monitoring,
+                    # Off: the chart's PodMonitor needs kube-prometheus-stack's CRDs, and so the whole
+                    # operator install would wait for that stack (about 3 min). The operator's PodMonitor
+                    # is created below, beside the release, once the stack is there.
+                    "podMonitorEnabled": False,
                     # Off: its bundled dashboard (cluster-v0.0.5) reads in-tree backup metrics that plugin
                     # backups no longer update; DatabaseMonitoring provisions the current one (same uid).
                     "grafanaDashboard": {"create": False},
                 },
             },
-            # Not cert-manager: the operator issues its own webhook certificate. The chart's PodMonitor needs
-            # kube-prometheus-stack's CRDs, hence that wait (the one operator edge off the database's floor).
-            depends_on=[operator_namespace, *(self.prometheus_operator or [])],
+            # Only its namespace: the operator issues its own webhook certificate (no cert-manager) and
+            # creates no PodMonitor (above), so it installs beside cert-manager and the monitoring stack.
+            depends_on=[operator_namespace],
         )
+        if self.prometheus_operator is not None:
+            self._operator_pod_monitor(name, cnpg)
         plugin = self._release(
             f"{name}-barman-cloud",
             chart="plugin-barman-cloud",
@@ -226,6 +235,23 @@ class Operators(pulumi.ComponentResource):
         )
         self.database_ready = [cnpg, plugin]
         self.register_outputs({})
+
+    def _operator_pod_monitor(self, name: str, cnpg: k8s.helm.v3.Release) -> None:
+        """The PodMonitor the cloudnative-pg chart renders with ``monitoring.podMonitorEnabled``
+        (templates/podmonitor.yaml, chart 0.29.0): the operator pods' metrics port (8080, named
+        ``metrics``). After the release, so that on stacks deployed with the chart's PodMonitor Helm has
+        removed its copy (same name) before this one is applied; and after kube-prometheus-stack, whose
+        CRD it needs. Nothing waits for it."""
+        k8s.apiextensions.CustomResource(
+            f"{name}-cnpg-pod-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata={"name": CNPG_RELEASE, "namespace": OPERATOR_NAMESPACE, "labels": dict(CNPG_OPERATOR_SELECTOR)},
+            spec={"selector": {"matchLabels": dict(CNPG_OPERATOR_SELECTOR)}, "podMetricsEndpoints": [{"port": "metrics"}]},
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self._provider, depends_on=[cnpg, *(self.prometheus_operator or [])]
+            ),
+        )
 
     def _release(
         self,

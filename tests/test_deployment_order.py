@@ -31,6 +31,16 @@ def test_kube_prometheus_stack_waits_for_no_operator(prod: StackRun, chart: str)
     assert not _waits_for(prod, _release(prod, "kube-prometheus-stack"), chart)
 
 
+def test_the_cnpg_operator_does_not_wait_for_kube_prometheus_stack(shipped: StackRun) -> None:
+    # Its PodMonitor (the one thing that needed the stack's CRDs) is a resource of its own, created after both.
+    operator = _release(shipped, "cloudnative-pg")
+    assert not _waits_for(shipped, operator, "kube-prometheus-stack")
+    (monitor,) = [
+        r for r in shipped.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") if r.name == "operators-cnpg-pod-monitor"
+    ]
+    assert operator.urn in monitor.dependencies and _waits_for(shipped, monitor, "kube-prometheus-stack")
+
+
 def test_cert_manager_waits_for_no_other_release(shipped: StackRun) -> None:
     cert_manager = _release(shipped, "cert-manager")
     releases = {r.urn for r in shipped.registrations if r.type == "kubernetes:helm.sh/v3:Release"}

@@ -97,22 +97,33 @@ def _minor_version(version: str) -> tuple[int, int] | None:
 def _supported_version(args: ResourceValidationArgs, report: Report) -> None:
     minimum_text = text_setting(args, "minKubernetesVersion", MIN_KUBERNETES_VERSION)
     minimum = _minor_version(minimum_text)
-    key = "kubernetesVersion" if args.resource_type == MANAGED_CLUSTER else "orchestratorVersion"
-    version = lookup(args.props, key)
     where = label(args.resource_type, args.name)
-    if version is None:
-        if args.resource_type == MANAGED_CLUSTER:
+
+    def check(subject: str, key: str, version: Any) -> None:
+        found = _minor_version(str(version))
+        if found is None or minimum is None or found < minimum:
+            report(
+                f"{subject}: {key} is '{version}'; CloudNativePG 1.30 supports Kubernetes {minimum_text} and newer, "
+                f"so use {minimum_text} or later."
+            )
+
+    if args.resource_type == MANAGED_CLUSTER:
+        version = lookup(args.props, "kubernetesVersion")
+        if version is None:
             report(
                 f"{where}: kubernetesVersion is not set, so AKS picks its current default; "
                 f"pin kubernetes_version >= {minimum_text}."
             )
+        else:
+            check(where, "kubernetesVersion", version)
+        # Inline pools (the postgres pool among them) may pin their own node version; unset follows the cluster.
+        for subject, pool in _pools(args):
+            if lookup(pool, "orchestratorVersion") is not None:
+                check(subject, "orchestratorVersion", lookup(pool, "orchestratorVersion"))
         return
-    found = _minor_version(str(version))
-    if found is None or minimum is None or found < minimum:
-        report(
-            f"{where}: {key} is '{version}'; CloudNativePG 1.30 supports Kubernetes {minimum_text} and newer, "
-            f"so use {minimum_text} or later."
-        )
+    version = lookup(args.props, "orchestratorVersion")
+    if version is not None:
+        check(where, "orchestratorVersion", version)
 
 
 @for_types(MANAGED_CLUSTER)

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from offline.engine import TENANT_ID, StackRun, run_stack
@@ -20,8 +22,13 @@ def test_cluster_networking_identity_and_security(prod: StackRun) -> None:
     assert cluster["identity"]["type"] == "UserAssigned"
 
 
+def _profiles(run: StackRun) -> dict[str, dict[str, Any]]:
+    return {profile["name"]: profile for profile in run.one(CLUSTER).inputs["agentPoolProfiles"]}
+
+
 def test_system_pool_spans_three_zones_and_autoscales(prod: StackRun) -> None:
-    (system,) = prod.one(CLUSTER).inputs["agentPoolProfiles"]
+    system = prod.one(CLUSTER).inputs["agentPoolProfiles"][0]
+    assert system["name"] == "systempool"
     assert system["mode"] == "System"
     assert system["availabilityZones"] == ["1", "2", "3"]
     assert system["vmSize"] == "Standard_D4s_v5"
@@ -32,26 +39,45 @@ def test_system_pool_spans_three_zones_and_autoscales(prod: StackRun) -> None:
     assert "agentPoolProfiles[0].count" in prod.one(CLUSTER).ignore_changes
 
 
-def test_postgres_pool_is_labelled_tainted_and_zonal(prod: StackRun) -> None:
-    pool = prod.one(POOL)
-    spec = pool.inputs
-    assert spec["agentPoolName"] == "postgres" and spec["mode"] == "User"
-    assert spec["vmSize"] == "Standard_D4s_v3"
-    assert spec["availabilityZones"] == ["1", "2", "3"]
-    assert (spec["minCount"], spec["maxCount"]) == (3, 6)
-    assert spec["nodeLabels"] == {"workload": "postgres"}
-    assert spec["nodeTaints"] == ["workload=postgres:NoSchedule"]
+def test_postgres_pool_is_inline_labelled_tainted_and_zonal(prod: StackRun) -> None:
+    # Created with the cluster: whatever waits for the cluster (the Kubernetes provider, so the
+    # database) waits for the PostgreSQL nodes; no separate AgentPool beside the inline pools (#4264).
+    assert not prod.of_type(POOL)
+    cluster = prod.one(CLUSTER)
+    system, postgres = cluster.inputs["agentPoolProfiles"]
+    assert system["name"] == "systempool"
+    assert postgres["name"] == "postgres" and postgres["mode"] == "User"
+    assert postgres["vmSize"] == "Standard_D4s_v3"
+    assert (postgres["osType"], postgres["osSKU"]) == ("Linux", "AzureLinux")
+    assert postgres["availabilityZones"] == ["1", "2", "3"]
+    assert (postgres["enableAutoScaling"], postgres["minCount"], postgres["maxCount"], postgres["count"]) == (True, 3, 6, 3)
+    assert postgres["orchestratorVersion"] == "1.35"
+    assert postgres["vnetSubnetID"] == system["vnetSubnetID"]
+    assert postgres["nodeLabels"] == {"workload": "postgres"}
+    assert postgres["nodeTaints"] == ["workload=postgres:NoSchedule"]
     # One node at a time, surged before the old one drains.
-    assert spec["upgradeSettings"] == {"maxSurge": "1", "maxUnavailable": "0", "drainTimeoutInMinutes": 60}
-    assert "count" in pool.ignore_changes
-    assert prod.one(CLUSTER).urn in pool.property_dependencies["resourceName"]
+    assert postgres["upgradeSettings"] == {"maxSurge": "1", "maxUnavailable": "0", "drainTimeoutInMinutes": 60}
+    assert "agentPoolProfiles[1].count" in cluster.ignore_changes
+
+
+def test_the_database_waits_for_the_cluster_that_carries_its_pool(prod: StackRun) -> None:
+    # Database -> Kubernetes provider -> the cluster (created with both pools) and the deployer's
+    # role assignments on it.
+    provider = prod.one("pulumi:providers:kubernetes")
+    cluster = prod.one(CLUSTER).urn
+    assert cluster in provider.dependencies
+    grants = [prod.by_urn(urn) for urn in provider.dependencies if "RoleAssignment" in urn]
+    assert grants and all(cluster in grant.dependencies for grant in grants)
+    database = prod.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
+    assert database.provider.startswith(f"{provider.urn}::")
 
 
 def test_pool_without_taint_when_not_dedicated() -> None:
     from tests.test_settings import _nested
 
     run = run_stack("dev", {"aks-postgres-ha:aks": _nested("dev", "aks", "postgresPool", dedicated=False)})
-    assert run.one(POOL).inputs["nodeTaints"] == []
+    assert _profiles(run)["postgres"]["nodeTaints"] == []
+    assert _profiles(run)["postgres"]["nodeLabels"] == {"workload": "postgres"}
     cluster = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
     assert "tolerations" not in cluster["affinity"]
 

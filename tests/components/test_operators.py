@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 
 from components.operators import SYSTEM_POOL_WORKLOADS
-from offline.engine import Registration, StackRun
+from offline.engine import Registration, StackRun, run_stack
 from tests.components.helpers import children
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -53,10 +53,40 @@ def test_kube_prometheus_stack_selects_everything_and_uses_a_generated_password(
 
 def test_install_order(prod: StackRun) -> None:
     releases = _releases(prod)
-    cert_manager, stack = (releases[name].urn for name in ("cert-manager", "kube-prometheus-stack"))
-    assert stack in releases["cloudnative-pg"].dependencies  # the operator's PodMonitor needs its CRD
+    cert_manager, cnpg = (releases[name].urn for name in ("cert-manager", "cloudnative-pg"))
+    namespace = prod.one("kubernetes:core/v1:Namespace", "operators-cnpg-system-namespace").urn
+    # The operator needs only its namespace: its PodMonitor, which needs kube-prometheus-stack's CRDs, is
+    # a separate resource (below), no longer rendered by the chart.
+    assert releases["cloudnative-pg"].dependencies == [namespace]
     assert cert_manager in releases["plugin-barman-cloud"].dependencies  # tests/test_deployment_order.py: the rest
     assert all(r.inputs["atomic"] is True for r in releases.values())
+    assert cnpg not in releases["plugin-barman-cloud"].dependencies
+
+
+def test_the_operator_pod_monitor_replaces_the_charts(prod: StackRun) -> None:
+    values = _releases(prod)["cloudnative-pg"].inputs["values"]
+    assert values["monitoring"]["podMonitorEnabled"] is False
+    (monitor,) = [r for r in children(prod, "operators") if r.type == "kubernetes:monitoring.coreos.com/v1:PodMonitor"]
+    # As charts/cloudnative-pg/templates/podmonitor.yaml renders it for release cloudnative-pg.
+    assert monitor.inputs["metadata"]["name"] == "cloudnative-pg"
+    assert monitor.inputs["metadata"]["namespace"] == "cnpg-system"
+    assert monitor.inputs["spec"] == {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": "cloudnative-pg"}},
+        "podMetricsEndpoints": [{"port": "metrics"}],
+    }
+    releases = _releases(prod)
+    # The CRD from kube-prometheus-stack; after the operator's release, which on stacks deployed with the
+    # chart's PodMonitor removes that one (same name) first.
+    assert {releases["kube-prometheus-stack"].urn, releases["cloudnative-pg"].urn} <= set(monitor.dependencies)
+    assert monitor.provider.startswith(prod.one("pulumi:providers:kubernetes").urn)
+
+
+def test_no_operator_pod_monitor_without_self_managed_monitoring() -> None:
+    from tests.test_settings import _section
+
+    run = run_stack("dev", {"aks-postgres-ha:operators": _section("dev", "operators", selfManagedMonitoring=False)})
+    assert not [r for r in children(run, "operators") if r.type == "kubernetes:monitoring.coreos.com/v1:PodMonitor"]
+    assert _releases(run)["cloudnative-pg"].inputs["values"]["monitoring"]["podMonitorEnabled"] is False
 
 
 @pytest.mark.parametrize(("chart", "path"), [(chart, path) for chart, paths in SYSTEM_POOL_WORKLOADS.items() for path in paths])

@@ -12,6 +12,7 @@ from settings import SUPPORTED_KUBERNETES_MINORS
 
 from .baseline import compliant_stack
 from .expectations import Analyze, flagged, only, passes
+from .synthetic import SyntheticStack
 
 CLUSTER = "aks"
 POOL = "postgres-pool"
@@ -65,6 +66,29 @@ def test_zoneless_system_pool_is_named(analyze: Analyze) -> None:
     assert "node pool 'systempool'" in violation.message
 
 
+def _with_inline_postgres_pool(stack_name: str, **postgres: object) -> SyntheticStack:
+    """The program's layout: the postgres pool inline beside the system pool, no separate AgentPool."""
+    system = {"name": "systempool", "mode": "System", "count": 2, "availabilityZones": ["1", "2", "3"]}
+    pool = {"name": "postgres", "mode": "User", "count": 3, "availabilityZones": ["1", "2", "3"], "orchestratorVersion": "1.35"}
+    return compliant_stack(stack_name).without(POOL).with_value(CLUSTER, "agentPoolProfiles", [system, {**pool, **postgres}])
+
+
+def test_the_inline_postgres_pool_is_held_to_the_zone_rule(analyze: Analyze) -> None:
+    passes(analyze(_with_inline_postgres_pool("prod")), "aks-zone-redundant-node-pools")
+    stack = _with_inline_postgres_pool("prod", availabilityZones=["1"])
+    violation = only(analyze(stack), "aks-zone-redundant-node-pools", stack.urn(CLUSTER))
+    assert "node pool 'postgres' (agentPoolProfiles[1])" in violation.message
+    assert "spans 1 availability zone" in violation.message
+
+
+def test_the_inline_postgres_pool_is_held_to_the_version_rule(analyze: Analyze) -> None:
+    passes(analyze(_with_inline_postgres_pool("prod")), "aks-supported-kubernetes-version")
+    stack = _with_inline_postgres_pool("prod", orchestratorVersion="1.31")
+    violation = only(analyze(stack), "aks-supported-kubernetes-version", stack.urn(CLUSTER))
+    assert "node pool 'postgres' (agentPoolProfiles[1])" in violation.message
+    assert "orchestratorVersion is '1.31'" in violation.message
+
+
 def test_zone_count_is_configurable(analyze: Analyze) -> None:
     stack = compliant_stack("prod").with_value(POOL, "availabilityZones", ["1", "2"])
     passes(analyze(stack, {"aks-zone-redundant-node-pools": {"minZones": 2}}), "aks-zone-redundant-node-pools")
@@ -81,7 +105,6 @@ def test_free_tier_is_disabled_in_dev_and_mandatory_in_prod(analyze: Analyze) ->
     passes(analyze(compliant_stack("dev").with_value(CLUSTER, "sku.tier", "Free")), "aks-paid-sku-tier")
     prod = compliant_stack("prod").with_value(CLUSTER, "sku.tier", "Free")
     flagged(analyze(prod), "aks-paid-sku-tier", prod.urn(CLUSTER))
-
 
 
 def test_the_pack_minimum_is_the_oldest_minor_the_settings_accept(analyze: Analyze) -> None:
