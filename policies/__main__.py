@@ -9,6 +9,7 @@ from aks_postgres_ha_policies.credentials import CREDENTIAL_POLICIES
 from aks_postgres_ha_policies.federation import FEDERATION_POLICIES
 from aks_postgres_ha_policies.identity import IDENTITY_POLICIES
 from aks_postgres_ha_policies.network import NETWORK_POLICIES
+from aks_postgres_ha_policies.poolers import POOLER_POLICIES
 from aks_postgres_ha_policies.private_network import PRIVATE_NETWORK_POLICIES
 from aks_postgres_ha_policies.qos import QOS_POLICIES
 from aks_postgres_ha_policies.storage import STORAGE_POLICIES
@@ -32,6 +33,7 @@ PolicyPack(
         *ALERT_ROUTING_POLICIES,
         *CNPG_POLICIES,
         *QOS_POLICIES,
+        *POOLER_POLICIES,
         *BACKUP_POLICIES,
         *FEDERATION_POLICIES,
         *CREDENTIAL_POLICIES,

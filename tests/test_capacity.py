@@ -20,6 +20,7 @@ from settings.capacity import (
     Resources,
     capacity_problems,
     node_room,
+    pooler_slots,
     vm_shape,
 )
 
@@ -67,17 +68,28 @@ def test_azure_monitoring_agents_take_node_room() -> None:
     assert without.free - with_agents.free == agents
 
 
-def test_dev_fits_two_pods_per_node_so_a_restore_fits_three_nodes() -> None:
-    dev = _settings("dev", restore={"enabled": True})
+def test_dev_fits_two_pods_per_node_but_a_restore_leaves_no_room_for_the_poolers() -> None:
+    dev = _settings("dev")
     room = _room(dev.aks.postgres_pool.vm_size, dev.observability.azure_monitoring)
     # Standard_D4s_v3: 4000m - 140m kube-reserved - 570m DaemonSets; 97% of 16 GiB - 25% - 100Mi - 1.46Gi.
     assert room.free.millicores == 3290
     assert 10 * GI < room.free.bytes < 10.1 * GI
     pod = Resources(1000, 4 * GI) + Resources(500, 1 * GI)  # postgres.resources + backup.sidecar
     assert room.free.how_many(pod) == 2
-    # 3 primary + 3 recovery pods, one of each cluster per node: 3 nodes, dev's maxCount.
-    assert dev.aks.postgres_pool.max_count == 3 and dev.postgres.instances == 3
+    pooler_pod = Resources(500, 256 * MI)  # pooler.resources; dev: 1 instance x rw and ro = 2 pods
+    # Without a restore: 3 nodes with one PostgreSQL pod each, 3290m - 1500m = 1790m left: 3 PgBouncer pods a node.
+    assert pooler_slots(room, pod, 3, 1, 3, pooler_pod) == 9
     assert capacity_problems(dev) == []
+    # With a restore: 3 primary + 3 recovery pods, 2 a node on dev's 3 nodes (maxCount 3), leave
+    # 3290m - 3000m = 290m and 10.08Gi - 10Gi = 79Mi a node: no room for a 500m / 256Mi PgBouncer pod.
+    assert (room.free - pod.times(2)).millicores == 290 and (room.free - pod.times(2)).bytes < 80 * MI
+    assert pooler_slots(room, pod, 6, 2, 3, pooler_pod) == 0
+    # A 4th node would be empty: 3290m / 500m = 6 slots.
+    assert pooler_slots(room, pod, 6, 2, 4, pooler_pod) == 6
+    (problem,) = _pool_problems("dev", restore=True, pool={})
+    assert problem.startswith(f"{P}aks.postgresPool.maxCount: 3 — the 2 PgBouncer pods (pooler.instances 1 x 2 poolers")
+    assert "the pool's 3 nodes hold 6 PostgreSQL pods, 2 a node" in problem
+    assert "leave room for 0 PgBouncer pods: raise maxCount to 4, or lower pooler.resources" in problem
 
 
 def test_prod_fits_one_pod_per_node_so_a_restore_needs_six_nodes() -> None:
@@ -86,7 +98,42 @@ def test_prod_fits_one_pod_per_node_so_a_restore_needs_six_nodes() -> None:
     pod = Resources(2000, 8 * GI) + Resources(500, 1 * GI)
     assert room.free.how_many(pod) == 1
     assert prod.aks.postgres_pool.max_count == 6 == 2 * prod.postgres.instances
+    # 6 nodes with one PostgreSQL pod each: 3290m - 2500m = 790m and ~1.08Gi left, one 500m / 256Mi
+    # PgBouncer pod a node: 6 slots for prod's 2 instances x rw and ro = 4 pods.
+    pooler_pod = Resources(500, 256 * MI)
+    assert pooler_slots(room, pod, 6, 1, 6, pooler_pod) == 6 >= 4
     assert capacity_problems(prod) == []
+    # Without a restore: 3 nodes with a PostgreSQL pod (1 slot each) and 3 the autoscaler can add (6 each).
+    assert pooler_slots(room, pod, 3, 1, 6, pooler_pod) == 3 + 18
+    assert capacity_problems(_settings("prod")) == []
+
+
+def test_pooler_pods_beyond_the_pool_are_refused() -> None:
+    # dev, no restore: 3 nodes x 3 slots (1790m / 500m) = 9 for 10 x 2 = 20 pods; an empty node adds
+    # 6 (3290m / 500m): 4 nodes 15, 5 nodes 21.
+    values = {key.removeprefix(P): copy.deepcopy(value) for key, value in stack_config("dev").items()}
+    values["pooler"]["instances"] = 10
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(values)
+    (problem,) = [p for p in raised.value.problems if "PgBouncer" in p]
+    assert problem.startswith(f"{P}aks.postgresPool.maxCount: 3 — the 20 PgBouncer pods (pooler.instances 10 x 2 poolers")
+    assert "request 500m CPU / 0.25Gi each (pooler.resources 500m / 256Mi)" in problem
+    assert "leave room for 9 PgBouncer pods: raise maxCount to 5" in problem
+
+
+def test_a_pooler_pod_larger_than_a_node_is_refused() -> None:
+    values = {key.removeprefix(P): copy.deepcopy(value) for key, value in stack_config("dev").items()}
+    values["pooler"]["resources"] = {"cpu": "4", "memory": "256Mi"}
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(values)
+    (problem,) = [p for p in raised.value.problems if p.startswith(f"{P}pooler.resources")]
+    assert problem.startswith(f"{P}pooler.resources: 4 / 256Mi — a PgBouncer pod requests 4000m CPU / 0.25Gi")
+    assert "has 3290m CPU / 10.08Gi left" in problem and "lower pooler.resources" in problem
+
+
+def test_disabled_poolers_take_no_room() -> None:
+    dev = _settings("dev", restore={"enabled": True}, pooler={"enabled": False})
+    assert capacity_problems(dev) == []
 
 
 def _pool_problems(stack: str, *, restore: bool, pool: dict[str, Any], resources: dict[str, str] | None = None) -> list[str]:

@@ -387,6 +387,19 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         },
         ["aks.postgresPool.maxCount: 5", "with restore.enabled", "need 6 nodes"],
     ),
+    (
+        "pooler pods without room on the postgres pool",
+        {
+            P + "pooler": _section("prod", "pooler", instances=10),
+            P + "aks": _nested("prod", "aks", "postgresPool", maxCount=3),
+        },
+        ["aks.postgresPool.maxCount: 3", "the 20 PgBouncer pods", "leave room for 3 PgBouncer pods", "raise maxCount to 6"],
+    ),
+    (
+        "pooler pod larger than a postgres node",
+        {P + "pooler": _nested("prod", "pooler", "resources", cpu="4")},
+        ["pooler.resources: 4 / 256Mi", "a PgBouncer pod requests 4000m CPU", "lower pooler.resources"],
+    ),
     ("unknown key", {P + "aks": _section("prod", "aks", kubernetesVersoin="1.35")}, ["aks.kubernetesVersoin: unknown setting"]),
     ("unknown top-level key", {P + "bakcup": {}}, ["bakcup: unknown setting"]),
     ("missing required section", {P + "aks": None}, ["aks: required setting is missing"]),

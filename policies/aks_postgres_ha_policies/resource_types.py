@@ -30,3 +30,4 @@ PROMETHEUS_RULE_GROUP: Final = "azure-native:alertsmanagement:PrometheusRuleGrou
 CNPG_CLUSTER: Final = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 CNPG_SCHEDULED_BACKUP: Final = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 BARMAN_OBJECT_STORE: Final = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
+CNPG_POOLER: Final = "kubernetes:postgresql.cnpg.io/v1:Pooler"

@@ -27,6 +27,10 @@ RESTRICTED = {
     "pod-security.kubernetes.io/enforce-version": "v1.34",
 }
 GUARANTEED = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1000m", "memory": "4096Mi"}}
+# As the program derives them for max_connections 200: 2 poolers x 2 instances x 22 x 2 databases
+# = 176, plus superuser_reserved_connections 3 = 179 <= 200.
+POOLER_INSTANCES = 2
+POOLER_MAX_DB_CONNECTIONS = "22"
 
 
 def _azure() -> list[Resource]:
@@ -184,6 +188,7 @@ def _cluster_spec() -> dict[str, object]:
         ],
         "primaryUpdateMethod": "switchover",
         "postgresql": {
+            "parameters": {"max_connections": "200"},
             "synchronous": {"method": "any", "number": 1},
             "pg_hba": [
                 "hostssl all all 0.0.0.0/0 scram-sha-256",
@@ -309,5 +314,29 @@ def _kubernetes() -> list[Resource]:
     ]
 
 
+def _pooler(pooler_type: str) -> Resource:
+    return _on_cluster(
+        "kubernetes:postgresql.cnpg.io/v1:Pooler",
+        f"pooler-{pooler_type}",
+        {
+            "metadata": {"name": f"{CLUSTER}-pooler-{pooler_type}", "namespace": NAMESPACE},
+            "spec": {
+                "cluster": {"name": CLUSTER},
+                "instances": POOLER_INSTANCES,
+                "type": pooler_type,
+                "pgbouncer": {
+                    "poolMode": "transaction",
+                    "parameters": {
+                        "max_db_connections": POOLER_MAX_DB_CONNECTIONS,
+                        "default_pool_size": POOLER_MAX_DB_CONNECTIONS,
+                        "max_client_conn": "1000",
+                        "reserve_pool_size": "0",
+                    },
+                },
+            },
+        },
+    )
+
+
 def compliant_stack(stack: str = "dev") -> SyntheticStack:
-    return SyntheticStack([*_azure(), *_kubernetes()], stack)
+    return SyntheticStack([*_azure(), *_kubernetes(), _pooler("rw"), _pooler("ro")], stack)

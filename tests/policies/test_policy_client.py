@@ -37,6 +37,7 @@ MANDATORY_POLICIES = {
     "cnpg-wal-archiver-plugin",
     "cnpg-backups-configured",
     "cnpg-federated-credentials",
+    "cnpg-pooler-connection-budget",
     "no-plaintext-credentials",
     "aks-entra-id-only",
     "kubernetes-provider-exec-credentials",
