@@ -247,7 +247,7 @@ DatabaseNetworkPolicies(
         cluster_name=postgres.cluster_name,
         cluster=database.ref.resource,
         # Every network a load balancer admits: public clients and the internal endpoint's.
-        public_client_cidrs=[
+        client_cidrs=[
             *(settings.public_endpoint.allowed_client_cidrs if public_ip else []),
             *(private.client_cidrs if endpoints.internal else []),
         ],

@@ -91,8 +91,13 @@ class Endpoints:
         return self.public.fqdn
 
     def port(self, role: str) -> int:
+        """The port of ``host(role)``: 5432 on the internal endpoint or in the cluster, else the public one."""
         if self.internal is not None or self.public is None:
             return POSTGRES_PORT
+        return self.public_port(role)
+
+    def public_port(self, role: str) -> int:
+        """The public load balancer's port for ``role``: both share the static IP, so each has its own."""
         return self.settings.read_write_port if role == "rw" else self.settings.read_only_port
 
     def server_alt_dns_names(self) -> list[pulumi.Input[str]]:
@@ -147,7 +152,7 @@ class Endpoints:
             "selectorType": role,
             "updateStrategy": "patch",
             # The operator keeps a template port named "postgres" as written.
-            "serviceTemplate": self.public_service_template(self.public_service_name(role), "postgres", self.port(role)),
+            "serviceTemplate": self.public_service_template(self.public_service_name(role), "postgres", self.public_port(role)),
         }
 
     def public_service_template(self, name: str, port_name: str, port: int) -> dict[str, Any]:

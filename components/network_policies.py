@@ -55,8 +55,9 @@ class DatabaseNetworkPoliciesArgs:
     cluster_name: str
     # Created once the cluster is there: the namespace exists and no policy races its bootstrap.
     cluster: pulumi.Resource
-    # Client networks of the public endpoint; empty when there is none.
-    public_client_cidrs: Sequence[str]
+    # Client networks every database load balancer admits (the public endpoint's and the internal
+    # endpoint's); empty when there is neither.
+    client_cidrs: Sequence[str]
     self_managed_prometheus: bool
     azure_managed_prometheus: bool
     # The cluster's PgBouncer Poolers (their pods listen on 5432 too); empty without pooling.
@@ -91,11 +92,12 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
         if scrapers:
             allowed.append(self._allow("allow-metrics", CNPG_PODS, scrapers, _tcp(METRICS_PORT)))
         instances = Selector(match_labels={"cnpg.io/cluster": args.cluster_name, "cnpg.io/podRole": "instance"})
-        public_clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.public_client_cidrs]
-        if public_clients:
-            # The public load balancers keep the client's address (externalTrafficPolicy: Local), so
-            # only the allowed client networks reach PostgreSQL, and only on the cluster's instances.
-            allowed.append(self._allow("allow-public-clients", instances, public_clients, _tcp(POSTGRES_PORT)))
+        clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.client_cidrs]
+        if clients:
+            # The load balancers keep the client's address (externalTrafficPolicy: Local), so only the
+            # allowed client networks reach PostgreSQL, and only on the cluster's instances. (The
+            # policy keeps its deployed name, allow-public-clients, though it admits internal ones too.)
+            allowed.append(self._allow("allow-public-clients", instances, clients, _tcp(POSTGRES_PORT)))
         if args.poolers:
             poolers = Selector(
                 match_expressions=[
@@ -104,9 +106,9 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
             )
             # PgBouncer connects to the instances through the cluster's rw/ro services.
             allowed.append(self._allow("allow-poolers", instances, [Peer(pod_selector=poolers)], _tcp(POSTGRES_PORT)))
-            if public_clients:
+            if clients:
                 # The poolers' load balancers keep the client's address too.
-                allowed.append(self._allow("allow-pooler-clients", poolers, public_clients, _tcp(POSTGRES_PORT)))
+                allowed.append(self._allow("allow-pooler-clients", poolers, clients, _tcp(POSTGRES_PORT)))
             if scrapers:
                 allowed.append(self._allow("allow-pooler-metrics", poolers, scrapers, _tcp(PGBOUNCER_METRICS_PORT)))
         # Last, so no moment exists where the deny stands without the allows.

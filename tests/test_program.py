@@ -20,8 +20,7 @@ EXPECTED_OUTPUTS = {
     "workloadIdentityClientId",
     "backupStorageAccountName",
     "backupContainerUrl",
-    "publicIpAddress",
-    "publicFqdn",
+    "vnetId",
     "kubeconfig",
     "readWriteHost",
     "readWritePort",
@@ -39,10 +38,12 @@ EXPECTED_OUTPUTS = {
     # What a disaster-recovery stack reads from its primary.
     *PRIMARY_OUTPUTS,
 }
+# Only with a public endpoint (dev ships one; prod ships private, publicEndpoint.enabled: false).
+PUBLIC_ENDPOINT_OUTPUTS = {"publicIpAddress", "publicFqdn"}
 
 
 def test_stack_outputs(shipped: StackRun) -> None:
-    expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else set())
+    expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else PUBLIC_ENDPOINT_OUTPUTS)
     assert set(shipped.outputs) == expected
     # The kubeconfig holds only the server, its CA and a kubelogin user: not a secret.
     assert shipped.secret_outputs == {

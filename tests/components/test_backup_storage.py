@@ -1,4 +1,5 @@
 from offline.engine import StackRun
+from tests.components.helpers import prod_with_public_endpoint
 
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 
@@ -44,10 +45,11 @@ def test_private_backups_container_writable_only_by_the_workload(prod: StackRun)
 
 
 def test_prod_protects_stateful_resources_and_dev_does_not(prod: StackRun, dev: StackRun) -> None:
-    for resource_type in (
-        "azure-native:storage:StorageAccount",
-        "azure-native:storage:BlobContainer",
-        "azure-native:network:PublicIPAddress",
-    ):
+    for resource_type in ("azure-native:storage:StorageAccount", "azure-native:storage:BlobContainer"):
         assert prod.one(resource_type).protect, resource_type
         assert not dev.one(resource_type).protect, resource_type
+    # prod ships private (no public IP); with its public endpoint switched on, the static IP is protected too.
+    public_ip = "azure-native:network:PublicIPAddress"
+    assert not prod.of_type(public_ip)
+    assert prod_with_public_endpoint().one(public_ip).protect
+    assert not dev.one(public_ip).protect

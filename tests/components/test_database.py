@@ -1,6 +1,7 @@
 from typing import Any
 
 from offline.engine import Registration, StackRun, run_stack, stack_config
+from tests.components.helpers import pooler_certificate_names, prod_with_public_endpoint
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
@@ -121,8 +122,15 @@ def test_pg_hba_requires_tls(shipped: StackRun) -> None:
     assert all(line.split()[-1] == "reject" for line in lines if line.startswith("hostnossl"))
 
 
-def test_certificate_names_the_public_fqdn(prod: StackRun) -> None:
-    assert _spec(prod)["certificates"]["serverAltDNSNames"] == [prod.outputs["publicFqdn"]]
+def test_certificate_names_the_public_fqdn(dev: StackRun, prod: StackRun) -> None:
+    # Public endpoint (dev): its name, then the poolers' in-cluster names.
+    assert _spec(dev)["certificates"]["serverAltDNSNames"] == [dev.outputs["publicFqdn"], *pooler_certificate_names()]
+    # Internal endpoint (prod ships private): the private DNS names instead, and no public name.
+    private = ["pg-primary-rw.cnpg.internal", "pg-primary-ro.cnpg.internal"]
+    assert _spec(prod)["certificates"]["serverAltDNSNames"] == [*private, *pooler_certificate_names()]
+    # Both endpoints (prod with its public endpoint on): the private names and the public one.
+    both = prod_with_public_endpoint()
+    assert _spec(both)["certificates"]["serverAltDNSNames"] == [*private, both.outputs["publicFqdn"], *pooler_certificate_names()]
 
 
 def test_workload_identity_wiring(prod: StackRun) -> None:

@@ -1,13 +1,19 @@
 import json
 
 from offline.engine import StackRun
+from tests.components.helpers import children
+
+POD_MONITOR_TYPES = ("kubernetes:monitoring.coreos.com/v1:PodMonitor", "kubernetes:azmonitoring.coreos.com/v1:PodMonitor")
+INSTANCE_PODS = {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}}
 
 
 def test_pod_monitors_select_the_clusters_instance_pods_on_the_metrics_port(prod: StackRun) -> None:
-    monitors = prod.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") + prod.of_type(
-        "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"
-    )
-    assert len(monitors) == 2
+    # The cluster's PodMonitors: one per Prometheus flavour. Other PodMonitors (the PgBouncer poolers',
+    # test_poolers.py; the operator's, test_operators.py) live elsewhere and none selects the instances.
+    monitors = [r for r in children(prod, "database-monitoring") if r.type in POD_MONITOR_TYPES]
+    assert sorted(r.type for r in monitors) == sorted(POD_MONITOR_TYPES)
+    others = [r for t in POD_MONITOR_TYPES for r in prod.of_type(t) if r not in monitors]
+    assert all(r.inputs["spec"]["selector"] != INSTANCE_PODS for r in others)
     cluster = prod.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
     for monitor in monitors:
         assert monitor.inputs["spec"] == {
@@ -18,7 +24,8 @@ def test_pod_monitors_select_the_clusters_instance_pods_on_the_metrics_port(prod
         assert monitor.inputs["metadata"]["namespace"] == "cnpg-database"
         assert cluster.urn in monitor.dependencies
     stack = prod.one("kubernetes:helm.sh/v3:Release", "operators-kube-prometheus-stack")
-    assert stack.urn in prod.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").dependencies
+    (self_managed,) = (r for r in monitors if r.type == "kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    assert stack.urn in self_managed.dependencies
 
 
 def test_alerts_cover_the_failure_modes(prod: StackRun) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from offline.engine import StackRun, run_stack, stack_config
-from tests.components.helpers import children, depends_on
+from tests.components.helpers import children, depends_on, prod_with_public_endpoint
 
 P = "aks-postgres-ha:"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -35,7 +35,12 @@ def test_every_policy_lives_in_the_database_namespace(shipped: StackRun) -> None
         "allow-operator",
         "allow-instances",
         "allow-metrics",
+        # dev: the public endpoint's client networks; prod: the internal endpoint's.
         "allow-public-clients",
+        # The PgBouncer poolers: they reach the instances, clients reach them, Prometheus scrapes them.
+        "allow-poolers",
+        "allow-pooler-clients",
+        "allow-pooler-metrics",
     }
     assert {p["metadata"]["namespace"] for p in policies.values()} == {namespace}
     assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies.values())  # egress stays open
@@ -72,10 +77,24 @@ def test_both_prometheus_scrape_metrics_only(shipped: StackRun) -> None:
     ]
 
 
-def test_public_clients_reach_only_postgres_on_the_instances(prod: StackRun) -> None:
+def _client_networks(cidrs: list[str]) -> list[dict[str, Any]]:
+    return [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs], "ports": _tcp(5432)}]
+
+
+def test_public_clients_reach_only_postgres_on_the_instances(dev: StackRun, prod: StackRun) -> None:
+    instances = {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}}
+    # dev: the public endpoint's client networks.
+    spec = _policies(dev)["allow-public-clients"]["spec"]
+    assert spec["podSelector"] == instances
+    assert spec["ingress"] == _client_networks(["203.0.113.0/24"])
+    # prod (private): the internal endpoint's client networks (network.clientCidrs).
     spec = _policies(prod)["allow-public-clients"]["spec"]
-    assert spec["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}}
-    assert spec["ingress"] == [{"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": _tcp(5432)}]
+    assert spec["podSelector"] == instances
+    assert spec["ingress"] == _client_networks(["192.0.2.0/24"])
+    # prod with its public endpoint on: both, and still only PostgreSQL on the instances.
+    spec = _policies(prod_with_public_endpoint())["allow-public-clients"]["spec"]
+    assert spec["podSelector"] == instances
+    assert spec["ingress"] == _client_networks(["203.0.113.0/24", "192.0.2.0/24"])
 
 
 def test_load_balancers_keep_the_client_address(prod: StackRun) -> None:
@@ -99,7 +118,13 @@ def _policies_with(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_no_public_endpoint_no_client_rule() -> None:
-    assert "allow-public-clients" not in _policies_with({P + "publicEndpoint": {"enabled": False}})
+    # Neither a public nor an internal endpoint (dev without its public one): no client rule at all.
+    policies = _policies(run_stack("dev", {P + "publicEndpoint": {"enabled": False}}))
+    assert "allow-public-clients" not in policies and "allow-pooler-clients" not in policies
+    # No public endpoint but the internal one (prod as shipped): only the internal client networks,
+    # not publicEndpoint.allowedClientCidrs.
+    policies = _policies_with({P + "publicEndpoint": {**stack_config("prod")[P + "publicEndpoint"], "enabled": False}})
+    assert policies["allow-public-clients"]["spec"]["ingress"] == _client_networks(["192.0.2.0/24"])
 
 
 def test_scrapers_follow_the_monitoring_choices() -> None:

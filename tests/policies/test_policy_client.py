@@ -44,6 +44,8 @@ MANDATORY_POLICIES = {
     "namespace-pod-security",
     "cnpg-namespace-default-deny",
     "alerts-routed",
+    "storage-private-endpoint-only",
+    "internal-load-balancer-private",
 }
 
 

@@ -67,5 +67,11 @@ def test_public_ip_is_matched_by_dependency_when_its_name_is_unknown(analyze: An
 def test_internal_load_balancer_cannot_take_a_public_ip(analyze: Analyze) -> None:
     annotations = (*MANAGED_SERVICE.split("."), "metadata", "annotations")
     stack = compliant_stack().with_value("cluster", (*annotations, INTERNAL[-1]), "true")
-    violation = only(analyze(stack), "public-ip-behind-load-balancer", stack.urn("cluster"))
+    report = analyze(stack)
+    violation = flagged(report, "public-ip-behind-load-balancer", stack.urn("cluster"))
     assert "cannot use a public IP" in violation.message
+    # The internal service now also carries a public IP name, which internal-load-balancer-private refuses too;
+    # nothing else in the report.
+    internal = flagged(report, "internal-load-balancer-private", stack.urn("cluster"))
+    assert "service.beta.kubernetes.io/azure-pip-name" in internal.message
+    assert len(report.violations) == 2 and set(report.violations) == {violation, internal}, report.describe()
