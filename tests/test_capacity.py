@@ -68,7 +68,7 @@ def test_azure_monitoring_agents_take_node_room() -> None:
     assert without.free - with_agents.free == agents
 
 
-def test_dev_fits_two_pods_per_node_but_a_restore_leaves_no_room_for_the_poolers() -> None:
+def test_dev_fits_two_pods_per_node_and_a_restore_needs_a_fourth_node_for_the_poolers() -> None:
     dev = _settings("dev")
     room = _room(dev.aks.postgres_pool.vm_size, dev.observability.azure_monitoring)
     # Standard_D4s_v3: 4000m - 140m kube-reserved - 570m DaemonSets; 97% of 16 GiB - 25% - 100Mi - 1.46Gi.
@@ -80,13 +80,15 @@ def test_dev_fits_two_pods_per_node_but_a_restore_leaves_no_room_for_the_poolers
     # Without a restore: 3 nodes with one PostgreSQL pod each, 3290m - 1500m = 1790m left: 3 PgBouncer pods a node.
     assert pooler_slots(room, pod, 3, 1, 3, pooler_pod) == 9
     assert capacity_problems(dev) == []
-    # With a restore: 3 primary + 3 recovery pods, 2 a node on dev's 3 nodes (maxCount 3), leave
+    # With a restore: 3 primary + 3 recovery pods, 2 a node on 3 nodes, leave
     # 3290m - 3000m = 290m and 10.08Gi - 10Gi = 79Mi a node: no room for a 500m / 256Mi PgBouncer pod.
     assert (room.free - pod.times(2)).millicores == 290 and (room.free - pod.times(2)).bytes < 80 * MI
     assert pooler_slots(room, pod, 6, 2, 3, pooler_pod) == 0
-    # A 4th node would be empty: 3290m / 500m = 6 slots.
+    # dev's maxCount 4 gives an empty 4th node: 3290m / 500m = 6 slots.
+    assert dev.aks.postgres_pool.max_count == 4
     assert pooler_slots(room, pod, 6, 2, 4, pooler_pod) == 6
-    (problem,) = _pool_problems("dev", restore=True, pool={})
+    assert capacity_problems(_settings("dev", restore={"enabled": True})) == []
+    (problem,) = _pool_problems("dev", restore=True, pool={"maxCount": 3})
     assert problem.startswith(f"{P}aks.postgresPool.maxCount: 3 — the 2 PgBouncer pods (pooler.instances 1 x 2 poolers")
     assert "the pool's 3 nodes hold 6 PostgreSQL pods, 2 a node" in problem
     assert "leave room for 0 PgBouncer pods: raise maxCount to 4, or lower pooler.resources" in problem
@@ -110,15 +112,15 @@ def test_prod_fits_one_pod_per_node_so_a_restore_needs_six_nodes() -> None:
 
 def test_pooler_pods_beyond_the_pool_are_refused() -> None:
     # dev, no restore: 3 nodes x 3 slots (1790m / 500m) = 9 for 10 x 2 = 20 pods; an empty node adds
-    # 6 (3290m / 500m): 4 nodes 15, 5 nodes 21.
+    # 6 (3290m / 500m): 4 nodes (dev's maxCount) 15, 5 nodes 21.
     values = {key.removeprefix(P): copy.deepcopy(value) for key, value in stack_config("dev").items()}
     values["pooler"]["instances"] = 10
     with pytest.raises(SettingsError) as raised:
         parse_settings(values)
     (problem,) = [p for p in raised.value.problems if "PgBouncer" in p]
-    assert problem.startswith(f"{P}aks.postgresPool.maxCount: 3 — the 20 PgBouncer pods (pooler.instances 10 x 2 poolers")
+    assert problem.startswith(f"{P}aks.postgresPool.maxCount: 4 — the 20 PgBouncer pods (pooler.instances 10 x 2 poolers")
     assert "request 500m CPU / 0.25Gi each (pooler.resources 500m / 256Mi)" in problem
-    assert "leave room for 9 PgBouncer pods: raise maxCount to 5" in problem
+    assert "leave room for 15 PgBouncer pods: raise maxCount to 5" in problem
 
 
 def test_a_pooler_pod_larger_than_a_node_is_refused() -> None:
