@@ -165,6 +165,7 @@ access = ClusterAccess(
     "cluster-access",
     ClusterAccessArgs(
         resource_group_name=naming.resource_group_name,
+        resource_group_id=naming.resource_group_id,
         cluster_name=aks.cluster_name,
         cluster_id=aks.cluster_id,
         admin_group_object_ids=settings.aks.admin_group_object_ids,

@@ -31,6 +31,8 @@ USER_NAME = "entra-kubelogin"
 @dataclass(frozen=True)
 class ClusterAccessArgs:
     resource_group_name: pulumi.Input[str]
+    # The stack's own resource group: it holds this AKS cluster and no other.
+    resource_group_id: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
     cluster_id: pulumi.Input[str]
     # Entra groups that administer the cluster (aks.adminGroupObjectIds).
@@ -79,22 +81,16 @@ class ClusterAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:ClusterAccess", name, None, opts)
+        self._name = name
         deployer = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self)).object_id
-        # The deployer may be a user or a service principal: Azure looks its type up.
-        principals: list[tuple[str, pulumi.Input[str], str | None]] = [("deployer", deployer, None)]
-        principals += [(f"admins-{index}", group, "Group") for index, group in enumerate(args.admin_group_object_ids)]
-        grants = [
-            assign_role(
-                f"{name}-{principal}-{role.name.lower().replace('_', '-')}",
-                scope=args.cluster_id,
-                principal_id=principal_id,
-                role=role,
-                principal_type=principal_type,
-                parent=self,
-            )
-            for principal, principal_id, principal_type in principals
-            for role in CLUSTER_ROLES
-        ]
+        # The deployer's grants sit on the stack's resource group (whose only cluster is this one), so
+        # Azure creates them while the cluster is being created instead of after it: the provider,
+        # and everything in Kubernetes, waits for them. The deployer may be a user or a service
+        # principal: Azure looks its type up.
+        grants = self._grant("deployer", deployer, None, scope=args.resource_group_id)
+        # The admins' grants sit on the cluster itself; nothing the program deploys waits for them.
+        for index, group in enumerate(args.admin_group_object_ids):
+            self._grant(f"admins-{index}", group, "Group", scope=args.cluster_id)
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=args.resource_group_name,
             resource_name=args.cluster_name,
@@ -116,3 +112,18 @@ class ClusterAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
+
+    def _grant(
+        self, principal: str, principal_id: pulumi.Input[str], principal_type: str | None, *, scope: pulumi.Input[str]
+    ) -> list[pulumi.Resource]:
+        return [
+            assign_role(
+                f"{self._name}-{principal}-{role.name.lower().replace('_', '-')}",
+                scope=scope,
+                principal_id=principal_id,
+                role=role,
+                principal_type=principal_type,
+                parent=self,
+            )
+            for role in CLUSTER_ROLES
+        ]

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from offline.engine import CLIENT_OBJECT_ID, Registration, StackRun, run_stack
+from offline.engine import CLIENT_OBJECT_ID, SUBSCRIPTION_ID, Registration, StackRun, run_stack
 
 PROVIDER = "pulumi:providers:kubernetes"
 ROLE = "azure-native:authorization:RoleAssignment"
@@ -64,11 +64,18 @@ def test_deployer_and_admin_groups_hold_cluster_roles_and_the_provider_waits(pro
         (principal, role) for principal in (CLIENT_OBJECT_ID, admin_group) for role in (AKS_RBAC_CLUSTER_ADMIN, AKS_CLUSTER_USER)
     }
     cluster = prod.one(CLUSTER)
+    group = prod.one("azure-native:resources:ResourceGroup")
     provider = prod.one(PROVIDER)
     for (principal, _), grant in grants.items():
-        assert cluster.urn in grant.property_dependencies["scope"]  # scoped to the cluster, nothing wider
-        assert grant.inputs["scope"].endswith(f"/{cluster.inputs['resourceName']}")
-        assert grant.urn in provider.dependencies
+        if principal == CLIENT_OBJECT_ID:
+            # The stack's own resource group (its only cluster is this one): created beside the cluster.
+            assert grant.inputs["scope"] == f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group.inputs['resourceGroupName']}"
+            assert cluster.urn not in grant.dependencies and cluster.urn not in grant.property_dependencies["scope"]
+            assert grant.urn in provider.dependencies
+        else:
+            assert cluster.urn in grant.property_dependencies["scope"]  # scoped to the cluster, nothing wider
+            assert grant.inputs["scope"].endswith(f"/{cluster.inputs['resourceName']}")
+            assert grant.urn not in provider.dependencies  # nothing the program deploys waits for the admins
         # The deployer's type (user or service principal) is unknown: Azure looks it up.
         assert grant.inputs.get("principalType") == (None if principal == CLIENT_OBJECT_ID else "Group")
     deployer = grants[(CLIENT_OBJECT_ID, AKS_RBAC_CLUSTER_ADMIN)]
