@@ -14,20 +14,20 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring, ClusterNetwork
-from components.backup_storage import BackupStorage, BackupStorageArgs
-from components.backups import Backups, BackupsArgs
-from components.cluster_access import ClusterAccess, ClusterAccessArgs
-from components.cluster_spec import Placement
-from components.database import BackupTarget, PostgresCluster, PostgresClusterArgs
-from components.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
-from components.endpoints import Endpoints, InternalAddress, PublicAddress
-from components.identities import Identities, IdentitiesArgs
-from components.naming import Naming, NamingArgs
-from components.network import Network, NetworkArgs
-from components.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
-from components.operators import Operators, OperatorsArgs
-from components.poolers import Poolers, PoolersArgs, pooler_names
+from components.azure.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring, ClusterNetwork
+from components.azure.backup_storage import BackupStorage, BackupStorageArgs
+from components.azure.cluster_access import ClusterAccess, ClusterAccessArgs
+from components.azure.identities import Identities, IdentitiesArgs
+from components.azure.naming import Naming, NamingArgs
+from components.azure.network import Network, NetworkArgs
+from components.builders.cluster_spec import Placement
+from components.builders.endpoints import Endpoints, InternalAddress, PublicAddress
+from components.cluster.backups import Backups, BackupsArgs
+from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
+from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
+from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
+from components.cluster.operators import Operators, OperatorsArgs
+from components.cluster.poolers import Poolers, PoolersArgs, pooler_names
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -74,7 +74,7 @@ backup_storage = BackupStorage(
     ),
 )
 if private.private_storage:
-    from components.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
+    from components.azure.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
 
     BlobPrivateEndpoint(
         "backup-private-endpoint",
@@ -92,7 +92,7 @@ if private.private_storage:
 
 observability = None
 if settings.observability.azure_monitoring:
-    from components.observability import Observability, ObservabilityArgs
+    from components.azure.observability import Observability, ObservabilityArgs
 
     observability = Observability(
         "observability",
@@ -146,7 +146,7 @@ if observability:
 
 public_ip = None
 if settings.public_endpoint.enabled:
-    from components.public_ip import PublicIp, PublicIpArgs
+    from components.azure.public_ip import PublicIp, PublicIpArgs
 
     public_ip = PublicIp(
         "public-ip",
@@ -198,7 +198,7 @@ endpoints = Endpoints(
     pooler_services=pooler_names(postgres.cluster_name) if poolers_enabled else (),
 )
 if endpoints.internal is not None:
-    from components.database_dns import DatabaseDns, DatabaseDnsArgs
+    from components.azure.database_dns import DatabaseDns, DatabaseDnsArgs
 
     DatabaseDns(
         "database-dns",
@@ -215,7 +215,7 @@ placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_ta
 
 replica_of = None
 if settings.disaster_recovery:
-    from components.replica_source import ReplicaSource, ReplicaSourceArgs
+    from components.azure.replica_source import ReplicaSource, ReplicaSourceArgs
 
     replica_of = ReplicaSource(
         "replica-source",
@@ -288,7 +288,7 @@ if poolers_enabled:
     )
 
 if settings.restore.enabled:
-    from components.restore import RestoredCluster, RestoredClusterArgs
+    from components.cluster.restore import RestoredCluster, RestoredClusterArgs
 
     RestoredCluster(
         "restore",

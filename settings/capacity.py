@@ -11,7 +11,7 @@ Sources (verify when AKS or the add-on set changes):
   below); kube-reserved memory = min(20 MiB x maxPods + 50 MiB, 25% of the node's memory);
   eviction threshold memory.available < 100Mi. maxPods: 250, the Azure CNI Overlay default.
 
-PgBouncer pods (settings/pooler.py; components/poolers.py) run on the postgres pool too, so they
+PgBouncer pods (settings/pooler.py; components/cluster/poolers.py) run on the postgres pool too, so they
 are counted: pooler.instances pods for each of the rw and ro poolers, each requesting
 pooler.resources. Model (decided here, conservative but not worst-of-all-worlds):
 - the pool may grow to aks.postgresPool.maxCount nodes (the autoscaler adds nodes for Pending pods);
@@ -113,7 +113,7 @@ MONITORING_DAEMONSETS = {
     "ama-logs": Resources(150, 550 * MI),
     "ama-metrics-node": Resources(70, 180 * MI),
 }
-# Each CNPG cluster keeps one instance per node (components/cluster_spec.py:
+# Each CNPG cluster keeps one instance per node (components/builders/cluster_spec.py:
 # podAntiAffinityType required, topologyKey hostname); CNPG's anti-affinity selects only its own
 # cluster's pods, so the primary's and a recovery cluster's instances may share a node.
 MAX_CLUSTERS_PER_NODE = 2

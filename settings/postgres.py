@@ -104,7 +104,7 @@ class PostgresSettings(SettingsModel):
     @field_validator("namespace")
     @classmethod
     def _namespace_not_taken(cls, value: str) -> str:
-        from components.operators import OPERATOR_NAMESPACES
+        from components.cluster.operators import OPERATOR_NAMESPACES
 
         if value in PLATFORM_NAMESPACES or value.startswith(PLATFORM_NAMESPACE_PREFIX) or value in OPERATOR_NAMESPACES:
             taken = ", ".join([*PLATFORM_NAMESPACES, f"{PLATFORM_NAMESPACE_PREFIX}*", *OPERATOR_NAMESPACES])
@@ -113,7 +113,7 @@ class PostgresSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _parameters_fit_the_pod(self) -> PostgresSettings:
-        from components.postgres_parameters import CNPG_MANAGED_PARAMETERS, memory_budget, wal_size_problems
+        from components.builders.postgres_parameters import CNPG_MANAGED_PARAMETERS, memory_budget, wal_size_problems
 
         managed = sorted(set(self.parameters) & CNPG_MANAGED_PARAMETERS)
         if managed:
@@ -134,7 +134,7 @@ class PostgresSettings(SettingsModel):
     @property
     def derived_parameters(self) -> dict[str, str]:
         """``postgresql.parameters`` of the Cluster: derived from the pod and the WAL volume, overrides applied."""
-        from components.postgres_parameters import derive_parameters
+        from components.builders.postgres_parameters import derive_parameters
 
         return derive_parameters(
             self.resources.memory_bytes,

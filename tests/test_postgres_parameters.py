@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import settings
-from components.postgres_parameters import (
+from components.builders.postgres_parameters import (
     CNPG_MANAGED_PARAMETERS,
     GIB,
     MIB,

@@ -1,5 +1,5 @@
 """With a restore enabled, the shipped stacks still satisfy every mandatory policy, for each target:
-the recovery cluster is backed up into a WAL folder of its own (components/restore.py)."""
+the recovery cluster is backed up into a WAL folder of its own (components/cluster/restore.py)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from components.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
+from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
 from tools.drill.arguments import bounded, matching
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl

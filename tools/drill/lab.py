@@ -34,8 +34,8 @@ from typing import Any
 
 import psycopg
 
-from components.cluster_spec import Placement, cluster_spec
-from components.postgres_parameters import SHARED_PRELOAD_LIBRARIES
+from components.builders.cluster_spec import Placement, cluster_spec
+from components.builders.postgres_parameters import SHARED_PRELOAD_LIBRARIES
 from offline.stack_file import StackFileError, read_stack_config
 from settings import PROJECT, PostgresSettings, SettingsError, parse_settings
 from tests.postgres_server import (

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN
+from components.builders.cluster_spec import BARMAN_CLOUD_PLUGIN
 from tools.drill.kube import Kubectl, wait_until
 from tools.drill.writer import DrillError
 

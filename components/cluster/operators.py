@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.aks_cluster import SYSTEM_POOL_TOLERATIONS
-from components.pod_security import PodSecurityLevel, pod_security_labels
+from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
+from components.builders.pod_security import PodSecurityLevel, pod_security_labels
 from settings import OperatorSettings
 
 OPERATOR_NAMESPACE = "cnpg-system"

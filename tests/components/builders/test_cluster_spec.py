@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.cluster_spec import MIN_STARTUP_WINDOW_SECONDS, startup_window_seconds
+from components.builders.cluster_spec import MIN_STARTUP_WINDOW_SECONDS, startup_window_seconds
 from offline.engine import StackRun
 from settings import quantity_bytes
 

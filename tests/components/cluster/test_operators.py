@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from components.operators import SYSTEM_POOL_WORKLOADS
+from components.cluster.operators import SYSTEM_POOL_WORKLOADS
 from offline.engine import Registration, StackRun, run_stack
 from tests.components.helpers import children
 

@@ -5,8 +5,8 @@ import pytest
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from components.database_monitoring import alert_rules
-from components.observability import RECORDING_RULES_FILE, iso_duration
+from components.azure.observability import RECORDING_RULES_FILE, iso_duration
+from components.cluster.database_monitoring import alert_rules
 from offline.engine import StackRun, run_stack, stack_config
 from tests.components.helpers import children
 

@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import authorization, containerservice
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 
 # The application ID of the AKS Entra ID server application, the audience of every AKS token
 # (the same in every tenant; azure-aks-docs kubelogin-authentication.md).

@@ -37,7 +37,7 @@ def test_prod_owns_a_vnet_and_every_pool_sits_on_its_node_subnet(prod: StackRun)
         "10.21.0.0/16",
         "10.21.0.10",
     )
-    # Both pools are inline (components/aks_cluster.py): the subnet reaches the cluster through them.
+    # Both pools are inline (components/azure/aks_cluster.py): the subnet reaches the cluster through them.
     assert not prod.of_type("azure-native:containerservice:AgentPool")
     assert vnet.urn in prod.one("azure-native:containerservice:ManagedCluster").property_dependencies["agentPoolProfiles"]
 

@@ -62,12 +62,12 @@ def test_postgres_pool_is_inline_labelled_tainted_and_zonal(prod: StackRun) -> N
 
 def test_the_database_waits_for_the_cluster_that_carries_its_pool(prod: StackRun) -> None:
     # Database -> Kubernetes provider -> the cluster (created with both pools) and the deployer's
-    # role assignments on it.
+    # role assignments, which sit on the resource group and are created beside the cluster.
     provider = prod.one("pulumi:providers:kubernetes")
     cluster = prod.one(CLUSTER).urn
     assert cluster in provider.dependencies
     grants = [prod.by_urn(urn) for urn in provider.dependencies if "RoleAssignment" in urn]
-    assert grants and all(cluster in grant.dependencies for grant in grants)
+    assert grants and all(cluster not in grant.dependencies for grant in grants)
     database = prod.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
     assert database.provider.startswith(f"{provider.urn}::")
 

@@ -7,8 +7,8 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from components.aks_cluster import SYSTEM_POOL_TOLERATIONS
-from components.operators import ALERT_WEBHOOK_SECRET, ALERT_WEBHOOK_URL_FILE
+from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
+from components.cluster.operators import ALERT_WEBHOOK_SECRET, ALERT_WEBHOOK_URL_FILE
 from offline.engine import StackRun, run_stack
 from tests.components.helpers import depends_on
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef
+from components.builders.cluster_spec import BARMAN_CLOUD_PLUGIN, ClusterRef
 from settings import BackupSettings
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import alertsmanagement, dashboard, monitor, operationalinsights
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 from settings import AlertingSettings, ObservabilitySettings
 
 PROMETHEUS_STREAM = "Microsoft-PrometheusMetrics"
@@ -31,7 +31,7 @@ DATA_COLLECTION_RULE_NAME_LIMIT = 64
 
 # The Linux Node, Kubernetes and UX recording-rule groups of Microsoft's managed-Prometheus template
 # (source and MIT licence inside the file, licence text next to it).
-RECORDING_RULES_FILE = Path(__file__).resolve().parent / "assets" / "azure-monitor-recording-rules.json"
+RECORDING_RULES_FILE = Path(__file__).resolve().parent.parent / "assets" / "azure-monitor-recording-rules.json"
 
 # Azure Monitor severities run from 0 (critical) to 4 (verbose).
 AZURE_SEVERITY = {"critical": 0, "error": 1, "warning": 2, "info": 3}

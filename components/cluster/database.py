@@ -11,11 +11,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
-from components.endpoints import Endpoints
-from components.identities import Identities, ServiceAccountRef
-from components.pod_security import pod_security_labels
-from components.replica_source import REPLICA_SOURCE, ReplicaOf
+from components.azure.identities import Identities, ServiceAccountRef
+from components.azure.replica_source import REPLICA_SOURCE, ReplicaOf
+from components.builders.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
+from components.builders.endpoints import Endpoints
+from components.builders.pod_security import pod_security_labels
 from settings import BackupSettings, PostgresSettings
 
 

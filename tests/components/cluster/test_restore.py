@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from components.restore import archive_keepers
+from components.cluster.restore import archive_keepers
 from offline.engine import Registration, StackRun, run_stack, stack_config
 from settings import RestoreSettings
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import network
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 from settings import NetworkSettings
 
 NODE_SUBNET = "snet-nodes"

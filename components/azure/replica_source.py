@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 from settings import Settings
 from settings.disaster_recovery import DisasterRecoverySettings, primary_problems
 

@@ -11,8 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import ClusterRef
-from components.operators import GRAFANA_DASHBOARD_LABEL
+from components.builders.cluster_spec import ClusterRef
+from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
 
 METRICS_PORT = "metrics"
 # CNPG's initdb/join Job pods carry the cluster label too; only instance pods serve metrics
@@ -20,7 +20,7 @@ METRICS_PORT = "metrics"
 INSTANCE_POD_LABEL = {"cnpg.io/podRole": "instance"}
 
 # grafana-dashboards main: its backup panels read the Barman Cloud plugin's metrics (assets/SOURCES.md).
-DASHBOARD_FILE = Path(__file__).resolve().parent / "assets" / "cnpg-grafana-dashboard.json"
+DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "assets" / "cnpg-grafana-dashboard.json"
 
 # The Barman Cloud plugin's metrics (plugin-barman-cloud internal/cnpgi/instance/metrics.go); each is 0
 # until the ObjectStore reports a recovery window for the cluster, e.g. before the first backup.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import storage
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 from settings import BackupSettings
 
 BACKUP_CONTAINER = "backups"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import privatedns
 
-from components.blob_private_endpoint import GLOBAL_LOCATION
-from components.network import peering_name
+from components.azure.blob_private_endpoint import GLOBAL_LOCATION
+from components.azure.network import peering_name
 
 RECORD_TTL_SECONDS = 300
 

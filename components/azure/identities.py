@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import managedidentity
 
-from components.roles import BuiltInRole, assign_role
+from components.azure.roles import BuiltInRole, assign_role
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 

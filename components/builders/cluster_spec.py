@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.postgres_parameters import MIB, PG_HBA, setting_bytes
+from components.builders.postgres_parameters import MIB, PG_HBA, setting_bytes
 from settings import PostgresSettings
 
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"

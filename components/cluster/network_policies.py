@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.endpoints import POSTGRES_PORT
-from components.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
+from components.builders.endpoints import POSTGRES_PORT
+from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
 
 # The instance manager's status API, which the operator (and the other instances) call.
 INSTANCE_MANAGER_PORT = 8000

@@ -15,8 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
-from components.endpoints import POSTGRES_PORT, Endpoints
+from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
+from components.builders.endpoints import POSTGRES_PORT, Endpoints
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.operators import KUBE_PROMETHEUS_STACK_VALUES, NAMESPACE_POD_SECURITY
-from components.pod_security import POD_SECURITY_VERSION
+from components.builders.pod_security import POD_SECURITY_VERSION
+from components.cluster.operators import KUBE_PROMETHEUS_STACK_VALUES, NAMESPACE_POD_SECURITY
 from offline.charts import helm_releases, render_release, stack_kubernetes_version
 from offline.engine import StackRun
 from tests.components.helpers import depends_on

@@ -9,10 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.backups import Backups, BackupsArgs
-from components.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
-from components.database import federated_credential_name
-from components.identities import Identities, ServiceAccountRef
+from components.azure.identities import Identities, ServiceAccountRef
+from components.builders.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
+from components.cluster.backups import Backups, BackupsArgs
+from components.cluster.database import federated_credential_name
 from settings import BackupSettings, PostgresSettings, RestoreSettings
 
 RECOVERY_SOURCE = "origin"

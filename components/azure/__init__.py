@@ -1,0 +1,1 @@
+"""Azure resources: the platform (resource group, identities, network, storage, monitoring, AKS, access)."""

@@ -1,0 +1,1 @@
+"""Pure builders: manifests, parameters and names computed from settings, no resources."""
