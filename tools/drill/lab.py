@@ -18,7 +18,6 @@ Nothing leaves 127.0.0.1; every wait is bounded.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
 import signal
@@ -38,15 +37,6 @@ from components.builders.cluster_spec import Placement, cluster_spec
 from components.builders.postgres_parameters import SHARED_PRELOAD_LIBRARIES
 from offline.stack_file import StackFileError, read_stack_config
 from settings import PROJECT, PostgresSettings, SettingsError, parse_settings
-from tests.postgres_server import (
-    CNPG_INSTANCE_SETTINGS,
-    SUPERUSER,
-    _conf_lines,
-    _conf_literal,
-    _copy_install,
-    _server_account,
-    _wheel_install,
-)
 from tools.drill.arguments import bounded
 from tools.drill.writer import (
     FAIL_FAST_OPTIONS,
@@ -57,6 +47,7 @@ from tools.drill.writer import (
     measure,
     summary_line,
 )
+from tools.local_postgres import CNPG_INSTANCE_SETTINGS, SUPERUSER, LocalInstall, conf_lines, conf_literal
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -150,8 +141,8 @@ class Lab:
         self.work_dir.chmod(0o755)  # traversable by the server account
         self.socket_dir = self.work_dir / "socket"
         self.password = secrets.token_urlsafe(24)
-        self._account = _server_account() if os.geteuid() == 0 else None
-        self.bin_dir = (_copy_install(self.work_dir / "install") if self._account else _wheel_install()) / "bin"
+        self._install = LocalInstall(self.work_dir)
+        self.bin_dir = self._install.bin_dir
         self.passfile = self.work_dir / "pgpass"
         self.instances = {name: LabInstance(name, _free_port(), self.work_dir / name) for name in self.names}
         self.primary = self.instances[self.names[0]]
@@ -171,33 +162,33 @@ class Lab:
     # ------------------------------------------------------------------ building the cluster
 
     def start(self) -> None:
-        self._owned_dir(self.socket_dir)
-        self._write(self.passfile, f"{HOST}:*:*:{REPLICATION_USER}:{self.password}\n")
+        self._install.owned_dir(self.socket_dir)
+        self._install.write(self.passfile, f"{HOST}:*:*:{REPLICATION_USER}:{self.password}\n")
         self._initdb(self.primary)
         self._launch(self.primary)
         with self._connect(self.primary) as connection:
             # No standby exists yet to confirm this commit (CNPG creates the role during initdb).
             connection.execute("SET synchronous_commit TO local")
-            connection.execute(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD {_conf_literal(self.password)}")
+            connection.execute(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD {conf_literal(self.password)}")
             for name in self.names[1:]:
                 connection.execute("SELECT pg_create_physical_replication_slot(%s)", (slot_name(name),))
         for name in self.names[1:]:
             standby = self.instances[name]
-            self._owned_dir(standby.data_dir)
+            self._install.owned_dir(standby.data_dir)
             self._run(
                 [str(self.bin_dir / "pg_basebackup"), "-h", HOST, "-p", str(self.primary.port), "-U", REPLICATION_USER, "-w",
                  "-D", str(standby.data_dir), "-X", "stream", "-S", slot_name(name), "-c", "fast", "--no-sync"],
                 PGPASSFILE=str(self.passfile),
             )  # fmt: skip
-            self._write(standby.data_dir / "standby.signal", "")
+            self._install.write(standby.data_dir / "standby.signal", "")
             self._configure(standby)
             self._launch(standby)
         self._wait_for_quorum(self.primary, expected=len(self.names) - 1)
 
     def _initdb(self, instance: LabInstance) -> None:
-        self._owned_dir(instance.data_dir)
+        self._install.owned_dir(instance.data_dir)
         password_file = self.work_dir / "superuser-password"
-        self._write(password_file, self.password)
+        self._install.write(password_file, self.password)
         try:
             self._run(
                 [str(self.bin_dir / "initdb"), "-D", str(instance.data_dir), "--username", SUPERUSER,
@@ -215,10 +206,10 @@ class Lab:
         # pg_basebackup copies postgresql.conf; what differs per instance lives in the included INSTANCE_FILE.
         with (instance.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
-                f"\n# tools/drill/lab.py\n{_conf_lines(common)}"
-                f"include = {_conf_literal(PARAMETERS_FILE)}\ninclude = {_conf_literal(INSTANCE_FILE)}\n"
+                f"\n# tools/drill/lab.py\n{conf_lines(common)}"
+                f"include = {conf_literal(PARAMETERS_FILE)}\ninclude = {conf_literal(INSTANCE_FILE)}\n"
             )
-        self._write(instance.data_dir / PARAMETERS_FILE, _conf_lines(self.parameters))
+        self._install.write(instance.data_dir / PARAMETERS_FILE, conf_lines(self.parameters))
         self._configure(instance)
 
     def _configure(self, instance: LabInstance) -> None:
@@ -235,7 +226,7 @@ class Lab:
                 f"application_name={instance.name}"
             )
             settings["primary_slot_name"] = slot_name(instance.name)
-        self._write(instance.data_dir / INSTANCE_FILE, _conf_lines(settings))
+        self._install.write(instance.data_dir / INSTANCE_FILE, conf_lines(settings))
 
     def _wait_for_quorum(self, primary: LabInstance, expected: int) -> None:
         """Until ``expected`` standbys stream from ``primary`` as quorum candidates."""
@@ -344,7 +335,8 @@ class Lab:
         with log:
             instance.process = subprocess.Popen(
                 [str(self.bin_dir / "postgres"), "-D", str(instance.data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=self._environment(), cwd=self.work_dir, **self._as_server_account(),
+                stdout=log, stderr=subprocess.STDOUT, env=self._install.environment(), cwd=self.work_dir,
+                **self._install.as_server_account(),
             )  # fmt: skip
         deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
         while True:
@@ -360,32 +352,11 @@ class Lab:
     def _run(self, command: list[str], **environment: str) -> None:
         try:
             subprocess.run(
-                command, capture_output=True, text=True, env=self._environment(**environment), cwd=self.work_dir,
-                check=True, timeout=120, **self._as_server_account(),
+                command, capture_output=True, text=True, env=self._install.environment(**environment), cwd=self.work_dir,
+                check=True, timeout=120, **self._install.as_server_account(),
             )  # fmt: skip
         except subprocess.CalledProcessError as error:
             raise DrillError(f"{Path(command[0]).name} failed: {error.stderr.strip() or error.stdout.strip()}") from None
-
-    def _environment(self, **extra: str) -> dict[str, str]:
-        # PG* variables of the caller (PGHOST, PGPASSWORD ...) must not redirect the tools.
-        inherited = {name: value for name, value in os.environ.items() if not name.startswith("PG")}
-        return {**inherited, "LC_ALL": "C", **extra}
-
-    def _as_server_account(self) -> dict[str, Any]:
-        if self._account is None:
-            return {}
-        return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": []}
-
-    def _owned_dir(self, path: Path) -> None:
-        path.mkdir(mode=0o700)
-        if self._account:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
-
-    def _write(self, path: Path, text: str) -> None:
-        path.write_text(text)
-        path.chmod(0o600)
-        if self._account:
-            os.chown(path, self._account.pw_uid, self._account.pw_gid)
 
 
 @dataclass(frozen=True)
