@@ -9,6 +9,7 @@ from aks_postgres_ha_policies.credentials import CREDENTIAL_POLICIES
 from aks_postgres_ha_policies.federation import FEDERATION_POLICIES
 from aks_postgres_ha_policies.identity import IDENTITY_POLICIES
 from aks_postgres_ha_policies.network import NETWORK_POLICIES
+from aks_postgres_ha_policies.operations import OPERATIONS_POLICIES
 from aks_postgres_ha_policies.poolers import POOLER_POLICIES
 from aks_postgres_ha_policies.private_network import PRIVATE_NETWORK_POLICIES
 from aks_postgres_ha_policies.qos import QOS_POLICIES
@@ -28,6 +29,7 @@ PolicyPack(
         *CLUSTER_ACCESS_POLICIES,
         *IDENTITY_POLICIES,
         *NETWORK_POLICIES,
+        *OPERATIONS_POLICIES,
         *PRIVATE_NETWORK_POLICIES,
         *WORKLOAD_ISOLATION_POLICIES,
         *ALERT_ROUTING_POLICIES,

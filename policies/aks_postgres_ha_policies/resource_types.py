@@ -8,6 +8,7 @@ BLOB_CONTAINER: Final = "azure-native:storage:BlobContainer"
 
 MANAGED_CLUSTER: Final = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL: Final = "azure-native:containerservice:AgentPool"
+MAINTENANCE_CONFIGURATION: Final = "azure-native:containerservice:MaintenanceConfiguration"
 
 USER_ASSIGNED_IDENTITY: Final = "azure-native:managedidentity:UserAssignedIdentity"
 FEDERATED_IDENTITY_CREDENTIAL: Final = "azure-native:managedidentity:FederatedIdentityCredential"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .synthetic import Resource, Secret, SyntheticStack
@@ -143,6 +144,25 @@ def _azure() -> list[Resource]:
                 "orchestratorVersion": "1.35",
             },
             sources={"resourceName": ["aks"]},
+        ),
+        *(
+            Resource(
+                "azure-native:containerservice:MaintenanceConfiguration",
+                schedule,
+                {
+                    "resourceGroupName": "rg-cnpg",
+                    "resourceName": "aks-cnpg",
+                    "configName": schedule,
+                    "maintenanceWindow": {
+                        "schedule": {"weekly": {"dayOfWeek": "Sunday", "intervalWeeks": 1}},
+                        "durationHours": 4,
+                        "startTime": "02:00",
+                        "utcOffset": "+00:00",
+                    },
+                },
+                sources={"resourceName": ["aks"]},
+            )
+            for schedule in ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule")
         ),
         Resource(
             "azure-native:managedidentity:FederatedIdentityCredential",
@@ -338,5 +358,27 @@ def _pooler(pooler_type: str) -> Resource:
     )
 
 
+# What prod protects (stateful-resources-protected): the cluster, the backups, the identities, the database.
+PROTECTED_IN_PROD = {
+    "azure-native:containerservice:ManagedCluster",
+    "azure-native:storage:StorageAccount",
+    "azure-native:storage:BlobContainer",
+    "azure-native:managedidentity:UserAssignedIdentity",
+    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+}
+
+
 def compliant_stack(stack: str = "dev") -> SyntheticStack:
-    return SyntheticStack([*_azure(), *_kubernetes(), _pooler("rw"), _pooler("ro")], stack)
+    resources = [*_azure(), *_kubernetes(), _pooler("rw"), _pooler("ro")]
+    if stack == "prod":
+        database_namespaces = {
+            r.inputs["metadata"]["namespace"] for r in resources if r.type == "kubernetes:postgresql.cnpg.io/v1:Cluster"
+        }
+        resources = [
+            replace(r, protect=True)
+            if r.type in PROTECTED_IN_PROD
+            or (r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] in database_namespaces)
+            else r
+            for r in resources
+        ]
+    return SyntheticStack(resources, stack)

@@ -42,6 +42,7 @@ class Resource:
     sources: Mapping[str, Sequence[str]] = field(default_factory=dict)  # property -> resources its value came from
     provider: str | None = None  # logical name of an explicit provider
     custom: bool = True
+    protect: bool = False
 
 
 def _wire(value: Any) -> Any:
@@ -111,7 +112,7 @@ class SyntheticStack:
             custom_timeouts=("", "", ""),
             replace_on_changes=[],
             ignore_changes=[],
-            protect=False,
+            protect=resource.protect,
             delete_before_replace=False,
             additional_secret_outputs=[],
         )

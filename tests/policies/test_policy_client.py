@@ -46,6 +46,7 @@ MANDATORY_POLICIES = {
     "alerts-routed",
     "storage-private-endpoint-only",
     "internal-load-balancer-private",
+    "aks-maintenance-windows",
 }
 
 
@@ -66,6 +67,9 @@ def test_dev_config_relaxes_what_dev_does_on_purpose(analyze: Analyze) -> None:
     assert levels["aks-paid-sku-tier"] == EnforcementLevel.DISABLED
     # dev names no alert receiver: its alerts stay in the Azure portal.
     assert levels["alerts-routed"] == EnforcementLevel.ADVISORY
+    # dev may recreate everything; its upgrades still wait for their windows.
+    assert levels["stateful-resources-protected"] == EnforcementLevel.DISABLED
+    assert levels["aks-maintenance-windows"] == EnforcementLevel.MANDATORY
 
 
 def test_all_sets_every_level_before_policy_entries(analyze: Analyze) -> None:
@@ -73,7 +77,8 @@ def test_all_sets_every_level_before_policy_entries(analyze: Analyze) -> None:
     assert analyze(stack, {"all": "disabled"}).violations == ()
     report = analyze(stack, {"all": "advisory", "storage-shared-key-disabled": "mandatory"})
     assert [v.policy_name for v in report.mandatory_violations] == ["storage-shared-key-disabled"]
-    assert [v.policy_name for v in report.advisory_violations] == ["cnpg-backups-configured"]
+    # "all" also turns on what the pack leaves off by default: dev's unprotected resources.
+    assert {v.policy_name for v in report.advisory_violations} == {"cnpg-backups-configured", "stateful-resources-protected"}
 
 
 @pytest.mark.parametrize(
