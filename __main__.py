@@ -27,7 +27,7 @@ from components.cluster.database import BackupTarget, PostgresCluster, PostgresC
 from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Operators, OperatorsArgs
-from components.cluster.poolers import Poolers, PoolersArgs, pooler_names
+from components.cluster.poolers import Poolers, PoolersArgs, pooler_name, pooler_names
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -192,6 +192,13 @@ endpoints = Endpoints(
         subnet_name=network.node_subnet_name,
         allowed_client_cidrs=private.client_cidrs,
         dns_zone=private.private_dns_zone,
+        # Validated: both are set when the internal endpoint and the poolers are on.
+        pooler_ips={
+            pooler_name(postgres.cluster_name, "rw"): str(private.internal_endpoint.pooler_read_write_ip),
+            pooler_name(postgres.cluster_name, "ro"): str(private.internal_endpoint.pooler_read_only_ip),
+        }
+        if poolers_enabled
+        else {},
     )
     if private.internal_endpoint.enabled
     else None,
@@ -255,6 +262,8 @@ DatabaseNetworkPolicies(
         self_managed_prometheus=operators.prometheus_operator is not None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
         poolers=pooler_names(postgres.cluster_name) if poolers_enabled else (),
+        # The networks the poolers' own load balancers admit (internal when that endpoint is on).
+        pooler_client_cidrs=endpoints.pooler_client_cidrs() if poolers_enabled else [],
     ),
 )
 

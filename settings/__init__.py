@@ -148,7 +148,7 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
-        problems += self.network.problems()
+        problems += self.network.problems(poolers=self.pooler.enabled)
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(

@@ -104,6 +104,19 @@ class InternalEndpointSettings(SettingsModel):
     """Required when enabled. Static address of the read-write endpoint, inside network.nodeSubnet."""
     read_only_ip: str | None = None
     """Required when enabled. Static address of the read-only endpoint, inside network.nodeSubnet."""
+    pooler_read_write_ip: str | None = None
+    """Required when enabled with pooler.enabled. Static address of the read-write pooler, inside network.nodeSubnet."""
+    pooler_read_only_ip: str | None = None
+    """Required when enabled with pooler.enabled. Static address of the read-only pooler, inside network.nodeSubnet."""
+
+    def addresses(self) -> dict[str, str | None]:
+        """Each static address by its key under network.internalEndpoint."""
+        return {
+            "readWriteIp": self.read_write_ip,
+            "readOnlyIp": self.read_only_ip,
+            "poolerReadWriteIp": self.pooler_read_write_ip,
+            "poolerReadOnlyIp": self.pooler_read_only_ip,
+        }
 
 
 class NetworkSettings(SettingsModel):
@@ -136,14 +149,16 @@ class NetworkSettings(SettingsModel):
     blob_private_dns_zone_id: PrivateDnsZoneId | None = None
     """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates."""
 
-    def problems(self) -> list[str]:
-        """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule)."""
+    def problems(self, poolers: bool = False) -> list[str]:
+        """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule).
+
+        ``poolers``: PgBouncer poolers run (pooler.enabled), so the internal endpoint needs their addresses too."""
         problems = self._version_problems()
         if problems:
             return problems
         problems += self._subnet_problems()
         problems += self._cluster_range_problems()
-        problems += self._internal_endpoint_problems()
+        problems += self._internal_endpoint_problems(poolers)
         problems += self._client_problems()
         if self.adopt is not None and self.peerings:
             problems.append(
@@ -167,8 +182,7 @@ class NetworkSettings(SettingsModel):
         ]
         addresses = {
             "network.dnsServiceIp": self.dns_service_ip,
-            "network.internalEndpoint.readWriteIp": self.internal_endpoint.read_write_ip,
-            "network.internalEndpoint.readOnlyIp": self.internal_endpoint.read_only_ip,
+            **{f"network.internalEndpoint.{key}": value for key, value in self.internal_endpoint.addresses().items()},
         }
         for key, value in addresses.items():
             if value is None:
@@ -225,26 +239,33 @@ class NetworkSettings(SettingsModel):
             )
         return problems
 
-    def _internal_endpoint_problems(self) -> list[str]:
+    def _internal_endpoint_problems(self, poolers: bool) -> list[str]:
         endpoint = self.internal_endpoint
         if not endpoint.enabled:
             return []
         problems = []
         subnet = _ipv4(self.node_subnet)
         first_usable, last_usable = subnet.network_address + AZURE_RESERVED_HEAD, subnet.broadcast_address - 1
-        for key, value in (("readWriteIp", endpoint.read_write_ip), ("readOnlyIp", endpoint.read_only_ip)):
+        required = {"readWriteIp", "readOnlyIp"} | ({"poolerReadWriteIp", "poolerReadOnlyIp"} if poolers else set())
+        seen: dict[str, str] = {}
+        for key, value in endpoint.addresses().items():
             if value is None:
-                problems.append(f"network.internalEndpoint.{key}: required setting is missing when enabled is true")
-            elif not first_usable <= ipaddress.IPv4Address(value) <= last_usable:
+                if key in required:
+                    condition = "enabled is true and pooler.enabled is true" if key.startswith("pooler") else "enabled is true"
+                    problems.append(f"network.internalEndpoint.{key}: required setting is missing when {condition}")
+                continue
+            if not first_usable <= ipaddress.IPv4Address(value) <= last_usable:
                 problems.append(
                     f"network.internalEndpoint.{key}: {value!r} — must be a usable address of network.nodeSubnet "
                     f"{self.node_subnet!r} (Azure keeps its first four and its last address)"
                 )
-        if endpoint.read_write_ip is not None and endpoint.read_write_ip == endpoint.read_only_ip:
-            problems.append(
-                f"network.internalEndpoint.readOnlyIp: {endpoint.read_only_ip!r} — must differ from readWriteIp "
-                "(each endpoint has its own address and DNS name)"
-            )
+            if value in seen:
+                problems.append(
+                    f"network.internalEndpoint.{key}: {value!r} — must differ from {seen[value]} "
+                    "(each endpoint has its own address and DNS name)"
+                )
+            else:
+                seen[value] = key
         if not self.client_cidrs:
             problems.append(
                 "network.clientCidrs: [] — must list the client networks when internalEndpoint.enabled is true "

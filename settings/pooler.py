@@ -66,9 +66,9 @@ class PoolerSettings(SettingsModel):
     direct_connections: int = Field(default=10, ge=0)
     """Server connections kept for clients that bypass the poolers (migrations, administration)."""
     read_write_port: int = Field(default=6432, ge=1024, le=65535)
-    """Public port of the read-write pooler (with publicEndpoint.enabled)."""
+    """Public port of the read-write pooler (with publicEndpoint.enabled and no internal endpoint)."""
     read_only_port: int = Field(default=6433, ge=1024, le=65535)
-    """Public port of the read-only pooler (with publicEndpoint.enabled)."""
+    """Public port of the read-only pooler (with publicEndpoint.enabled and no internal endpoint)."""
     resources: PoolerResources = PoolerResources()
     """PgBouncer container resources (Guaranteed QoS)."""
 

@@ -97,6 +97,16 @@ def test_its_own_identity_reads_the_primary_container(dr: StackRun, prod: StackR
     assert reader.urn in primary_archive.dependencies
 
 
+def test_the_replica_poolers_are_internal_on_its_own_subnet(dr: StackRun) -> None:
+    static_ip = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+    addresses = {
+        pooler.inputs["spec"]["type"]: pooler.inputs["spec"]["serviceTemplate"]["metadata"]["annotations"][static_ip]
+        for pooler in dr.of_type("kubernetes:postgresql.cnpg.io/v1:Pooler")
+    }
+    assert addresses == {"rw": "10.30.15.252", "ro": "10.30.15.253"}  # inside network.nodeSubnet 10.30.0.0/20
+    assert dr.outputs["pooledReadWriteHost"] == "pg-primary-pooler-rw.cnpgdr.internal"
+
+
 def test_promotion_turns_replica_mode_off(prod: StackRun) -> None:
     settings = dict(stack_config("dr")[P + "disasterRecovery"], promote=True)
     run = run_stack("dr", {P + "disasterRecovery": settings}, referenced={PRIMARY: StackOutputs(prod.outputs, frozenset())})

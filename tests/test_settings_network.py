@@ -16,6 +16,16 @@ VNET = f"{HUB}/providers/Microsoft.Network/virtualNetworks/vnet-spoke"
 OTHER = VNET.replace("vnet-spoke", "vnet-other")
 
 
+# prod's internal endpoint: the database's and the poolers' addresses.
+INTERNAL = {
+    "enabled": True,
+    "readWriteIp": "10.20.15.250",
+    "readOnlyIp": "10.20.15.251",
+    "poolerReadWriteIp": "10.20.15.252",
+    "poolerReadOnlyIp": "10.20.15.253",
+}
+
+
 def _network(**changes: Any) -> dict[str, Any]:
     return {**json.loads(json.dumps(stack_config("prod")[P + "network"])), **changes}
 
@@ -42,6 +52,23 @@ def _network(**changes: Any) -> dict[str, Any]:
          "network.internalEndpoint.readWriteIp: required setting is missing when enabled is true"),
         ({"internalEndpoint": {"enabled": True, "readWriteIp": "10.20.15.251", "readOnlyIp": "10.20.15.251"}},
          "must differ from readWriteIp"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadWriteIp": "10.20.16.9"}},
+         "network.internalEndpoint.poolerReadWriteIp: '10.20.16.9' — must be a usable address of network.nodeSubnet "
+         "'10.20.0.0/20' (Azure keeps its first four and its last address)"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadOnlyIp": "10.20.15.255"}},
+         "network.internalEndpoint.poolerReadOnlyIp: '10.20.15.255' — must be a usable address of network.nodeSubnet"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadWriteIp": "10.20.15.250"}},
+         "network.internalEndpoint.poolerReadWriteIp: '10.20.15.250' — must differ from readWriteIp "
+         "(each endpoint has its own address and DNS name)"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadOnlyIp": "10.20.15.251"}},
+         "network.internalEndpoint.poolerReadOnlyIp: '10.20.15.251' — must differ from readOnlyIp"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadOnlyIp": "10.20.15.252"}},
+         "network.internalEndpoint.poolerReadOnlyIp: '10.20.15.252' — must differ from poolerReadWriteIp"),
+        ({"internalEndpoint": {"enabled": True, "readWriteIp": "10.20.15.250", "readOnlyIp": "10.20.15.251"}},
+         "network.internalEndpoint.poolerReadWriteIp: required setting is missing when enabled is true and "
+         "pooler.enabled is true"),
+        ({"internalEndpoint": {**INTERNAL, "poolerReadOnlyIp": "pooler"}},
+         "network.internalEndpoint.poolerReadOnlyIp: 'pooler' — must be an IPv4 address"),
         ({"clientCidrs": []}, "network.clientCidrs: [] — must list the client networks when internalEndpoint.enabled is true"),
         ({"clientCidrs": ["192.168.4.0/24"]}, "network.clientCidrs[0]: '192.168.4.0/24' overlaps network.podCidr"),
         ({"peerings": [{"remoteVnetId": VNET, "addressSpace": ["10.20.128.0/24"]}]},
@@ -61,6 +88,19 @@ def test_bad_network_settings_stop_before_any_resource(changes: dict[str, Any], 
     assert expected in str(raised.value)
     assert "Traceback" not in str(raised.value)
     assert raised.value.registrations == []  # type: ignore[attr-defined]
+
+
+def test_shipped_internal_endpoint_is_prods() -> None:
+    assert _network()["internalEndpoint"] == INTERNAL
+
+
+def test_pooler_addresses_are_optional_without_poolers() -> None:
+    internal = {"enabled": True, "readWriteIp": "10.20.15.250", "readOnlyIp": "10.20.15.251"}
+    run = run_stack("prod", {P + "network": _network(internalEndpoint=internal), P + "pooler": {"enabled": False}})
+    assert [r.inputs["relativeRecordSetName"] for r in run.of_type("azure-native:privatedns:PrivateRecordSet")] == [
+        "pg-primary-rw",
+        "pg-primary-ro",
+    ]
 
 
 def test_shipped_network_ranges_are_valid() -> None:

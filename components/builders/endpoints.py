@@ -6,8 +6,8 @@ so their selectors follow every failover; both share the platform's static IP an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -38,6 +38,8 @@ class InternalAddress:
     subnet_name: str
     allowed_client_cidrs: Sequence[str]
     dns_zone: str
+    # Pooler service name -> its own static address (network.internalEndpoint.pooler*Ip); empty without pooling.
+    pooler_ips: Mapping[str, str] = field(default_factory=dict)
 
     def ip(self, role: str) -> str:
         return self.read_write_ip if role == "rw" else self.read_only_ip
@@ -74,9 +76,13 @@ class Endpoints:
         return f"{self.service_name(role)}.{self.internal.dns_zone}"
 
     def private_dns_records(self) -> dict[str, str]:
-        """A records of the private DNS zone: one name per internal endpoint."""
+        """A records of the private DNS zone: one name per internal endpoint, the poolers' included."""
         assert self.internal is not None
-        return {self.service_name(role): self.internal.ip(role) for role in ("rw", "ro")}
+        return {**{self.service_name(role): self.internal.ip(role) for role in ("rw", "ro")}, **self.internal.pooler_ips}
+
+    def _pooler_private_host(self, service: str) -> str:
+        assert self.internal is not None
+        return f"{service}.{self.internal.dns_zone}"
 
     def host(self, role: str) -> pulumi.Output[str]:
         # Private first: where an internal endpoint exists, clients in the network should use it.
@@ -108,12 +114,46 @@ class Endpoints:
         return [] if self.internal is None else [self.private_host(role) for role in ("rw", "ro")]
 
     def _pooler_hosts(self) -> list[pulumi.Input[str]]:
-        # CNPG adds its own services' names; the poolers' in-cluster names are ours to add.
-        return [
+        # CNPG adds its own services' names; the poolers' in-cluster names (and, on the internal
+        # endpoint, their names in the private DNS zone) are ours to add.
+        private: list[pulumi.Input[str]] = (
+            [] if self.internal is None else [self._pooler_private_host(service) for service in self.pooler_services]
+        )
+        return private + [
             name
             for service in self.pooler_services
             for name in (service, f"{service}.{self.namespace}", f"{service}.{self.namespace}.svc", self._internal_host(service))
         ]
+
+    # A Service has exactly one type and one set of load-balancer annotations, so a pooler gets one
+    # endpoint: with the internal endpoint on it is internal (even when the public endpoint is on too:
+    # the private stacks' clients are in the network, and a pooler is no reason to open it publicly);
+    # else, with the public endpoint, public; else in-cluster only.
+    def pooler_service_template(self, service: str, port_name: str, public_port: int) -> dict[str, Any] | None:
+        """The Pooler's ``spec.serviceTemplate``, or None to keep CNPG's in-cluster ClusterIP service."""
+        if self.internal is not None:
+            return self.internal_service_template(service, port_name, self.internal.pooler_ips[service])
+        if self.public is not None:
+            return self.public_service_template(service, port_name, public_port)
+        return None
+
+    def pooler_host(self, service: str) -> pulumi.Output[str]:
+        """Where clients reach the pooler ``service``: its private name, the public name or its in-cluster name."""
+        if self.internal is not None:
+            return pulumi.Output.from_input(self._pooler_private_host(service))
+        return self.service_host(service)
+
+    def pooler_port(self, public_port: int) -> int:
+        """The public port on the public load balancer (the Service carries only that port), else PgBouncer's 5432."""
+        return public_port if self.internal is None and self.public is not None else POSTGRES_PORT
+
+    def pooler_client_cidrs(self) -> list[str]:
+        """The client networks the poolers' load balancer admits; none when they are in-cluster only."""
+        if self.internal is not None:
+            return list(self.internal.allowed_client_cidrs)
+        if self.public is not None:
+            return list(self.settings.allowed_client_cidrs)
+        return []
 
     def managed_services(self) -> list[dict[str, Any]]:
         """``spec.managed.services.additional`` entries: one public LoadBalancer per role."""
@@ -123,27 +163,33 @@ class Endpoints:
         return services
 
     def _internal_load_balancer(self, role: str) -> dict[str, Any]:
-        """An internal LoadBalancer on a static address of the node subnet, admitting the client networks."""
         assert self.internal is not None
         return {
             "selectorType": role,
             "updateStrategy": "patch",
-            "serviceTemplate": {
-                "metadata": {
-                    "name": self.internal_service_name(role),
-                    "annotations": {
-                        INTERNAL_ANNOTATION: "true",
-                        "service.beta.kubernetes.io/azure-load-balancer-ipv4": self.internal.ip(role),
-                        "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": self.internal.subnet_name,
-                    },
+            "serviceTemplate": self.internal_service_template(
+                self.internal_service_name(role), "postgres", self.internal.ip(role)
+            ),
+        }
+
+    def internal_service_template(self, name: str, port_name: str, ip: str) -> dict[str, Any]:
+        """An internal LoadBalancer on a static address of the node subnet, admitting the client networks (port 5432)."""
+        assert self.internal is not None
+        return {
+            "metadata": {
+                "name": name,
+                "annotations": {
+                    INTERNAL_ANNOTATION: "true",
+                    "service.beta.kubernetes.io/azure-load-balancer-ipv4": ip,
+                    "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": self.internal.subnet_name,
                 },
-                "spec": {
-                    "type": "LoadBalancer",
-                    "loadBalancerSourceRanges": list(self.internal.allowed_client_cidrs),
-                    # As for the public ones: the pod sees the client's address, which the NetworkPolicy admits.
-                    "externalTrafficPolicy": "Local",
-                    "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": POSTGRES_PORT, "protocol": "TCP"}],
-                },
+            },
+            "spec": {
+                "type": "LoadBalancer",
+                "loadBalancerSourceRanges": list(self.internal.allowed_client_cidrs),
+                # As for the public ones: the pod sees the client's address, which the NetworkPolicy admits.
+                "externalTrafficPolicy": "Local",
+                "ports": [{"name": port_name, "port": POSTGRES_PORT, "targetPort": POSTGRES_PORT, "protocol": "TCP"}],
             },
         }
 

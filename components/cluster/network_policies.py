@@ -62,6 +62,9 @@ class DatabaseNetworkPoliciesArgs:
     azure_managed_prometheus: bool
     # The cluster's PgBouncer Poolers (their pods listen on 5432 too); empty without pooling.
     poolers: Sequence[str] = ()
+    # Client networks the poolers' load balancers admit (Endpoints.pooler_client_cidrs: the internal
+    # endpoint's when it is on, else the public endpoint's); empty when the poolers are in-cluster only.
+    pooler_client_cidrs: Sequence[str] = ()
 
 
 class DatabaseNetworkPolicies(pulumi.ComponentResource):
@@ -106,9 +109,10 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
             )
             # PgBouncer connects to the instances through the cluster's rw/ro services.
             allowed.append(self._allow("allow-poolers", instances, [Peer(pod_selector=poolers)], _tcp(POSTGRES_PORT)))
-            if clients:
+            pooler_clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.pooler_client_cidrs]
+            if pooler_clients:
                 # The poolers' load balancers keep the client's address too.
-                allowed.append(self._allow("allow-pooler-clients", poolers, clients, _tcp(POSTGRES_PORT)))
+                allowed.append(self._allow("allow-pooler-clients", poolers, pooler_clients, _tcp(POSTGRES_PORT)))
             if scrapers:
                 allowed.append(self._allow("allow-pooler-metrics", poolers, scrapers, _tcp(PGBOUNCER_METRICS_PORT)))
         # Last, so no moment exists where the deny stands without the allows.

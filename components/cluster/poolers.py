@@ -1,10 +1,13 @@
 """Connection pooling: a CloudNativePG ``Pooler`` (PgBouncer) for read-write and one for read-only
-traffic, their disruption budgets and PodMonitors.
+traffic, their disruption budgets and PodMonitors. Clients reach them as they reach the database
+(``Endpoints.pooler_service_template``): on their own internal load balancers, else on the public
+IP, else in the cluster only.
 
 PgBouncer presents the cluster's server certificate to clients (CloudNativePG's default client
-TLS secret), so the poolers' service names are in that certificate (``Endpoints.pooler_services``)
-and clients can use sslmode=verify-full; towards PostgreSQL it verifies the instances' certificate
-against the cluster CA and the service name. Pool sizes come from ``settings.pooler.pool_sizes``.
+TLS secret), so the poolers' service names (and their private DNS names on the internal endpoint)
+are in that certificate (``Endpoints.pooler_services``) and clients can use sslmode=verify-full;
+towards PostgreSQL it verifies the instances' certificate against the cluster CA and the service
+name. Pool sizes come from ``settings.pooler.pool_sizes``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
-from components.builders.endpoints import POSTGRES_PORT, Endpoints
+from components.builders.endpoints import Endpoints
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -128,10 +131,10 @@ class Poolers(pulumi.ComponentResource):
             },
             "template": {"spec": pod_spec},
         }
-        if args.endpoints.public is not None:
-            spec["serviceTemplate"] = args.endpoints.public_service_template(
-                pooler, PGBOUNCER_CONTAINER, args.settings.port(pooler_type)
-            )
+        # Internal, public or in-cluster: Endpoints.pooler_service_template picks (one type per Service).
+        template = args.endpoints.pooler_service_template(pooler, PGBOUNCER_CONTAINER, args.settings.port(pooler_type))
+        if template is not None:
+            spec["serviceTemplate"] = template
         return spec
 
     def _pod_monitors(self, name: str) -> None:
@@ -163,8 +166,8 @@ class Poolers(pulumi.ComponentResource):
             )
 
     def host(self, pooler_type: str) -> pulumi.Output[str]:
-        return self._args.endpoints.service_host(pooler_name(self._args.cluster.name, pooler_type))
+        return self._args.endpoints.pooler_host(pooler_name(self._args.cluster.name, pooler_type))
 
     def port(self, pooler_type: str) -> int:
-        """The public port with a public endpoint (the Service carries only that port), else PgBouncer's 5432."""
-        return POSTGRES_PORT if self._args.endpoints.public is None else self._args.settings.port(pooler_type)
+        """The public port on a public load balancer, else (internal or in-cluster) PgBouncer's 5432."""
+        return self._args.endpoints.pooler_port(self._args.settings.port(pooler_type))

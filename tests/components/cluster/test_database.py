@@ -125,12 +125,13 @@ def test_pg_hba_requires_tls(shipped: StackRun) -> None:
 def test_certificate_names_the_public_fqdn(dev: StackRun, prod: StackRun) -> None:
     # Public endpoint (dev): its name, then the poolers' in-cluster names.
     assert _spec(dev)["certificates"]["serverAltDNSNames"] == [dev.outputs["publicFqdn"], *pooler_certificate_names()]
-    # Internal endpoint (prod ships private): the private DNS names instead, and no public name.
+    # Internal endpoint (prod ships private): the private DNS names instead (the poolers' too), and no public name.
     private = ["pg-primary-rw.cnpg.internal", "pg-primary-ro.cnpg.internal"]
-    assert _spec(prod)["certificates"]["serverAltDNSNames"] == [*private, *pooler_certificate_names()]
+    poolers = ["pg-primary-pooler-rw.cnpg.internal", "pg-primary-pooler-ro.cnpg.internal", *pooler_certificate_names()]
+    assert _spec(prod)["certificates"]["serverAltDNSNames"] == [*private, *poolers]
     # Both endpoints (prod with its public endpoint on): the private names and the public one.
     both = prod_with_public_endpoint()
-    assert _spec(both)["certificates"]["serverAltDNSNames"] == [*private, both.outputs["publicFqdn"], *pooler_certificate_names()]
+    assert _spec(both)["certificates"]["serverAltDNSNames"] == [*private, both.outputs["publicFqdn"], *poolers]
 
 
 def test_workload_identity_wiring(prod: StackRun) -> None:

@@ -149,12 +149,75 @@ def test_pooled_uris_are_secret_and_verify_the_server(shipped: StackRun) -> None
         assert shipped.outputs[f"pooled{role}Host"] in uri
 
 
-def test_internal_only_stack_exposes_poolers_in_the_cluster(prod: StackRun) -> None:
-    run = prod  # publicEndpoint.enabled: false
+INTERNAL_LB = "service.beta.kubernetes.io/azure-load-balancer-internal"
+STATIC_IP = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+RECORD_SET = "azure-native:privatedns:PrivateRecordSet"
+
+
+def test_private_stack_puts_the_poolers_on_internal_load_balancers(prod: StackRun) -> None:
+    run = prod  # network.internalEndpoint.enabled, publicEndpoint.enabled: false
+    for pooler_type, role, address in (("rw", "ReadWrite", "10.20.15.252"), ("ro", "ReadOnly", "10.20.15.253")):
+        template = poolers(run)[pooler_type].inputs["spec"]["serviceTemplate"]
+        assert template == {
+            "metadata": {
+                "name": f"pg-primary-pooler-{pooler_type}",
+                "annotations": {
+                    INTERNAL_LB: "true",
+                    STATIC_IP: address,
+                    "service.beta.kubernetes.io/azure-load-balancer-internal-subnet": "snet-nodes",
+                },
+            },
+            "spec": {
+                "type": "LoadBalancer",
+                "loadBalancerSourceRanges": ["192.0.2.0/24"],  # network.clientCidrs
+                "externalTrafficPolicy": "Local",
+                "ports": [{"name": "pgbouncer", "port": 5432, "targetPort": 5432, "protocol": "TCP"}],
+            },
+        }
+        record = run.one(RECORD_SET, f"database-dns-pg-primary-pooler-{pooler_type}").inputs
+        assert (record["recordType"], record["relativeRecordSetName"], record["aRecords"]) == (
+            "A",
+            f"pg-primary-pooler-{pooler_type}",
+            [{"ipv4Address": address}],
+        )
+        host = f"pg-primary-pooler-{pooler_type}.cnpg.internal"
+        assert run.outputs[f"pooled{role}Host"] == host
+        assert run.outputs[f"pooled{role}Port"] == 5432
+        assert host in run.one(CLUSTER).inputs["spec"]["certificates"]["serverAltDNSNames"]
+
+
+def test_with_both_endpoints_on_the_poolers_stay_internal() -> None:
+    run = run_stack("prod", {P + "publicEndpoint": {**stack_config("prod")[P + "publicEndpoint"], "enabled": True}})
+    for pooler_type, role in (("rw", "ReadWrite"), ("ro", "ReadOnly")):
+        template = poolers(run)[pooler_type].inputs["spec"]["serviceTemplate"]
+        assert template["metadata"]["annotations"][INTERNAL_LB] == "true"
+        assert "service.beta.kubernetes.io/azure-pip-name" not in template["metadata"]["annotations"]
+        assert template["spec"]["loadBalancerSourceRanges"] == ["192.0.2.0/24"]
+        assert run.outputs[f"pooled{role}Host"] == f"pg-primary-pooler-{pooler_type}.cnpg.internal"
+        assert run.outputs[f"pooled{role}Port"] == 5432
+    # Only the networks the poolers are exposed to, not the public endpoint's.
+    assert _policy(run, "allow-pooler-clients")["ingress"][0]["from"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
+    assert {p["ipBlock"]["cidr"] for p in _policy(run, "allow-public-clients")["ingress"][0]["from"]} == {
+        "203.0.113.0/24",
+        "192.0.2.0/24",
+    }
+
+
+def test_prod_network_policy_admits_the_internal_clients_to_the_poolers(prod: StackRun) -> None:
+    clients = _policy(prod, "allow-pooler-clients")
+    assert clients["ingress"] == [{"from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]}]
+
+
+def test_without_any_endpoint_the_poolers_stay_in_the_cluster() -> None:
+    network = {**stack_config("prod")[P + "network"], "internalEndpoint": {"enabled": False}}
+    run = run_stack("prod", {P + "network": network})
     for pooler_type, role in (("rw", "ReadWrite"), ("ro", "ReadOnly")):
         assert "serviceTemplate" not in poolers(run)[pooler_type].inputs["spec"]
         assert run.outputs[f"pooled{role}Host"] == f"pg-primary-pooler-{pooler_type}.cnpg-database.svc.cluster.local"
         assert run.outputs[f"pooled{role}Port"] == 5432
+    assert not run.of_type(RECORD_SET)
+    policies = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert "allow-pooler-clients" not in policies
 
 
 def test_pooling_can_be_switched_off() -> None:
