@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import network, privatedns
+from pulumi_azure_native import network
+
+from components.azure.private_dns import CLUSTER_VNET_LINK, linked_private_zone
 
 BLOB_GROUP_ID = "blob"
 BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
-# Private DNS zones and their links are global resources.
-GLOBAL_LOCATION = "global"
 
 
 @dataclass(frozen=True)
@@ -41,24 +41,13 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
         if args.existing_dns_zone_id is not None:
             dns_zone_id = args.existing_dns_zone_id
         else:
-            zone = privatedns.PrivateZone(
-                f"{name}-zone",
+            zone = linked_private_zone(
+                name,
                 resource_group_name=args.resource_group_name,
-                private_zone_name=BLOB_PRIVATE_DNS_ZONE,
-                location=GLOBAL_LOCATION,
-                tags=dict(args.tags),
-                opts=child,
-            )
-            privatedns.VirtualNetworkLink(
-                f"{name}-zone-link",
-                resource_group_name=args.resource_group_name,
-                private_zone_name=zone.name,
-                virtual_network_link_name="cluster-vnet",
-                virtual_network=privatedns.SubResourceArgs(id=args.vnet_id),
-                registration_enabled=False,
-                location=GLOBAL_LOCATION,
-                tags=dict(args.tags),
-                opts=child,
+                zone_name=BLOB_PRIVATE_DNS_ZONE,
+                links={CLUSTER_VNET_LINK: args.vnet_id},
+                tags=args.tags,
+                parent=self,
             )
             dns_zone_id = zone.id
         endpoint = network.PrivateEndpoint(

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import privatedns
 
-from components.azure.blob_private_endpoint import GLOBAL_LOCATION
 from components.azure.network import peering_name
+from components.azure.private_dns import CLUSTER_VNET_LINK, linked_private_zone
 
 RECORD_TTL_SECONDS = 300
 
@@ -32,28 +32,15 @@ class DatabaseDns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseDnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:DatabaseDns", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        zone = privatedns.PrivateZone(
-            f"{name}-zone",
+        links = {CLUSTER_VNET_LINK: args.cluster_vnet_id, **{peering_name(vnet_id): vnet_id for vnet_id in args.peer_vnet_ids}}
+        zone = linked_private_zone(
+            name,
             resource_group_name=args.resource_group_name,
-            private_zone_name=args.zone_name,
-            location=GLOBAL_LOCATION,
-            tags=dict(args.tags),
-            opts=child,
+            zone_name=args.zone_name,
+            links=links,
+            tags=args.tags,
+            parent=self,
         )
-        links = {"cluster-vnet": args.cluster_vnet_id, **{peering_name(vnet_id): vnet_id for vnet_id in args.peer_vnet_ids}}
-        for link_name, vnet_id in links.items():
-            privatedns.VirtualNetworkLink(
-                f"{name}-{link_name}",
-                resource_group_name=args.resource_group_name,
-                private_zone_name=zone.name,
-                virtual_network_link_name=link_name,
-                virtual_network=privatedns.SubResourceArgs(id=vnet_id),
-                registration_enabled=False,
-                location=GLOBAL_LOCATION,
-                tags=dict(args.tags),
-                opts=child,
-            )
         for record, address in args.a_records.items():
             privatedns.PrivateRecordSet(
                 f"{name}-{record}",
@@ -63,6 +50,6 @@ class DatabaseDns(pulumi.ComponentResource):
                 relative_record_set_name=record,
                 ttl=RECORD_TTL_SECONDS,
                 a_records=[privatedns.ARecordArgs(ipv4_address=address)],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"zoneName": zone.name})

@@ -54,7 +54,7 @@ def test_prod_reaches_backups_through_a_blob_private_endpoint(prod: StackRun) ->
     assert account.urn in endpoint_sources
     zone = prod.one("azure-native:privatedns:PrivateZone", "backup-private-endpoint-zone")
     assert (zone.inputs["privateZoneName"], zone.inputs["location"]) == ("privatelink.blob.core.windows.net", "global")
-    link = prod.one("azure-native:privatedns:VirtualNetworkLink", "backup-private-endpoint-zone-link").inputs
+    link = prod.one("azure-native:privatedns:VirtualNetworkLink", "backup-private-endpoint-cluster-vnet").inputs
     assert link["virtualNetwork"] == {"id": vnet_id} and link["registrationEnabled"] is False
     group = prod.one("azure-native:network:PrivateDnsZoneGroup")
     [config] = group.inputs["privateDnsZoneConfigs"]
