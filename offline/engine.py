@@ -355,7 +355,7 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
 
 
-def _encode_config(values: Mapping[str, Any]) -> dict[str, str]:
+def encode_config(values: Mapping[str, Any]) -> dict[str, str]:
     """Pulumi hands config to programs as strings; objects, lists and scalars as JSON."""
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
@@ -437,7 +437,7 @@ def run_stack(
     logger.propagate = False
     logger.addHandler(collector)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-    pulumi.runtime.set_all_config(_encode_config(values))
+    pulumi.runtime.set_all_config(encode_config(values))
 
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()

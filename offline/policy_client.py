@@ -38,7 +38,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as apb
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
-from .engine import PROJECT, PROJECT_DIR, Registration, stack_config
+from .engine import PROJECT, PROJECT_DIR, Registration, encode_config, stack_config
 from .policy_launch import PolicyPackLaunchError, launch
 
 POLICY_PACK_DIR = PROJECT_DIR / "policies"
@@ -133,8 +133,7 @@ def load_policy_config(stack: str, pack_dir: Path = POLICY_PACK_DIR) -> dict[str
 def _program_config(stack: str) -> dict[str, str]:
     """The stack's program config as the CLI hands it over: strings, objects and lists as JSON."""
     path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    values = stack_config(stack) if path.exists() else {}
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+    return encode_config(stack_config(stack) if path.exists() else {})
 
 
 def _parse_level(value: Any, policy: str) -> EnforcementLevel:
