@@ -18,6 +18,7 @@ from .common import (
     integer_schema,
     label,
     lookup,
+    not_true,
     resource_policy,
     text_setting,
 )
@@ -32,11 +33,7 @@ PAID_SKU_TIERS = ("Standard", "Premium")
 
 @for_types(MANAGED_CLUSTER)
 def _workload_identity(args: ResourceValidationArgs, report: Report) -> None:
-    settings = {
-        "oidcIssuerProfile.enabled": lookup(args.props, "oidcIssuerProfile", "enabled"),
-        "securityProfile.workloadIdentity.enabled": lookup(args.props, "securityProfile", "workloadIdentity", "enabled"),
-    }
-    missing = [described(key, value) for key, value in settings.items() if value is not True]
+    missing = not_true(args.props, "oidcIssuerProfile.enabled", "securityProfile.workloadIdentity.enabled")
     if missing:
         report(
             f"{label(args.resource_type, args.name)}: {'; '.join(missing)}. Set oidc_issuer_profile.enabled=True and "

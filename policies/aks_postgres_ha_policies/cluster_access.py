@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pulumi_policy import ResourceValidationArgs
 
-from .common import Report, as_list, described, for_types, label, lookup, plain, resource_policy
+from .common import Report, as_list, for_types, label, lookup, not_true, plain, resource_policy
 from .resource_types import KUBERNETES_PROVIDER, MANAGED_CLUSTER
 
 # kubeconfig user fields that carry a static credential (client-go's AuthInfo).
@@ -27,12 +27,7 @@ STATIC_CREDENTIAL_FIELDS = (
 
 @for_types(MANAGED_CLUSTER)
 def _entra_id_only(args: ResourceValidationArgs, report: Report) -> None:
-    required = {
-        "disableLocalAccounts": lookup(args.props, "disableLocalAccounts"),
-        "aadProfile.managed": lookup(args.props, "aadProfile", "managed"),
-        "aadProfile.enableAzureRBAC": lookup(args.props, "aadProfile", "enableAzureRBAC"),
-    }
-    missing = [described(key, value) for key, value in required.items() if value is not True]
+    missing = not_true(args.props, "disableLocalAccounts", "aadProfile.managed", "aadProfile.enableAzureRBAC")
     if missing:
         report(
             f"{label(args.resource_type, args.name)}: {'; '.join(missing)}. Set disable_local_accounts=True and "

@@ -92,6 +92,11 @@ def described(key: str, value: Any) -> str:
     return f"{key} is {shown}"
 
 
+def not_true(props: Any, *paths: str) -> list[str]:
+    """How each dotted setting of ``props`` that is not exactly ``true`` stands (``described``)."""
+    return [described(path, value) for path in paths if (value := lookup(props, *path.split("."))) is not True]
+
+
 def snake(key: str) -> str:
     """The Python argument name of a wire property: ``enableHttpsTrafficOnly`` -> ``enable_https_traffic_only``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
