@@ -29,7 +29,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
@@ -130,14 +130,17 @@ class LabInstance:
     process: subprocess.Popen[bytes] | None = None
 
 
-class Lab:
-    """Three (``instances``) PostgreSQL servers on 127.0.0.1 replicating as a CNPG Cluster would; close() removes everything."""
+class LoopbackServers:
+    """PostgreSQL servers named ``names`` on 127.0.0.1 under one temporary work directory, each on the
+    stack's rendered ``parameters`` and CNPG's instance settings; close() removes everything.
 
-    def __init__(self, cluster: str, postgres: PostgresSettings) -> None:
-        self.parameters = postgres.derived_parameters
-        self.synchronous = program_synchronous(cluster, postgres)
-        self.names = instance_names(cluster, postgres.instances)
-        self.work_dir = Path(tempfile.mkdtemp(prefix="drill-lab-", dir=RAM_DIR if RAM_DIR.is_dir() else None))
+    A subclass builds them in ``start()`` and writes each instance's INSTANCE_FILE in ``_configure()``.
+    """
+
+    def __init__(self, names: Sequence[str], parameters: Mapping[str, str], *, prefix: str) -> None:
+        self.parameters = dict(parameters)
+        self.names = list(names)
+        self.work_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=RAM_DIR if RAM_DIR.is_dir() else None))
         self.work_dir.chmod(0o755)  # traversable by the server account
         self.socket_dir = self.work_dir / "socket"
         self.password = secrets.token_urlsafe(24)
@@ -145,45 +148,18 @@ class Lab:
         self.bin_dir = self._install.bin_dir
         self.passfile = self.work_dir / "pgpass"
         self.instances = {name: LabInstance(name, _free_port(), self.work_dir / name) for name in self.names}
-        self.primary = self.instances[self.names[0]]
 
-    # ------------------------------------------------------------------ the read-write endpoint
+    def start(self) -> None:
+        raise NotImplementedError
 
-    def connect_primary(self) -> psycopg.Connection[Any]:
-        """A connection to whichever instance is primary now: the -rw Service's endpoint."""
-        return self._connect(self.primary)
+    def _configure(self, instance: LabInstance) -> None:
+        raise NotImplementedError
 
     def _connect(self, instance: LabInstance) -> psycopg.Connection[Any]:
         return psycopg.connect(
             host=HOST, port=instance.port, user=SUPERUSER, password=self.password, dbname="postgres",
             autocommit=True, **FAIL_FAST_OPTIONS,
         )  # fmt: skip
-
-    # ------------------------------------------------------------------ building the cluster
-
-    def start(self) -> None:
-        self._install.owned_dir(self.socket_dir)
-        self._install.write(self.passfile, f"{HOST}:*:*:{REPLICATION_USER}:{self.password}\n")
-        self._initdb(self.primary)
-        self._launch(self.primary)
-        with self._connect(self.primary) as connection:
-            # No standby exists yet to confirm this commit (CNPG creates the role during initdb).
-            connection.execute("SET synchronous_commit TO local")
-            connection.execute(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD {conf_literal(self.password)}")
-            for name in self.names[1:]:
-                connection.execute("SELECT pg_create_physical_replication_slot(%s)", (slot_name(name),))
-        for name in self.names[1:]:
-            standby = self.instances[name]
-            self._install.owned_dir(standby.data_dir)
-            self._run(
-                [str(self.bin_dir / "pg_basebackup"), "-h", HOST, "-p", str(self.primary.port), "-U", REPLICATION_USER, "-w",
-                 "-D", str(standby.data_dir), "-X", "stream", "-S", slot_name(name), "-c", "fast", "--no-sync"],
-                PGPASSFILE=str(self.passfile),
-            )  # fmt: skip
-            self._install.write(standby.data_dir / "standby.signal", "")
-            self._configure(standby)
-            self._launch(standby)
-        self._wait_for_quorum(self.primary, expected=len(self.names) - 1)
 
     def _initdb(self, instance: LabInstance) -> None:
         self._install.owned_dir(instance.data_dir)
@@ -211,6 +187,106 @@ class Lab:
             )
         self._install.write(instance.data_dir / PARAMETERS_FILE, conf_lines(self.parameters))
         self._configure(instance)
+
+    # ------------------------------------------------------------------ processes and files
+
+    def close(self) -> None:
+        for instance in self.instances.values():
+            process, instance.process = instance.process, None
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGQUIT)  # the data is thrown away: no need for a clean shutdown
+            try:
+                process.wait(timeout=STEP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _running(instance: LabInstance) -> bool:
+        return instance.process is not None and instance.process.poll() is None
+
+    def _launch(self, instance: LabInstance) -> None:
+        log = (self.work_dir / f"{instance.name}.log").open("ab")
+        with log:
+            instance.process = subprocess.Popen(
+                [str(self.bin_dir / "postgres"), "-D", str(instance.data_dir)],
+                stdout=log, stderr=subprocess.STDOUT, env=self._install.environment(), cwd=self.work_dir,
+                **self._install.as_server_account(),
+            )  # fmt: skip
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._connect(instance).close()
+                return
+            except psycopg.OperationalError as error:
+                if instance.process.poll() is not None or time.monotonic() > deadline:
+                    log_text = (self.work_dir / f"{instance.name}.log").read_text(errors="replace").strip()
+                    raise DrillError(f"{instance.name} does not start ({error}):\n{log_text}") from None
+                time.sleep(0.05)
+
+    def _run(self, command: list[str], **environment: str) -> str:
+        """Run one of the server's programs as the server account; its standard output."""
+        try:
+            return subprocess.run(
+                command, capture_output=True, text=True, env=self._install.environment(**environment), cwd=self.work_dir,
+                check=True, timeout=120, **self._install.as_server_account(),
+            ).stdout  # fmt: skip
+        except subprocess.CalledProcessError as error:
+            raise DrillError(f"{Path(command[0]).name} failed: {error.stderr.strip() or error.stdout.strip()}") from None
+
+
+class Lab(LoopbackServers):
+    """Three (``instances``) PostgreSQL servers on 127.0.0.1 replicating as a CNPG Cluster would; close() removes everything."""
+
+    def __init__(self, cluster: str, postgres: PostgresSettings) -> None:
+        super().__init__(instance_names(cluster, postgres.instances), postgres.derived_parameters, prefix="drill-lab-")
+        self.synchronous = program_synchronous(cluster, postgres)
+        self.primary = self.instances[self.names[0]]
+
+    # ------------------------------------------------------------------ the read-write endpoint
+
+    def connect_primary(self) -> psycopg.Connection[Any]:
+        """A connection to whichever instance is primary now: the -rw Service's endpoint."""
+        return self._connect(self.primary)
+
+    # ------------------------------------------------------------------ building the cluster
+
+    def start(self) -> None:
+        self._install.owned_dir(self.socket_dir)
+        self._install.write(self.passfile, f"{HOST}:*:*:{REPLICATION_USER}:{self.password}\n")
+        self._initdb(self.primary)
+        self._launch(self.primary)
+        with self._connect(self.primary) as connection:
+            # No standby exists yet to confirm this commit (CNPG creates the role during initdb).
+            connection.execute("SET synchronous_commit TO local")
+            connection.execute(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD {conf_literal(self.password)}")
+            for name in self.names[1:]:
+                connection.execute("SELECT pg_create_physical_replication_slot(%s)", (slot_name(name),))
+        for name in self.names[1:]:
+            standby = self.instances[name]
+            self._install.owned_dir(standby.data_dir)
+            self._run(
+                [str(self.bin_dir / "pg_basebackup"), "-h", HOST, "-p", str(self.primary.port), "-U", REPLICATION_USER, "-w",
+                 "-D", str(standby.data_dir), "-X", "stream", "-S", slot_name(name), "-c", "fast", "--no-sync"],
+                PGPASSFILE=str(self.passfile),
+            )  # fmt: skip
+            self._install.write(standby.data_dir / "standby.signal", "")
+            self._configure(standby)
+            self._launch(standby)
+        self._wait_for_quorum(self.primary, expected=len(self.names) - 1)
 
     def _configure(self, instance: LabInstance) -> None:
         """The per-instance settings CNPG's instance manager writes: port, name, sync standbys, upstream."""
@@ -299,64 +375,6 @@ class Lab:
                 self.synchronous, self.names, chosen, {name for name in positions if name != chosen}
             ),
         }  # fmt: skip
-
-    # ------------------------------------------------------------------ processes and files
-
-    def close(self) -> None:
-        for instance in self.instances.values():
-            process, instance.process = instance.process, None
-            if process is None or process.poll() is not None:
-                continue
-            process.send_signal(signal.SIGQUIT)  # the data is thrown away: no need for a clean shutdown
-            try:
-                process.wait(timeout=STEP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> Lab:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @staticmethod
-    def _running(instance: LabInstance) -> bool:
-        return instance.process is not None and instance.process.poll() is None
-
-    def _launch(self, instance: LabInstance) -> None:
-        log = (self.work_dir / f"{instance.name}.log").open("ab")
-        with log:
-            instance.process = subprocess.Popen(
-                [str(self.bin_dir / "postgres"), "-D", str(instance.data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=self._install.environment(), cwd=self.work_dir,
-                **self._install.as_server_account(),
-            )  # fmt: skip
-        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
-        while True:
-            try:
-                self._connect(instance).close()
-                return
-            except psycopg.OperationalError as error:
-                if instance.process.poll() is not None or time.monotonic() > deadline:
-                    log_text = (self.work_dir / f"{instance.name}.log").read_text(errors="replace").strip()
-                    raise DrillError(f"{instance.name} does not start ({error}):\n{log_text}") from None
-                time.sleep(0.05)
-
-    def _run(self, command: list[str], **environment: str) -> None:
-        try:
-            subprocess.run(
-                command, capture_output=True, text=True, env=self._install.environment(**environment), cwd=self.work_dir,
-                check=True, timeout=120, **self._install.as_server_account(),
-            )  # fmt: skip
-        except subprocess.CalledProcessError as error:
-            raise DrillError(f"{Path(command[0]).name} failed: {error.stderr.strip() or error.stdout.strip()}") from None
 
 
 @dataclass(frozen=True)
