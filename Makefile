@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: setup render scan test lint bench drill-lab clean
+.PHONY: setup render scan test lint bench drill-lab drill-lab-regional clean
 
 # .venv is also the policy pack's virtualenv (policies/PulumiPolicy.yaml: ../.venv): the Pulumi CLI
 # starts the pack with .venv/bin/python and installs nothing for a local pack.
@@ -49,6 +49,9 @@ bench: setup
 # Failover of a real three-instance PostgreSQL 18 on 127.0.0.1 with the stack's parameters: RTO and RPO.
 drill-lab: setup
 	$(BIN)/python -m tools.drill.lab --stack $(STACK)
+
+drill-lab-regional: setup
+	$(BIN)/python -m tools.drill.regional_lab --stack $(STACK)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
