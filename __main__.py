@@ -3,9 +3,12 @@
 This file only reads settings, wires components and exports outputs.
 """
 
+from functools import partial
+
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
+from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from settings.pooler import pool_sizes
 
 try:
@@ -73,22 +76,50 @@ backup_storage = BackupStorage(
         private_endpoint_only=private.private_storage,
     ),
 )
+# Private storage: blob private endpoints in this network, named in one privatelink zone.
+blob_endpoint_args = None
+blob_endpoint = None
 if private.private_storage:
     from components.azure.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
 
-    BlobPrivateEndpoint(
+    blob_endpoint_args = partial(
+        BlobPrivateEndpointArgs,
+        resource_group_name=naming.resource_group_name,
+        location=settings.location,
+        subnet_id=network.private_endpoint_subnet_id,
+        vnet_id=network.vnet_id,
+        tags=tags,
+    )
+    blob_endpoint = BlobPrivateEndpoint(
         "backup-private-endpoint",
-        BlobPrivateEndpointArgs(
-            resource_group_name=naming.resource_group_name,
+        blob_endpoint_args(
             endpoint_name=naming.name(NameScheme.blob_private_endpoint),
-            location=settings.location,
             storage_account_id=backup_storage.account_id,
-            subnet_id=network.private_endpoint_subnet_id,
-            vnet_id=network.vnet_id,
             existing_dns_zone_id=private.blob_private_dns_zone_id,
-            tags=tags,
         ),
     )
+
+# The other region's stack: this cluster and its cluster form one CNPG distributed topology.
+topology = None
+if settings.disaster_recovery:
+    from components.azure.peer_stack import PeerStack, PeerStackArgs
+
+    topology = PeerStack(
+        "peer-stack",
+        PeerStackArgs(
+            settings=settings,
+            dr=settings.disaster_recovery,
+            reader_principal_id=identities.workload_principal_id,
+            # The peer's archive through an endpoint in this network, named in this stack's zone.
+            private_endpoint=partial(
+                blob_endpoint_args,
+                endpoint_name=naming.name(NameScheme.peer_blob_private_endpoint),
+                existing_dns_zone_id=blob_endpoint.dns_zone_id,
+            )
+            if blob_endpoint_args and blob_endpoint
+            else None,
+        ),
+    ).topology
 
 observability = None
 if settings.observability.azure_monitoring:
@@ -220,15 +251,6 @@ if endpoints.internal is not None:
     )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
 
-replica_of = None
-if settings.disaster_recovery:
-    from components.azure.replica_source import ReplicaSource, ReplicaSourceArgs
-
-    replica_of = ReplicaSource(
-        "replica-source",
-        ReplicaSourceArgs(settings=settings, dr=settings.disaster_recovery, reader_principal_id=identities.workload_principal_id),
-    ).replica_of
-
 database = PostgresCluster(
     "database",
     PostgresClusterArgs(
@@ -243,7 +265,7 @@ database = PostgresCluster(
         operators_ready=operators.database_ready,
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
-        replica_of=replica_of,
+        topology=topology,
     ),
 )
 
@@ -334,14 +356,19 @@ pulumi.export("oidcIssuerUrl", aks.oidc_issuer_url)
 pulumi.export("workloadIdentityClientId", identities.workload_client_id)
 pulumi.export("backupStorageAccountName", backup_storage.account_name)
 pulumi.export("backupContainerUrl", backup_storage.container_url)
-# Read by a disaster-recovery stack's replica (settings/disaster_recovery.py PRIMARY_OUTPUTS).
+# Read by a disaster-recovery peer (settings/disaster_recovery.py PEER_OUTPUTS).
 pulumi.export("location", settings.location)
 pulumi.export("namePrefix", settings.name_prefix)
 pulumi.export("postgresMajorVersion", postgres.major_version)
 pulumi.export("backupContainerId", backup_storage.container_id)
+pulumi.export("backupStorageAccountId", backup_storage.account_id)
+pulumi.export("backupStoragePrivate", private.private_storage)
 pulumi.export("backupDestinationPath", database.destination_path)
 pulumi.export("backupServerName", postgres.cluster_name)
 pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
+if settings.disaster_recovery:
+    pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)
+    pulumi.export(PEER_STACK_OUTPUT, settings.disaster_recovery.peer_stack)
 pulumi.export("vnetId", network.vnet_id)
 if public_ip:
     pulumi.export("publicIpAddress", public_ip.address)

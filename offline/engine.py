@@ -30,6 +30,8 @@ from pulumi.runtime import rpc
 
 from offline.stack_file import read_stack_config
 from settings.disaster_recovery import CONFIG_KEY as DR_CONFIG_KEY
+from settings.disaster_recovery import PEER_STACK_OUTPUT as DR_PEER_STACK_OUTPUT
+from settings.disaster_recovery import PRIMARY_OUTPUT as DR_PRIMARY_OUTPUT
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "aks-postgres-ha"
@@ -381,18 +383,27 @@ def _holding_invented(outputs: Mapping[str, Any], invented: set[str]) -> set[str
     return {name for name, value in outputs.items() if any(needle in text for text in _strings(value) for needle in needles)}
 
 
-def _primary_stack_outputs(stack: str, values: Mapping[str, Any]) -> dict[str, StackOutputs]:
-    """A disaster-recovery stack's StackReference to its primary, answered by an offline run of the
-    primary's stack file (mock IDs and addresses); none when there is no such file."""
+def _peer_stack_outputs(stack: str, values: Mapping[str, Any]) -> dict[str, StackOutputs]:
+    """A disaster-recovery stack's StackReference to its peer, answered by an offline run of the
+    peer's stack file (mock IDs and addresses); none when there is no such file.
+
+    The peer's own reference back to this stack would recurse: it runs without its section, and
+    its topology outputs are what that section exports.
+    """
     section = values.get(f"{PROJECT}:{DR_CONFIG_KEY}")
-    primary = section.get("primaryStack") if isinstance(section, Mapping) else None
-    if not isinstance(primary, str):
+    peer = section.get("peerStack") if isinstance(section, Mapping) else None
+    if not isinstance(peer, str):
         return {}
-    primary_stack = primary.rsplit("/", 1)[-1]
-    if primary_stack == stack or not (PROJECT_DIR / f"Pulumi.{primary_stack}.yaml").is_file():
+    peer_stack = peer.rsplit("/", 1)[-1]
+    if peer_stack == stack or not (PROJECT_DIR / f"Pulumi.{peer_stack}.yaml").is_file():
         return {}
-    run = run_stack(primary_stack)
-    return {primary: StackOutputs(run.outputs, frozenset(run.secret_outputs))}
+    run = run_stack(peer_stack, {f"{PROJECT}:{DR_CONFIG_KEY}": None}, referenced={})
+    outputs = dict(run.outputs)
+    peer_section = stack_config(peer_stack).get(f"{PROJECT}:{DR_CONFIG_KEY}")
+    if isinstance(peer_section, Mapping):
+        outputs[DR_PRIMARY_OUTPUT] = peer_section.get("primary")
+        outputs[DR_PEER_STACK_OUTPUT] = peer_section.get("peerStack")
+    return {peer: StackOutputs(outputs, frozenset(run.secret_outputs))}
 
 
 def run_stack(
@@ -414,8 +425,8 @@ def run_stack(
     a real engine would (no offline-render marker), e.g. to test what a deployment refuses.
     ``deployed_outputs`` simulates a live stack: the outputs its last deployment left, as the
     program's StackReference to its own stack reads them. ``referenced`` answers StackReferences
-    to other stacks by fully qualified name; by default a disaster-recovery stack's primary is
-    answered by an offline run of ``Pulumi.<primary>.yaml`` (a warning says so).
+    to other stacks by fully qualified name; by default a disaster-recovery stack's peer is
+    answered by an offline run of ``Pulumi.<peer>.yaml`` (a warning says so).
     """
     values = dict(stack_config(stack) if config is None else config)
     for key, value in (overrides or {}).items():
@@ -425,7 +436,7 @@ def run_stack(
             values[key] = value
 
     if referenced is None:
-        referenced = _primary_stack_outputs(stack, values)
+        referenced = _peer_stack_outputs(stack, values)
     _reset_runtime()
     mocks = RecordingMocks(deployed_outputs, referenced)
     monitor = RecordingMonitor(mocks, offline_render=offline_render)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSettings, PostgresPoolSettings, SystemPoolSettings
@@ -116,7 +116,7 @@ class Settings(SettingsModel):
     pooler: PoolerSettings = PoolerSettings()
     """PgBouncer connection poolers (read-write and read-only)."""
     disaster_recovery: DisasterRecoverySettings | None = None
-    """Set: this stack runs a replica cluster following another stack's primary, in another region."""
+    """Set: this stack and a peer stack in another region run one CNPG distributed topology (a primary and a replica cluster)."""
 
     @field_validator("zones")
     @classmethod
@@ -126,7 +126,7 @@ class Settings(SettingsModel):
         return zones
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
+    def _cross_checks(self, info: ValidationInfo) -> Settings:
         problems = NameScheme(self.name_prefix).problems()
         if self.environment == "prod":
             if len(self.zones) != 3:
@@ -149,6 +149,8 @@ class Settings(SettingsModel):
             )
         problems += self.restore.problems(self.postgres.cluster_name)
         problems += self.network.problems(poolers=self.pooler.enabled)
+        if self.disaster_recovery:
+            problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(
@@ -166,6 +168,9 @@ class Settings(SettingsModel):
 
 
 # --------------------------------------------------------------------------- loading
+
+# Validation context: the stack being deployed (rules that name it, e.g. disasterRecovery.primary).
+STACK_CONTEXT = "stack"
 
 # Prefix of the offline render's warning for each placeholder setting (the render lists them first).
 PLACEHOLDER_WARNING = "placeholder: "
@@ -217,9 +222,9 @@ def _loc(item: ErrorDetails) -> tuple[int | str, ...]:
     return tuple(part for part in item["loc"] if not isinstance(part, str) or not part.startswith(("function-", "constrained-")))
 
 
-def _validate(values: Mapping[str, Any]) -> tuple[Settings | None, list[ErrorDetails]]:
+def _validate(values: Mapping[str, Any], stack: str | None) -> tuple[Settings | None, list[ErrorDetails]]:
     try:
-        return Settings.model_validate(dict(values)), []
+        return Settings.model_validate(dict(values), context={STACK_CONTEXT: stack} if stack else None), []
     except ValidationError as error:
         return None, error.errors()
 
@@ -266,18 +271,21 @@ def _problem_lines(item: ErrorDetails, values: Mapping[str, Any], project: str) 
     return [f"{key}: {message}" if isinstance(value, dict) else f"{key}: {value!r} — {message}"]
 
 
-def parse_settings(values: Mapping[str, Any], project: str = PROJECT, *, refuse_placeholders: bool = False) -> Settings:
+def parse_settings(
+    values: Mapping[str, Any], project: str = PROJECT, *, stack: str | None = None, refuse_placeholders: bool = False
+) -> Settings:
     """Validate decoded config values; raise SettingsError listing every problem.
 
     Integers in text settings (CPU ``2``, ``work_mem: 64``) are read as the text meant; floats and
-    booleans there are refused with the command that stores text. ``refuse_placeholders`` adds
-    the documentation-range check a real deployment makes.
+    booleans there are refused with the command that stores text. ``stack``: the stack being
+    deployed, for the rules that name it (disasterRecovery). ``refuse_placeholders`` adds the
+    documentation-range check a real deployment makes.
     """
-    settings, errors = _validate(values)
+    settings, errors = _validate(values, stack)
     as_meant = _integers_as_text(values, errors)
     if as_meant is not None:
         values = as_meant
-        settings, errors = _validate(values)
+        settings, errors = _validate(values, stack)
     problems = [line for item in errors for line in _problem_lines(item, values, project)]
     if refuse_placeholders:
         problems += placeholder_problems(values, project)
@@ -308,7 +316,7 @@ def load_settings(project: str | None = None) -> Settings:
     project = project or pulumi.get_project()
     values = {key: _decode(value) for key, value in _config_keys(project).items()}
     offline = _rendering_offline()
-    settings = parse_settings(values, project, refuse_placeholders=not offline)
+    settings = parse_settings(values, project, stack=pulumi.get_stack(), refuse_placeholders=not offline)
     if offline:
         for problem in placeholder_problems(values, project):
             pulumi.log.warn(PLACEHOLDER_WARNING + problem)

@@ -1,88 +1,187 @@
-"""Disaster-recovery settings: this stack runs a CNPG replica cluster that follows another stack's
-primary from that stack's backup container, in another region.
+"""Disaster-recovery settings: this stack and a peer stack in another region run one CNPG
+distributed topology. Each stack's Cluster lists both clusters' WAL archives in
+``externalClusters`` (named by stack) and ``spec.replica`` says which of the two is the primary;
+the other replays the primary's archive. Changing ``primary`` on both stacks moves the primary
+(README 'Disaster recovery').
 
-What can be checked from this stack's config alone is checked in ``Settings``; what needs the
-primary stack's outputs (its region, PostgreSQL major, name prefix) is checked by
-``primary_problems`` at run time, before the replica cluster is registered.
+What can be checked from this stack's config (and its stack name) is checked here; what needs
+the peer stack's outputs (its region, PostgreSQL major, name prefix, which cluster it considers
+primary) is checked by ``peer_problems`` at run time, before the Cluster is registered.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
 from settings.rules import SettingsModel
 
-# The primary stack's outputs the replica needs (exported by __main__.py of every stack).
-PRIMARY_OUTPUTS = (
+# The peer's outputs this stack reads (exported by __main__.py of every stack).
+PEER_OUTPUTS = (
     "location",
     "namePrefix",
     "postgresMajorVersion",
-    "postgresClusterName",
     "backupContainerId",
+    "backupStorageAccountId",
+    "backupStoragePrivate",
     "backupDestinationPath",
     "backupServerName",
-    "applicationPassword",
 )
-# The config key of this section (the offline engine reads primaryStack from it to answer the StackReference).
+# A cluster created as a replica keeps the peer's application password: it lives in the replicated database.
+REPLICA_OUTPUTS = ("applicationPassword",)
+# What this stack exports about its place in the topology (read back by the peer's checks).
+PRIMARY_OUTPUT = "disasterRecoveryPrimary"
+PEER_STACK_OUTPUT = "disasterRecoveryPeerStack"
+# The config key of this section (the offline engine reads peerStack from it to answer the StackReference).
 CONFIG_KEY = "disasterRecovery"
 _QUALIFIED_STACK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/aks-postgres-ha/[A-Za-z0-9_.-]+")
+# cloudnative-pg pkg/utils/parser.go PgControldataTokenContent.IsValid: every field non-empty.
+DEMOTION_TOKEN_FIELDS = (
+    "latestCheckpointTimelineID",
+    "redoWalFile",
+    "databaseSystemIdentifier",
+    "latestCheckpointREDOLocation",
+    "timeOfLatestCheckpoint",
+    "operatorVersion",
+)
 
 
 def _qualified_stack(value: str) -> str:
     if not _QUALIFIED_STACK.fullmatch(value):
         raise ValueError(
-            "must name the primary's stack fully qualified as <organization>/aks-postgres-ha/<stack> "
+            "must name the peer's stack fully qualified as <organization>/aks-postgres-ha/<stack> "
             "(the same program deploys both regions)"
         )
     return value
 
 
+def demotion_token_problem(token: str) -> str | None:
+    """Why CNPG's webhook would refuse ``token`` as a promotionToken, or None."""
+    try:
+        content = json.loads(base64.b64decode(token, validate=True))
+    except (binascii.Error, ValueError):
+        return "is not a CNPG demotion token (base64 of a JSON object); copy .status.demotionToken of the demoted Cluster"
+    if not isinstance(content, dict):
+        return "is not a CNPG demotion token (base64 of a JSON object); copy .status.demotionToken of the demoted Cluster"
+    missing = [name for name in DEMOTION_TOKEN_FIELDS if not content.get(name)]
+    if missing:
+        return f"is a demotion token without {', '.join(missing)}; CNPG refuses it, copy the whole .status.demotionToken"
+    return None
+
+
 class DisasterRecoverySettings(SettingsModel):
-    primary_stack: Annotated[str, AfterValidator(_qualified_stack)]
-    """Required. The stack whose database this stack replicates: <organization>/aks-postgres-ha/<stack>."""
-    promote: bool = False
-    """true promotes the replica cluster to a primary (spec.replica.enabled: false). Only after the
-    old primary is fenced or gone: two primaries would diverge (README 'Disaster recovery')."""
+    peer_stack: Annotated[str, AfterValidator(_qualified_stack)]
+    """The other region's stack: <organization>/aks-postgres-ha/<stack>."""
+    primary: str
+    """The stack whose cluster is the primary, by stack name: this stack's or the peer's
+    (the same on both stacks except during a switchover)."""
+    created_as: Literal["primary", "replica"]
+    """Fixed for the cluster's life. primary: created empty (initdb); replica: created
+    from the peer's backups (keeps the peer's application password)."""
+    promotion_token: str | None = None
+    """Only while promoting this stack in a controlled switchover: the demoted peer Cluster's
+    .status.demotionToken. CNPG promotes once it has replayed the peer's WAL up to the token."""
+    failover: bool = False
+    """true promotes this stack without a token while the peer still claims the primary: only
+    after the peer is fenced or its region is lost (the peer must then be rebuilt as a replica)."""
 
     @property
-    def primary_stack_name(self) -> str:
-        return self.primary_stack.rsplit("/", 1)[-1]
+    def peer(self) -> str:
+        """The peer's stack name: its externalClusters entry and, when it is primary, spec.replica.primary."""
+        return self.peer_stack.rsplit("/", 1)[-1]
+
+    def is_primary(self, stack: str) -> bool:
+        return self.primary == stack
+
+    def problems(self, stack: str | None) -> list[str]:
+        """What CNPG would refuse in this topology; ``stack``: the stack being deployed (None: not known)."""
+        problems = []
+        if stack is not None and self.peer == stack:
+            problems.append(f"peerStack: {self.peer_stack!r} is this stack itself; the peer is the other region's stack")
+        elif stack is not None and self.primary not in (stack, self.peer):
+            problems.append(f"primary: {self.primary!r} is neither this stack ({stack!r}) nor the peer ({self.peer!r})")
+        primary_here = self.primary != self.peer
+        if self.promotion_token is not None:
+            if not primary_here:
+                problems.append(
+                    "promotionToken: set, but primary is the peer; a token only promotes this stack "
+                    "(CNPG refuses it on a replica cluster): remove it when demoting"
+                )
+            problem = demotion_token_problem(self.promotion_token)
+            if problem:
+                problems.append(f"promotionToken: {self.promotion_token[:24]!r}... {problem}")
+        if self.failover and (not primary_here or self.promotion_token is not None):
+            problems.append(
+                "failover: true promotes this stack without a token, so it needs primary: this stack and no promotionToken"
+            )
+        return [f"{CONFIG_KEY}.{problem}" for problem in problems]
 
 
-def primary_problems(
-    primary: Mapping[str, Any],
+def _names_stack(qualified: str, organization: str | None, stack: str) -> bool:
+    """Whether ``<organization>/aks-postgres-ha/<stack>`` names this stack (any organization when unknown)."""
+    org, _, name = qualified.split("/")
+    return name == stack and organization in (None, org)
+
+
+def peer_problems(
+    peer: Mapping[str, Any],
     *,
     stack: str,
+    organization: str | None,
     dr: DisasterRecoverySettings,
     location: str,
     name_prefix: str,
     postgres_major: int,
+    private_storage: bool,
 ) -> list[str]:
-    """Why this stack cannot replicate the primary whose outputs are ``primary``, one line each."""
-    key = f"disasterRecovery.primaryStack: {dr.primary_stack!r}"
-    if dr.primary_stack_name == stack:
-        return [f"{key} is this stack itself; a replica follows another stack's primary"]
-    missing = [name for name in PRIMARY_OUTPUTS if primary.get(name) in (None, "")]
+    """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each."""
+    key = f"disasterRecovery.peerStack: {dr.peer_stack!r}"
+    required = PEER_OUTPUTS + (REPLICA_OUTPUTS if dr.created_as == "replica" else ())
+    missing = [name for name in required if peer.get(name) in (None, "")]
     if missing:
         return [
-            f"{key} has no output {', '.join(missing)}: deploy the primary stack (pulumi up) with this "
-            "program's version first, so it exports what its replica reads"
+            f"{key} has no output {', '.join(missing)}: deploy the peer stack (pulumi up) with this "
+            "program's version first, so it exports what this stack reads"
         ]
     problems = []
-    if primary["location"] == location:
-        problems.append(f"location: {location!r} is the primary's region too; a disaster-recovery stack runs in another region")
-    if primary["namePrefix"] == name_prefix:
+    if peer["location"] == location:
+        problems.append(f"location: {location!r} is the peer's region too; the two stacks run in different regions")
+    if peer["namePrefix"] == name_prefix:
         problems.append(
-            f"namePrefix: {name_prefix!r} is the primary's too; storage accounts and resource groups would collide, "
+            f"namePrefix: {name_prefix!r} is the peer's too; storage accounts and resource groups would collide, "
             "choose another prefix"
         )
-    if int(primary["postgresMajorVersion"]) != postgres_major:
+    if int(peer["postgresMajorVersion"]) != postgres_major:
         problems.append(
-            f"postgres.image: PostgreSQL {postgres_major}, but the primary runs PostgreSQL "
-            f"{int(primary['postgresMajorVersion'])}; a replica replays the primary's WAL, so the major must be equal"
+            f"postgres.image: PostgreSQL {postgres_major}, but the peer runs PostgreSQL "
+            f"{int(peer['postgresMajorVersion'])}; a replica replays the primary's WAL, so the major must be equal"
         )
+    if peer["backupStoragePrivate"] is True and not private_storage:
+        problems.append(
+            "network.privateStorage: false, but the peer's backup storage is reachable through private endpoints "
+            "only; set it true so this stack reads the peer's archive through a private endpoint of its own"
+        )
+    peer_of_peer = peer.get(PEER_STACK_OUTPUT)
+    if peer_of_peer is not None and not _names_stack(str(peer_of_peer), organization, stack):
+        problems.append(f"{key} pairs with {peer_of_peer!r}, not with this stack ({stack!r})")
+    # A stack without the section is its own primary.
+    peer_primary = peer.get(PRIMARY_OUTPUT) or dr.peer
+    if dr.is_primary(stack) and peer_primary == dr.peer and not dr.failover:
+        if dr.promotion_token is not None:
+            problems.append(
+                f"disasterRecovery.promotionToken: set, but the peer still runs the primary; demote it first "
+                f"(disasterRecovery.primary: {stack!r} on {dr.peer!r}, pulumi up there) and use its new demotion token"
+            )
+        else:
+            problems.append(
+                f"disasterRecovery.primary: {stack!r}, but the peer still runs the primary: two primaries would diverge. "
+                f"For a switchover demote the peer first and pass its demotion token as promotionToken; if the peer's "
+                "region is lost, fence it and set disasterRecovery.failover: true"
+            )
     return problems

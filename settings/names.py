@@ -42,6 +42,9 @@ class NameScheme:
     def blob_private_endpoint(self, suffix: str) -> str:
         return f"pe-blob-{self.prefix}-{suffix}"
 
+    def peer_blob_private_endpoint(self, suffix: str) -> str:
+        return f"pe-peer-blob-{self.prefix}-{suffix}"
+
     def public_ip(self, suffix: str) -> str:
         return f"pip-pg-{self.prefix}-{suffix}"
 

@@ -8,7 +8,7 @@ import re
 from google.protobuf import json_format
 
 from offline.engine import StackRun
-from settings.disaster_recovery import PRIMARY_OUTPUTS
+from settings.disaster_recovery import PEER_OUTPUTS, REPLICA_OUTPUTS
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -35,8 +35,9 @@ EXPECTED_OUTPUTS = {
     "inClusterGrafanaAdminPassword",
     "postgresNamespace",
     "postgresClusterName",
-    # What a disaster-recovery stack reads from its primary.
-    *PRIMARY_OUTPUTS,
+    # What a disaster-recovery peer reads.
+    *PEER_OUTPUTS,
+    *REPLICA_OUTPUTS,
 }
 # Only with a public endpoint (dev ships one; prod ships private, publicEndpoint.enabled: false).
 PUBLIC_ENDPOINT_OUTPUTS = {"publicIpAddress", "publicFqdn"}

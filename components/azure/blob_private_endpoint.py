@@ -23,8 +23,9 @@ class BlobPrivateEndpointArgs:
     storage_account_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     vnet_id: pulumi.Input[str]
-    # A hub's existing privatelink zone (already linked to the network); None creates one here.
-    existing_dns_zone_id: str | None
+    # An existing privatelink zone linked to the network (a hub's, or this stack's own for a second
+    # endpoint); None creates one here.
+    existing_dns_zone_id: pulumi.Input[str] | None
     tags: Mapping[str, str]
 
 
@@ -33,6 +34,9 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
     zone group that keeps the zone's A record on the endpoint's address."""
 
     private_endpoint_id: pulumi.Output[str]
+    dns_zone_id: pulumi.Input[str]
+    # Done when the zone's A record points at the endpoint: the account resolves privately from then on.
+    dns_ready: pulumi.Resource
 
     def __init__(self, name: str, args: BlobPrivateEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:BlobPrivateEndpoint", name, None, opts)
@@ -64,7 +68,7 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        network.PrivateDnsZoneGroup(
+        self.dns_ready = network.PrivateDnsZoneGroup(
             f"{name}-dns",
             resource_group_name=args.resource_group_name,
             private_endpoint_name=endpoint.name,
@@ -73,4 +77,5 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
             opts=child,
         )
         self.private_endpoint_id = endpoint.id
+        self.dns_zone_id = dns_zone_id
         self.register_outputs({"privateEndpointId": self.private_endpoint_id})

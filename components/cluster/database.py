@@ -12,8 +12,15 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.azure.identities import Identities, ServiceAccountRef
-from components.azure.replica_source import REPLICA_SOURCE, ReplicaOf
-from components.builders.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
+from components.azure.peer_stack import Topology
+from components.builders.cluster_spec import (
+    ClusterRef,
+    Placement,
+    archive_source,
+    cluster_spec,
+    cnpg_cluster,
+    distributed_topology,
+)
 from components.builders.endpoints import Endpoints
 from components.builders.pod_security import pod_security_labels
 from settings import BackupSettings, PostgresSettings
@@ -44,8 +51,8 @@ class PostgresClusterArgs:
     protect: bool
     # allowDatabaseReplacement: a rename may replace the live Namespace/Cluster (their data goes).
     allow_replacement: bool
-    # Set (disaster-recovery stack): a replica cluster of another stack's primary instead of initdb.
-    replica_of: ReplicaOf | None = None
+    # Set (disasterRecovery): this cluster and the peer stack's form one CNPG distributed topology.
+    topology: Topology | None = None
 
 
 # Stack outputs recording the names this stack deployed; the next deployment reads them back.
@@ -106,9 +113,9 @@ class PostgresCluster(pulumi.ComponentResource):
             stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        replica_of = args.replica_of
-        # A replica also waits for the check of its primary's outputs (ReplicaSource).
-        namespace_name = pulumi.Output.all(deployed.outputs, replica_of.checked if replica_of else None).apply(
+        topology = args.topology
+        # In a topology, also wait for the check of the peer's outputs (PeerStack).
+        namespace_name = pulumi.Output.all(deployed.outputs, topology.checked if topology else None).apply(
             lambda checked: self._checked_namespace(checked[0], args)
         )
         namespace = k8s.core.v1.Namespace(
@@ -120,9 +127,10 @@ class PostgresCluster(pulumi.ComponentResource):
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
 
+        created_as_replica = topology is not None and topology.created_as == "replica"
         self.app_password = (
-            replica_of.app_password
-            if replica_of
+            topology.peer_app_password
+            if topology and created_as_replica
             else random.RandomPassword(
                 f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
             ).result
@@ -169,30 +177,37 @@ class PostgresCluster(pulumi.ComponentResource):
             }
         }
         replication: dict[str, Any] = {}
-        if replica_of:
-            primary_store_name = f"{postgres.cluster_name}-primary-archive"
-            # Read only (Storage Blob Data Reader); no retention policy, so this stack never prunes the primary's backups.
+        if topology:
+            peer_store_name = f"{postgres.cluster_name}-peer-archive"
+            # Read only (Storage Blob Data Reader); no retention policy, so this stack never prunes the peer's backups.
             stores.append(
                 self._object_store(
-                    f"{name}-primary-archive",
-                    primary_store_name,
-                    replica_of.destination_path,
+                    f"{name}-peer-archive",
+                    peer_store_name,
+                    topology.peer_destination_path,
                     args,
-                    [namespace, *args.operators_ready, trust, replica_of.reader_role],
+                    [namespace, *args.operators_ready, trust, *topology.peer_access],
                     retention=None,
                 )
             )
-            bootstrap = {
-                "recovery": {
-                    "source": REPLICA_SOURCE,
-                    "database": postgres.database,
-                    "owner": postgres.owner,
-                    "secret": {"name": self.app_secret_name},
+            if created_as_replica:
+                bootstrap = {
+                    "recovery": {
+                        "source": topology.peer_name,
+                        "database": postgres.database,
+                        "owner": postgres.owner,
+                        "secret": {"name": self.app_secret_name},
+                    }
                 }
-            }
             replication = {
-                "external_clusters": [archive_source(REPLICA_SOURCE, primary_store_name, replica_of.server_name)],
-                "replica": {"enabled": not replica_of.promote, "source": REPLICA_SOURCE},
+                # Both archives, named by stack: whichever is primary, the other replays its WAL.
+                "external_clusters": [
+                    archive_source(topology.self_name, self.object_store_name, postgres.cluster_name),
+                    archive_source(topology.peer_name, peer_store_name, topology.peer_server_name),
+                ],
+                "replica": distributed_topology(
+                    topology.self_name, topology.peer_name, topology.primary, topology.promotion_token
+                ),
             }
 
         cluster = cnpg_cluster(

@@ -28,9 +28,14 @@ def archive_folder(cluster_props: Any, cluster_name: str) -> tuple[str, str] | N
 
 
 def recovery_folders(cluster_props: Any) -> dict[tuple[str, str], str]:
-    """(ObjectStore, serverName) -> external cluster name, for every source read with an explicit serverName."""
+    """(ObjectStore, serverName) -> external cluster name, for every source read with an explicit
+    serverName. In a distributed topology the entry named by spec.replica.self is the cluster's own
+    archive: it archives there and only the peer cluster reads it."""
     folders = {}
+    own = text(lookup(cluster_props, "spec", "replica", "self"))
     for source in as_list(lookup(cluster_props, "spec", "externalClusters")):
+        if own and lookup(source, "name") == own:
+            continue
         store = text(lookup(source, "plugin", "parameters", "barmanObjectName"))
         server = text(lookup(source, "plugin", "parameters", "serverName"))
         if store and server:

@@ -150,3 +150,18 @@ def test_default_server_name_is_the_cluster_name(analyze: Analyze) -> None:
         .with_value("cluster", "spec.externalClusters", _recovering_from(CLUSTER))
     )
     only(analyze(stack), "cnpg-backups-configured", stack.urn("cluster"))
+
+
+def test_the_own_archive_entry_of_a_distributed_topology_is_not_a_recovery_source(analyze: Analyze) -> None:
+    # CNPG requires an externalClusters entry for spec.replica.self: the cluster's own archive, read by the peer.
+    own = {**_recovering_from(CLUSTER)[0], "name": "prod"}
+    topology = {"self": "prod", "primary": "prod", "source": "dr"}
+    stack = compliant_stack().with_value("cluster", "spec.externalClusters", [own])
+    stack = stack.with_value("cluster", "spec.replica", topology)
+    passes(analyze(stack), "cnpg-backups-configured")
+    # The same entry under another name is a source the cluster recovers from.
+    renamed = stack.with_value("cluster", "spec.replica", {**topology, "self": "elsewhere"})
+    assert (
+        "the folder it recovers from (spec.externalClusters 'prod')"
+        in only(analyze(renamed), "cnpg-backups-configured", renamed.urn("cluster")).message
+    )
