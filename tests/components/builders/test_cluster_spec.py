@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.builders.cluster_spec import MIN_STARTUP_WINDOW_SECONDS, startup_window_seconds
+from components.builders.cluster_spec import MIN_STARTUP_WINDOW_SECONDS, distributed_topology, startup_window_seconds
 from offline.engine import StackRun
 from settings import quantity_bytes
 
@@ -63,3 +63,11 @@ def test_operators_run_the_pg_rewind_fix(shipped: StackRun) -> None:
     assert plugin["version"] == "0.7.0"
     assert plugin["values"]["image"] == plugin["values"]["sidecarImage"] == {"tag": "v0.14.0"}
     assert _release(shipped, "cert-manager")["version"] == "v1.21.1"
+
+
+def test_distributed_topology_names_itself_the_peer_and_the_primary() -> None:
+    # CNPG replica_cluster.md: the primary's stanza names the peer as source; the replica's too.
+    assert distributed_topology("prod", "dr", "prod", None) == {"self": "prod", "primary": "prod", "source": "dr"}
+    assert distributed_topology("dr", "prod", "prod", None) == {"self": "dr", "primary": "prod", "source": "prod"}
+    promoted = distributed_topology("dr", "prod", "dr", "dG9rZW4=")
+    assert promoted == {"self": "dr", "primary": "dr", "source": "prod", "promotionToken": "dG9rZW4="}
