@@ -1,7 +1,14 @@
-"""Drills against a deployed stack: ``python -m tools.drill failover|restore --stack NAME``.
+"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional --stack NAME``.
+
+- failover: kill the primary (pod delete or node drain) under a writer; RTO, RPO, healing.
+- restore: back up, restore into a throwaway Cluster, compare checksums.
+- regional ``--stack S --to T``: a controlled switchover of a CNPG distributed topology from stack S
+  to its peer T through ``pulumi config`` and ``pulumi up`` (demotion token, promotion), under a
+  writer; RTO, RPO, the time to the token, to T accepting writes and to S following T.
 
 Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``),
-talks to the cluster with kubectl (current kubeconfig or ``--kubeconfig``), prints a human summary
+talks to the cluster with kubectl (current kubeconfig or ``--kubeconfig``; regional: each stack's
+``kubeconfig`` output unless ``--kubeconfig``/``--to-kubeconfig``), prints a human summary
 or, with ``--json``, the report as JSON; ``--report FILE`` also writes the JSON to a file.
 Refuses a production stack unless ``--allow-prod``. Exit codes: 0 passed, 1 failed, 2 bad arguments.
 """
@@ -15,16 +22,19 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
 from tools.drill.arguments import bounded, matching
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl
+from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name
+from tools.drill.regional import PEER_STACK_OUTPUT, PRIMARY_OUTPUT, RefusedError, RegionalOptions, Side, run_regional
 from tools.drill.restore import TABLE_NAME, RestoreOptions, run_restore
 from tools.drill.writer import FAIL_FAST_OPTIONS, Connect, DrillError
 
@@ -35,7 +45,7 @@ PROD = "prod"
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
-    drills = main.add_subparsers(dest="drill", required=True, metavar="failover|restore")
+    drills = main.add_subparsers(dest="drill", required=True, metavar="failover|restore|regional")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack", required=True, type=matching(STACK_NAME, "a Pulumi stack name ([org/[project/]]name)"))
     common.add_argument("--outputs", type=Path, help="stack outputs as JSON (pulumi stack output --json --show-secrets)")
@@ -64,6 +74,20 @@ def parser() -> argparse.ArgumentParser:
         help="name of the throwaway Cluster (default <cluster>-drill, the one the stack trusts to read backups)",
     )  # fmt: skip
     restore.add_argument("--keep", action="store_true", help="leave the recovery Cluster for inspection")
+    regional = drills.add_parser(
+        "regional", parents=[common], help="switch the primary over to the peer stack through pulumi; measure RTO/RPO"
+    )
+    regional.add_argument(
+        "--to", required=True, type=matching(STACK_NAME, "a Pulumi stack name ([org/[project/]]name)"),
+        help="the peer stack to promote (--stack: the current primary's stack)",
+    )  # fmt: skip
+    regional.add_argument("--to-outputs", type=Path, help="the --to stack's outputs as JSON")
+    regional.add_argument("--to-kubeconfig", help="kubeconfig of the --to stack's cluster (default: its kubeconfig output)")
+    regional.add_argument("--switch-back", action="store_true", help="switch the primary back to --stack afterwards")
+    regional.add_argument(
+        "--writes-before", type=bounded(int, 1, 100_000, "a whole number"), default=100,
+        help="commits before the switchover (default 100)",
+    )  # fmt: skip
     return main
 
 
@@ -100,11 +124,16 @@ def _required(outputs: dict[str, Any], key: str) -> str:
     return value
 
 
+def cluster_ca(kube: Kubectl, cluster: str) -> bytes:
+    """The cluster's CA certificate (PEM), from the <cluster>-ca secret."""
+    secret = kube.get("secret", f"{cluster}-ca")
+    return base64.b64decode(secret["data"]["ca.crt"])
+
+
 def read_write_endpoint(uri: str, kube: Kubectl, cluster: str) -> Connect:
     """Connections through readWriteUri, verifying the server against the cluster's CA (the <cluster>-ca secret)."""
-    secret = kube.get("secret", f"{cluster}-ca")
     ca_file = Path(tempfile.mkdtemp(prefix="drill-ca-")) / "ca.crt"
-    ca_file.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
+    ca_file.write_bytes(cluster_ca(kube, cluster))
 
     def connect() -> psycopg.Connection[Any]:
         return psycopg.connect(uri, sslrootcert=str(ca_file), autocommit=True, **FAIL_FAST_OPTIONS)
@@ -134,18 +163,146 @@ def run(args: argparse.Namespace, outputs: dict[str, Any], kube: Kubectl, connec
     return {"stack": args.stack, "cluster": cluster, "namespace": kube.namespace, **report}
 
 
-def main(argv: Sequence[str] | None = None, kubectl: type[Kubectl] = Kubectl, connect: Connect | None = None) -> int:
+def multi_host_conninfo(source_uri: str, target_uri: str, ca_file: str) -> str:
+    """libpq connection string for S's then T's read-write endpoint, keeping the one that accepts writes
+    (``target_session_attrs=read-write``: a demoted or replica cluster is read-only), one CA file for both."""
+    source, target = conninfo_to_dict(source_uri), conninfo_to_dict(target_uri)
+    for key in ("user", "dbname"):
+        if source.get(key) != target.get(key):
+            raise DrillError(
+                f"the two stacks' readWriteUri name different {key}s; the distributed topology replicates one database"
+            )
+    return make_conninfo(
+        source_uri,
+        host=f"{source.get('host')},{target.get('host')}",
+        port=f"{source.get('port') or 5432},{target.get('port') or 5432}",
+        target_session_attrs="read-write",
+        sslrootcert=ca_file,
+    )
+
+
+def switchover_endpoint(source: Side, source_uri: str, target: Side, target_uri: str) -> Connect:
+    """Connections to whichever of the two clusters accepts writes, verified against both clusters' CAs."""
+    ca_file = Path(tempfile.mkdtemp(prefix="drill-ca-")) / "ca.crt"
+    ca_file.write_bytes(cluster_ca(source.kube, source.cluster) + b"\n" + cluster_ca(target.kube, target.cluster))
+    conninfo = multi_host_conninfo(source_uri, target_uri, str(ca_file))
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(conninfo, autocommit=True, **FAIL_FAST_OPTIONS)
+
+    return connect
+
+
+def _names(peer: Any, stack: str) -> bool:
+    """Whether the fully qualified ``peer`` is ``stack`` (as given: short or qualified)."""
+    if not isinstance(peer, str):
+        return False
+    return peer == stack if stack.count("/") == 2 else short_name(peer) == short_name(stack)
+
+
+def regional_refusal(args: argparse.Namespace, source: dict[str, Any], target: dict[str, Any]) -> str | None:
+    """Why the two stacks cannot be switched over as asked (argparse's message, exit 2), or None."""
+    if short_name(args.stack) == short_name(args.to):
+        return f"argument --to: {args.to!r} is the --stack itself; --to names the other region's stack (the peer)"
+    sides = (("--stack", args.stack, source, args.to), ("--to", args.to, target, args.stack))
+    for argument, stack, outputs, _ in sides:
+        if is_production(stack, outputs) and not args.allow_prod:
+            return f"argument {argument}: {stack!r} is a production stack; drills there need --allow-prod"
+    for argument, stack, outputs, _ in sides:
+        if not outputs.get(PRIMARY_OUTPUT):
+            return (
+                f"argument {argument}: {stack!r} has no output {PRIMARY_OUTPUT}: it is not deployed in a distributed "
+                "topology (disasterRecovery config, then pulumi up)"
+            )
+    for argument, stack, outputs, other in sides:
+        peer = outputs.get(PEER_STACK_OUTPUT)
+        if not _names(peer, other):
+            return (
+                f"argument {argument}: {stack!r} pairs with {peer!r} ({PEER_STACK_OUTPUT}), not with {other!r}; "
+                "the two stacks must name each other"
+            )
+    if source[PRIMARY_OUTPUT] != target[PRIMARY_OUTPUT]:
+        return (
+            f"argument --to: {args.to!r} says the primary is {target[PRIMARY_OUTPUT]!r}, {args.stack!r} says "
+            f"{source[PRIMARY_OUTPUT]!r} ({PRIMARY_OUTPUT}); the stacks must agree: finish or revert the last switchover first"
+        )
+    if source[PRIMARY_OUTPUT] != short_name(args.stack):
+        return (
+            f"argument --stack: {args.stack!r} is not the primary ({PRIMARY_OUTPUT}: {source[PRIMARY_OUTPUT]!r}); "
+            "--stack names the current primary's stack, --to the stack to promote"
+        )
+    for argument, stack, _, _ in sides:
+        if not (PROJECT_DIR / policy_config(stack)).is_file():
+            return f"argument {argument}: {stack!r} has no {policy_config(stack)}; pulumi up runs with the stack's policy config"
+    if args.kubeconfig and args.kubeconfig == args.to_kubeconfig:
+        return f"argument --to-kubeconfig: {args.to_kubeconfig!r} is --kubeconfig too; the two stacks run two clusters"
+    return None
+
+
+def _kubeconfig(given: str | None, outputs: dict[str, Any], argument: str, stack: str) -> str:
+    """``given``, or the stack's kubeconfig output written to a private file (one kubectl context cannot reach both)."""
+    if given:
+        return given
+    content = outputs.get("kubeconfig")
+    if not content:
+        raise RefusedError(f"argument {argument}: required, {stack!r} has no kubeconfig output to default to")
+    path = Path(tempfile.mkdtemp(prefix="drill-kube-")) / "kubeconfig"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    path.chmod(0o600)
+    return str(path)
+
+
+def run_regional_drill(
+    args: argparse.Namespace,
+    outputs: dict[str, Any],
+    to_outputs: dict[str, Any],
+    kubectl: type[Kubectl],
+    connect: Connect | None,
+    pulumi: Callable[[], PulumiCli],
+) -> dict[str, Any]:
+    sides = []
+    for stack, given, stack_outputs_, argument in (
+        (args.stack, args.kubeconfig, outputs, "--kubeconfig"),
+        (args.to, args.to_kubeconfig, to_outputs, "--to-kubeconfig"),
+    ):
+        kube = kubectl(_required(stack_outputs_, DEPLOYED_NAMESPACE_OUTPUT), _kubeconfig(given, stack_outputs_, argument, stack))
+        database = _required(stack_outputs_, "databaseName")
+        sides.append(Side(stack, short_name(stack), kube, _required(stack_outputs_, DEPLOYED_CLUSTER_OUTPUT), database))
+    source, target = sides
+    endpoint = connect or switchover_endpoint(
+        source, _required(outputs, "readWriteUri"), target, _required(to_outputs, "readWriteUri")
+    )
+    report = run_regional(pulumi(), source, target, endpoint, RegionalOptions(args.switch_back, args.writes_before, args.timeout))
+    clusters = {side.name: {"cluster": side.cluster, "namespace": side.kube.namespace} for side in sides}
+    return {"stack": args.stack, "toStack": args.to, "clusters": clusters, **report}
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    kubectl: type[Kubectl] = Kubectl,
+    connect: Connect | None = None,
+    pulumi: Callable[[], PulumiCli] = PulumiCli,
+) -> int:
     arguments = parser()
     args = arguments.parse_args(argv)
     try:
         outputs = stack_outputs(args.stack, args.outputs)
     except DrillError as error:
         arguments.error(str(error))
-    if is_production(args.stack, outputs) and not args.allow_prod:
-        arguments.error(f"argument --stack: {args.stack!r} is a production stack; drills there need --allow-prod")
     try:
-        kube = kubectl(_required(outputs, DEPLOYED_NAMESPACE_OUTPUT), args.kubeconfig)
-        report = run(args, outputs, kube, connect)
+        if args.drill == "regional":
+            to_outputs = stack_outputs(args.to, args.to_outputs)
+            refusal = regional_refusal(args, outputs, to_outputs)
+            if refusal:
+                arguments.error(refusal)
+            report = run_regional_drill(args, outputs, to_outputs, kubectl, connect, pulumi)
+        else:
+            if is_production(args.stack, outputs) and not args.allow_prod:
+                arguments.error(f"argument --stack: {args.stack!r} is a production stack; drills there need --allow-prod")
+            kube = kubectl(_required(outputs, DEPLOYED_NAMESPACE_OUTPUT), args.kubeconfig)
+            report = run(args, outputs, kube, connect)
+    except RefusedError as error:
+        arguments.error(str(error))
     except DrillError as error:
         print(f"drill: {args.drill} failed: {error}", file=sys.stderr)
         return 1
@@ -153,6 +310,10 @@ def main(argv: Sequence[str] | None = None, kubectl: type[Kubectl] = Kubectl, co
     if args.report:
         args.report.write_text(text + "\n")
     print(text if args.json else report["summary"] + ("" if report["passed"] else " — FAILED"))
+    if "recovery" in report and not args.json:
+        print(f"drill: {report['recovery']['state']}. {report['recovery'].get('why', '')}", file=sys.stderr)
+        for command in report["recovery"]["commands"]:
+            print(f"  {command}", file=sys.stderr)
     return 0 if report["passed"] else 1
 
 
