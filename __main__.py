@@ -163,6 +163,8 @@ aks = AksCluster(
         protect=stateful,
     ),
 )
+# A replica cluster of a distributed topology is monitored for its own role.
+replica_cluster = bool(settings.disaster_recovery and settings.disaster_recovery.replica_here)
 if observability:
     observability.connect_cluster(
         aks.cluster_id,
@@ -172,6 +174,7 @@ if observability:
             settings.postgres.cluster_name,
             settings.postgres.instances,
             settings.backup.alert_after_hours,
+            replica_cluster=replica_cluster,
         ),
     )
 
@@ -299,6 +302,7 @@ DatabaseMonitoring(
         backup_alert_after_hours=settings.backup.alert_after_hours,
         prometheus_operator=operators.prometheus_operator,
         azure_managed_prometheus=settings.observability.azure_monitoring,
+        replica_cluster=replica_cluster,
     ),
 )
 

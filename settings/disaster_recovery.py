@@ -99,6 +99,11 @@ class DisasterRecoverySettings(SettingsModel):
     def is_primary(self, stack: str) -> bool:
         return self.primary == stack
 
+    @property
+    def replica_here(self) -> bool:
+        """This stack's cluster replays the peer's WAL (settings refuse a primary naming neither stack)."""
+        return self.primary == self.peer
+
     def problems(self, stack: str | None) -> list[str]:
         """What CNPG would refuse in this topology; ``stack``: the stack being deployed (None: not known)."""
         problems = []
@@ -106,7 +111,7 @@ class DisasterRecoverySettings(SettingsModel):
             problems.append(f"peerStack: {self.peer_stack!r} is this stack itself; the peer is the other region's stack")
         elif stack is not None and self.primary not in (stack, self.peer):
             problems.append(f"primary: {self.primary!r} is neither this stack ({stack!r}) nor the peer ({self.peer!r})")
-        primary_here = self.primary != self.peer
+        primary_here = not self.replica_here
         if self.promotion_token is not None:
             if not primary_here:
                 problems.append(

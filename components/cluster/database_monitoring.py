@@ -28,6 +28,13 @@ LAST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_times
 LAST_FAILED_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp"
 
 REPLICATION_LAG_SECONDS = 300
+# A replica cluster replays the primary region's archive, a segment at least every archive_timeout
+# (5 min) while the primary writes: an hour without a replayed transaction means the archive is not
+# reaching it (or the primary has written nothing for an hour).
+REPLICA_CLUSTER_LAG_SECONDS = 3600
+# The instance's role (cnpg.io/instanceRole) as a label on its metrics: in a replica cluster every
+# instance is in recovery, and only this label tells the designated primary from its standbys.
+ROLE_RELABELING = {"sourceLabels": ["__meta_kubernetes_pod_label_cnpg_io_instanceRole"], "targetLabel": "role"}
 LONG_TRANSACTION_SECONDS = 3600
 CONNECTIONS_USED_RATIO = 0.9
 VOLUME_FREE_RATIO = 0.1
@@ -46,20 +53,25 @@ class DatabaseMonitoringArgs:
     # Prometheus Operator CRDs from kube-prometheus-stack; None: no self-managed Prometheus.
     prometheus_operator: list[pulumi.Resource] | None
     azure_managed_prometheus: bool
+    # A replica cluster of a distributed topology (disasterRecovery.primary is the peer).
+    replica_cluster: bool = False
 
 
-def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after_hours: int) -> list[dict[str, Any]]:
+def alert_rules(
+    namespace: str, cluster: str, instances: int, backup_alert_after_hours: int, *, replica_cluster: bool = False
+) -> list[dict[str, Any]]:
     """Alerts scoped to this cluster's instance pods and volumes.
 
     The pod regex is anchored, so Job pods (``<cluster>-1-initdb-…``, ``<cluster>-2-join-…``) never
     count as instances. Descriptions template only labels their expression keeps; aggregated
-    alerts name the cluster literally.
+    alerts name the cluster literally. A replica cluster (every instance in recovery, the designated
+    primary replaying the primary region's archive with no WAL receiver) gets the alerts of its own
+    role, told apart by the ``role`` label the PodMonitors copy from the pod.
     """
     pods = f'namespace="{namespace}", pod=~"{cluster}-[0-9]+"'
     volumes = f'namespace="{namespace}", persistentvolumeclaim=~"{cluster}-[0-9]+(-wal)?"'
     where = f"{namespace}/{cluster}"
     backup_limit_seconds = backup_alert_after_hours * 3600
-    on_primary = f"and on (namespace, pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0"
 
     def alert(name: str, severity: str, duration: str, expr: str, summary: str, description: str) -> dict[str, Any]:
         return {
@@ -82,6 +94,96 @@ def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after
             "transaction ID: " + consequence,
         )
 
+    def primary_role_alerts() -> list[dict[str, Any]]:
+        on_primary = f"and on (namespace, pod) cnpg_pg_replication_in_recovery{{{pods}}} == 0"
+        return [
+            alert(
+                "CNPGPrimaryMissing",
+                "critical",
+                "5m",
+                f"(count(cnpg_pg_replication_in_recovery{{{pods}}} == 0) or vector(0)) < 1",
+                f"{where} has no primary",
+                f"No instance of {where} runs as primary: writes fail until one is promoted.",
+            ),
+            alert(
+                # With quorum "any 1" and dataDurability required, commits need one streaming standby.
+                "CNPGSynchronousStandbysMissing",
+                "critical",
+                "2m",
+                f"max(cnpg_pg_replication_streaming_replicas{{{pods}}} {on_primary}) < 1",
+                f"The primary of {where} has no streaming standby",
+                f"No standby streams from the primary of {where}: commits wait for a synchronous standby.",
+            ),
+            streaming_replicas_missing(f"{{{pods}}} {on_primary}", "The primary"),
+            alert(
+                "CNPGStandbyNotStreaming",
+                "warning",
+                "5m",
+                f"cnpg_pg_replication_in_recovery{{{pods}}} == 1"
+                f" and on (namespace, pod) cnpg_pg_replication_is_wal_receiver_up{{{pods}}} == 0",
+                f"A standby of {where} is not streaming from the primary",
+                "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
+            ),
+            replication_lag_high(pods),
+        ]
+
+    def replica_role_alerts() -> list[dict[str, Any]]:
+        designated = f'{pods}, role="primary"'
+        standbys = f'{pods}, role="replica"'
+        return [
+            alert(
+                "CNPGDesignatedPrimaryMissing",
+                "critical",
+                "5m",
+                f"(count(cnpg_collector_up{{{designated}}} == 1) or vector(0)) < 1",
+                f"Replica cluster {where} has no designated primary",
+                f"No instance of {where} is its designated primary: it stops replaying the primary region's "
+                "WAL and cannot be promoted until one is.",
+            ),
+            streaming_replicas_missing(f"{{{designated}}}", "The designated primary"),
+            alert(
+                # The designated primary replays the archive and has no WAL receiver by design.
+                "CNPGStandbyNotStreaming",
+                "warning",
+                "5m",
+                f"cnpg_pg_replication_is_wal_receiver_up{{{standbys}}} == 0",
+                f"A standby of {where} is not streaming from the designated primary",
+                "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the designated primary.",
+            ),
+            replication_lag_high(standbys),
+            alert(
+                "CNPGReplicaClusterBehind",
+                "warning",
+                "15m",
+                f"max(cnpg_pg_replication_lag{{{designated}}}) > {REPLICA_CLUSTER_LAG_SECONDS}",
+                f"Replica cluster {where} is behind the primary region",
+                f"The designated primary of {where} last replayed a transaction {{{{ $value | humanizeDuration }}}} "
+                "ago: the primary region's WAL archive is not reaching it (or the primary has written nothing "
+                "since). A promotion now would lose what it has not replayed.",
+            ),
+        ]
+
+    def streaming_replicas_missing(selector: str, source: str) -> dict[str, Any]:
+        # Replication lag reads 0 on a disconnected standby once replay catches up: count the streams.
+        return alert(
+            "CNPGStreamingReplicasMissing",
+            "warning",
+            "5m",
+            f"max(cnpg_pg_replication_streaming_replicas{selector}) < {instances - 1}",
+            f"Standbys of {where} are not streaming",
+            f"{source} of {where} streams to {{{{ $value }}}} of {instances - 1} standbys.",
+        )
+
+    def replication_lag_high(selector: str) -> dict[str, Any]:
+        return alert(
+            "CNPGReplicationLagHigh",
+            "warning",
+            "5m",
+            f"max by (namespace, pod) (cnpg_pg_replication_lag{{{selector}}}) > {REPLICATION_LAG_SECONDS}",
+            f"A standby of {where} replays WAL late",
+            "Standby {{ $labels.pod }} replays WAL {{ $value | humanizeDuration }} behind the primary.",
+        )
+
     return [
         alert(
             "CNPGInstanceDown",
@@ -91,49 +193,7 @@ def alert_rules(namespace: str, cluster: str, instances: int, backup_alert_after
             f"PostgreSQL instances of {where} are down",
             f"{{{{ $value }}}} of {instances} instances of {where} report PostgreSQL up.",
         ),
-        alert(
-            "CNPGPrimaryMissing",
-            "critical",
-            "5m",
-            f"(count(cnpg_pg_replication_in_recovery{{{pods}}} == 0) or vector(0)) < 1",
-            f"{where} has no primary",
-            f"No instance of {where} runs as primary: writes fail until one is promoted.",
-        ),
-        alert(
-            # With quorum "any 1" and dataDurability required, commits need one streaming standby.
-            "CNPGSynchronousStandbysMissing",
-            "critical",
-            "2m",
-            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}} {on_primary}) < 1",
-            f"The primary of {where} has no streaming standby",
-            f"No standby streams from the primary of {where}: commits wait for a synchronous standby.",
-        ),
-        alert(
-            # Replication lag reads 0 on a disconnected standby once replay catches up: count the streams.
-            "CNPGStreamingReplicasMissing",
-            "warning",
-            "5m",
-            f"max(cnpg_pg_replication_streaming_replicas{{{pods}}} {on_primary}) < {instances - 1}",
-            f"Standbys of {where} are not streaming",
-            f"The primary of {where} streams to {{{{ $value }}}} of {instances - 1} standbys.",
-        ),
-        alert(
-            "CNPGStandbyNotStreaming",
-            "warning",
-            "5m",
-            f"cnpg_pg_replication_in_recovery{{{pods}}} == 1"
-            f" and on (namespace, pod) cnpg_pg_replication_is_wal_receiver_up{{{pods}}} == 0",
-            f"A standby of {where} is not streaming from the primary",
-            "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
-        ),
-        alert(
-            "CNPGReplicationLagHigh",
-            "warning",
-            "5m",
-            f"max by (namespace, pod) (cnpg_pg_replication_lag{{{pods}}}) > {REPLICATION_LAG_SECONDS}",
-            f"A standby of {where} replays WAL late",
-            "Standby {{ $labels.pod }} replays WAL {{ $value | humanizeDuration }} behind the primary.",
-        ),
+        *(replica_role_alerts() if replica_cluster else primary_role_alerts()),
         xid_age_alert(
             "CNPGTransactionIdAgeHigh",
             "warning",
@@ -231,7 +291,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
         metadata = {"name": cluster.name, "namespace": cluster.namespace}
         pod_monitor_spec = {
             "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_LABEL}},
-            "podMetricsEndpoints": [{"port": METRICS_PORT}],
+            "podMetricsEndpoints": [{"port": METRICS_PORT, "relabelings": [ROLE_RELABELING]}],
         }
         if args.prometheus_operator is not None:
             after = pulumi.ResourceOptions(
@@ -254,7 +314,13 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                     "groups": [
                         {
                             "name": f"{cluster.name}.rules",
-                            "rules": alert_rules(cluster.namespace, cluster.name, args.instances, args.backup_alert_after_hours),
+                            "rules": alert_rules(
+                                cluster.namespace,
+                                cluster.name,
+                                args.instances,
+                                args.backup_alert_after_hours,
+                                replica_cluster=args.replica_cluster,
+                            ),
                         }
                     ]
                 },

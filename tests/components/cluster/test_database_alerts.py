@@ -4,7 +4,9 @@ The rules under test are the PrometheusRule spec each shipped stack registers, w
 rule file: never a copy. Every failure scenario must fire exactly its alerts (every registered alert
 name is checked at each evaluation, so an alert that stays silent or one that joins in fails), and
 a fresh deployment must fire none. Expected descriptions are written out, so a template that
-renders an empty label fails.
+renders an empty label fails. The dr stack's cluster is a replica cluster (every instance in
+recovery, the designated primary replaying the primary region's archive): it is tested with its own
+healthy baseline and role scenarios.
 
 promtool comes from PATH or ``.tools/`` (``.ci/run`` unpacks Debian's package there). Without it
 the tests skip, except in CI (``CI=true``), where they fail.
@@ -23,9 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import PROJECT_DIR, StackRun, stack_config
+from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
 
 PROMTOOL_IN_PROJECT = PROJECT_DIR / ".tools" / "promtool"
+# A healthy replica cluster's designated primary: within one archive_timeout (5 min) of the primary.
+ARCHIVE_REPLAY_LAG_SECONDS = 240
 # Job pods of the cluster that a scrape of everything labelled cnpg.io/cluster would also see.
 JOB_POD_SUFFIXES = ("-1-initdb-x7k2p", "-3-join-q9z4m")
 
@@ -49,6 +53,8 @@ class Cluster:
     name: str
     instances: int
     backup_limit_hours: int
+    # A replica cluster of a distributed topology: the first pod is its designated primary.
+    replica: bool = False
 
     @property
     def pods(self) -> list[str]:
@@ -64,18 +70,26 @@ class Cluster:
         return f"{self.namespace}/{self.name}"
 
     def pod_labels(self, pod: str) -> dict[str, str]:
-        """Labels a PodMonitor scrape puts on an instance's metrics."""
-        return {"namespace": self.namespace, "pod": pod, "job": f"{self.namespace}/{self.name}"}
+        """Labels a PodMonitor scrape puts on an instance's metrics (``role`` from cnpg.io/instanceRole)."""
+        role = "primary" if pod == self.pods[0] else "replica"
+        return {"namespace": self.namespace, "pod": pod, "job": f"{self.namespace}/{self.name}", "role": role}
+
+    @property
+    def source(self) -> str:
+        """What the standbys stream from, as the descriptions name it."""
+        return "The designated primary" if self.replica else "The primary"
 
 
 def _cluster(run: StackRun) -> Cluster:
     declared = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster").inputs
     backup = stack_config(run.stack)["aks-postgres-ha:backup"]
+    replica = declared["spec"].get("replica", {})
     return Cluster(
         namespace=declared["metadata"]["namespace"],
         name=declared["metadata"]["name"],
         instances=int(declared["spec"]["instances"]),
         backup_limit_hours=int(backup["alertAfterHours"]),
+        replica=bool(replica) and replica["primary"] != replica["self"],
     )
 
 
@@ -159,10 +173,12 @@ def _healthy(cluster: Cluster, minutes: int, deployed_at: int) -> dict[str, str]
         labels = cluster.pod_labels(pod)
         is_primary = pod == primary
         put("cnpg_collector_up", labels, constant(1))
-        put("cnpg_pg_replication_in_recovery", labels, constant(0 if is_primary else 1))
+        # A replica cluster's designated primary is in recovery too, replaying the primary region's
+        # archive (no WAL receiver) a few minutes behind it.
+        put("cnpg_pg_replication_in_recovery", labels, constant(0 if is_primary and not cluster.replica else 1))
         put("cnpg_pg_replication_is_wal_receiver_up", labels, constant(0 if is_primary else 1))
         put("cnpg_pg_replication_streaming_replicas", labels, constant(len(standbys) if is_primary else 0))
-        put("cnpg_pg_replication_lag", labels, constant(0))
+        put("cnpg_pg_replication_lag", labels, constant(ARCHIVE_REPLAY_LAG_SECONDS if is_primary and cluster.replica else 0))
         for datname in ("app", "postgres"):
             put("cnpg_pg_database_xid_age", {**labels, "datname": datname}, constant(250_000))
         backends = {**labels, "datname": "app", "usename": "app", "application_name": "api"}
@@ -201,11 +217,20 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
         return _series(name, {**cluster.pod_labels(pod), **extra})
 
     def not_streaming(pod: str) -> Fired:
-        return Fired(
-            "CNPGStandbyNotStreaming",
-            cluster.pod_labels(pod),
-            f"Standby {pod} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
+        consequence = (
+            "it falls behind the designated primary."
+            if cluster.replica
+            else "it falls behind the primary and cannot be a synchronous standby."
         )
+        return Fired("CNPGStandbyNotStreaming", cluster.pod_labels(pod), f"Standby {pod} has no WAL receiver: {consequence}")
+
+    def streams_to(count: int) -> Fired:
+        return Fired(
+            "CNPGStreamingReplicasMissing",
+            description=f"{cluster.source} of {where} streams to {count} of {len(standbys)} standbys.",
+        )
+
+    primary_missing = Fired("CNPGDesignatedPrimaryMissing" if cluster.replica else "CNPGPrimaryMissing")
 
     def stop_after(minute: int, total: int, pod: str, prefix: str = "") -> dict[str, str]:
         """The pod's healthy series of metrics named ``prefix…``, cut off after ``minute``."""
@@ -268,10 +293,7 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
                         "CNPGInstanceDown",
                         description=f"{cluster.instances - 1} of {cluster.instances} instances of {where} report PostgreSQL up.",
                     ),
-                    Fired(
-                        "CNPGStreamingReplicasMissing",
-                        description=f"The primary of {where} streams to {len(standbys) - 1} of {len(standbys)} standbys.",
-                    ),
+                    streams_to(len(standbys) - 1),
                 ],
             ),
         ],
@@ -290,30 +312,48 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
                 30,
                 [
                     Fired("CNPGInstanceDown", description=f"0 of {cluster.instances} instances of {where} report PostgreSQL up."),
-                    Fired("CNPGPrimaryMissing"),
+                    primary_missing,
                 ],
             )
         ],
     )
 
-    yield Scenario(
-        "every instance is a standby and none streams",
-        40,
-        {
-            metric("cnpg_pg_replication_in_recovery", primary): _timeline((0, 10), (1, 30)),
-            metric("cnpg_pg_replication_streaming_replicas", primary): _timeline((len(standbys), 10), (0, 30)),
-            **{metric("cnpg_pg_replication_is_wal_receiver_up", pod): _timeline((1, 10), (0, 30)) for pod in standbys},
-        },
-        [
-            (
-                30,
-                [
-                    Fired("CNPGPrimaryMissing"),
-                    *(not_streaming(pod) for pod in cluster.pods),
-                ],
-            )
-        ],
-    )
+    if not cluster.replica:
+        yield Scenario(
+            "every instance is a standby and none streams",
+            40,
+            {
+                metric("cnpg_pg_replication_in_recovery", primary): _timeline((0, 10), (1, 30)),
+                metric("cnpg_pg_replication_streaming_replicas", primary): _timeline((len(standbys), 10), (0, 30)),
+                **{metric("cnpg_pg_replication_is_wal_receiver_up", pod): _timeline((1, 10), (0, 30)) for pod in standbys},
+            },
+            [(30, [primary_missing, *(not_streaming(pod) for pod in cluster.pods)])],
+        )
+    else:
+        # Replay lag of the designated primary grows by a minute every minute from minute 10.
+        yield Scenario(
+            "the primary region's archive stops reaching the designated primary",
+            100,
+            {
+                metric("cnpg_pg_replication_lag", primary): _timeline(
+                    (ARCHIVE_REPLAY_LAG_SECONDS, 10), (f"{ARCHIVE_REPLAY_LAG_SECONDS}+60", 90)
+                )
+            },
+            [
+                (60, []),
+                (
+                    90,
+                    [
+                        Fired(
+                            "CNPGReplicaClusterBehind",
+                            description=f"The designated primary of {where} last replayed a transaction 1h 24m 0s ago: "
+                            "the primary region's WAL archive is not reaching it (or the primary has written nothing "
+                            "since). A promotion now would lose what it has not replayed.",
+                        )
+                    ],
+                ),
+            ],
+        )
 
     yield Scenario(
         "a standby disconnects; its replication lag still reads 0",
@@ -322,22 +362,11 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
             metric("cnpg_pg_replication_is_wal_receiver_up", last): _timeline((1, 10), (0, 30)),
             metric("cnpg_pg_replication_streaming_replicas", primary): _timeline((len(standbys), 10), (len(standbys) - 1, 30)),
         },
-        [
-            (
-                30,
-                [
-                    not_streaming(last),
-                    Fired(
-                        "CNPGStreamingReplicasMissing",
-                        description=f"The primary of {where} streams to {len(standbys) - 1} of {len(standbys)} standbys.",
-                    ),
-                ],
-            )
-        ],
+        [(30, [not_streaming(last), streams_to(len(standbys) - 1)])],
     )
 
     yield Scenario(
-        "every standby disconnects: commits wait",
+        "every standby disconnects" + ("" if cluster.replica else ": commits wait"),
         40,
         {
             **{metric("cnpg_pg_replication_is_wal_receiver_up", pod): _timeline((1, 10), (0, 30)) for pod in standbys},
@@ -347,11 +376,9 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
             (
                 30,
                 [
-                    Fired("CNPGSynchronousStandbysMissing"),
-                    Fired(
-                        "CNPGStreamingReplicasMissing",
-                        description=f"The primary of {where} streams to 0 of {len(standbys)} standbys.",
-                    ),
+                    # A replica cluster commits nothing: no synchronous standby to wait for.
+                    *([] if cluster.replica else [Fired("CNPGSynchronousStandbysMissing")]),
+                    streams_to(0),
                     *(not_streaming(pod) for pod in standbys),
                 ],
             )
@@ -631,22 +658,40 @@ def _run(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[st
     return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_registered_rules_pass_promtool_check(shipped: StackRun, promtool: str, tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(_registered_rules(shipped)))
+@pytest.fixture(scope="module")
+def dr_run() -> StackRun:
+    return run_stack("dr")
+
+
+@pytest.fixture(params=("dev", "prod", "dr"))
+def monitored(request: pytest.FixtureRequest, stack_runs: dict[str, StackRun], dr_run: StackRun) -> StackRun:
+    """Each shipped stack's cluster: dev and prod primaries, dr's replica cluster."""
+    return dr_run if request.param == "dr" else stack_runs[request.param]
+
+
+def test_the_dr_cluster_is_monitored_as_a_replica_cluster(dr_run: StackRun) -> None:
+    assert _cluster(dr_run).replica
+    alerts = _alerts_by_name(_registered_rules(dr_run))
+    assert "CNPGPrimaryMissing" not in alerts and "CNPGSynchronousStandbysMissing" not in alerts
+    assert 'role="replica"' in alerts["CNPGStandbyNotStreaming"]["expr"]
+
+
+def test_registered_rules_pass_promtool_check(monitored: StackRun, promtool: str, tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(_registered_rules(monitored)))
     checked = _run(promtool, "check", "rules", "rules.yaml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_each_failure_fires_its_alerts_and_a_fresh_deployment_none(shipped: StackRun, promtool: str, tmp_path: Path) -> None:
-    rules = _registered_rules(shipped)
+def test_each_failure_fires_its_alerts_and_a_fresh_deployment_none(monitored: StackRun, promtool: str, tmp_path: Path) -> None:
+    rules = _registered_rules(monitored)
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
-    test_files = _promtool_test_files(_cluster(shipped), _alerts_by_name(rules), "rules.yaml")
+    test_files = _promtool_test_files(_cluster(monitored), _alerts_by_name(rules), "rules.yaml")
     for name, content in test_files.items():
         (tmp_path / name).write_text(yaml.safe_dump(content, width=1000))
     tested = _run(promtool, "test", "rules", *test_files, cwd=tmp_path)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
-def test_every_registered_alert_has_a_scenario_that_fires_it(shipped: StackRun) -> None:
-    fired = {alert.alert for scenario in _scenarios(_cluster(shipped)) for _, alerts in scenario.checks for alert in alerts}
-    assert fired == set(_alerts_by_name(_registered_rules(shipped)))
+def test_every_registered_alert_has_a_scenario_that_fires_it(monitored: StackRun) -> None:
+    fired = {alert.alert for scenario in _scenarios(_cluster(monitored)) for _, alerts in scenario.checks for alert in alerts}
+    assert fired == set(_alerts_by_name(_registered_rules(monitored)))

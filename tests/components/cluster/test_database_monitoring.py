@@ -19,7 +19,15 @@ def test_pod_monitors_select_the_clusters_instance_pods_on_the_metrics_port(prod
         assert monitor.inputs["spec"] == {
             # Not the initdb/join Job pods, which carry the cluster label too.
             "selector": {"matchLabels": {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance"}},
-            "podMetricsEndpoints": [{"port": "metrics"}],
+            # The instance's role on its metrics: a replica cluster's designated primary is in recovery too.
+            "podMetricsEndpoints": [
+                {
+                    "port": "metrics",
+                    "relabelings": [
+                        {"sourceLabels": ["__meta_kubernetes_pod_label_cnpg_io_instanceRole"], "targetLabel": "role"}
+                    ],
+                }
+            ],
         }
         assert monitor.inputs["metadata"]["namespace"] == "cnpg-database"
         assert cluster.urn in monitor.dependencies
