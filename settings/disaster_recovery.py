@@ -61,13 +61,19 @@ def _qualified_stack(value: str) -> str:
     return value
 
 
-def demotion_token_problem(token: str) -> str | None:
-    """Why CNPG's webhook would refuse ``token`` as a promotionToken, or None."""
+def demotion_token_content(token: str) -> dict[str, Any]:
+    """The decoded token (LSN, WAL file, timeline, system identifier); {} when it cannot be decoded."""
     try:
         content = json.loads(base64.b64decode(token, validate=True))
     except (binascii.Error, ValueError):
-        return "is not a CNPG demotion token (base64 of a JSON object); copy .status.demotionToken of the demoted Cluster"
-    if not isinstance(content, dict):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def demotion_token_problem(token: str) -> str | None:
+    """Why CNPG's webhook would refuse ``token`` as a promotionToken, or None."""
+    content = demotion_token_content(token)
+    if not content:
         return "is not a CNPG demotion token (base64 of a JSON object); copy .status.demotionToken of the demoted Cluster"
     missing = [name for name in DEMOTION_TOKEN_FIELDS if not content.get(name)]
     if missing:

@@ -562,5 +562,5 @@ def test_pulumi_cli_reports_a_missing_cli_and_stderrs_last_lines(monkeypatch: py
     ],
 )  # fmt: skip
 def test_tokens_are_checked_as_cnpgs_webhook_does(token: str, problem: str | None) -> None:
-    found = regional.token_problem(token)
+    found = regional.demotion_token_problem(token)
     assert found == problem if problem is None else found is not None and found.startswith(problem)

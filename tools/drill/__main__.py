@@ -30,11 +30,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
+from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from tools.drill.arguments import bounded, matching
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl
 from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name
-from tools.drill.regional import PEER_STACK_OUTPUT, PRIMARY_OUTPUT, RefusedError, RegionalOptions, Side, run_regional
+from tools.drill.regional import RefusedError, RegionalOptions, Side, run_regional
 from tools.drill.restore import TABLE_NAME, RestoreOptions, run_restore
 from tools.drill.writer import FAIL_FAST_OPTIONS, Connect, DrillError
 

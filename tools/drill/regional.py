@@ -25,9 +25,6 @@ the recovery safe, in order, and why (``recovery``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +33,11 @@ from typing import Any
 
 import psycopg
 
+from settings.disaster_recovery import (
+    CONFIG_KEY,
+    demotion_token_content,
+    demotion_token_problem,
+)
 from tools.drill.failover import primary_selector
 from tools.drill.kube import Kubectl, wait_until
 from tools.drill.pulumi_cli import POLICY_PACK, PulumiCli, policy_config
@@ -50,23 +52,9 @@ from tools.drill.writer import (
     summary_line,
 )
 
-# The stacks' config section and the outputs every stack with it exports (settings/disaster_recovery.py).
-CONFIG_KEY = "disasterRecovery"
-PRIMARY_OUTPUT = "disasterRecoveryPrimary"
-PEER_STACK_OUTPUT = "disasterRecoveryPeerStack"
 PRIMARY_PATH = f"{CONFIG_KEY}.primary"
 TOKEN_PATH = f"{CONFIG_KEY}.promotionToken"
 CLUSTER_KIND = "clusters.postgresql.cnpg.io"
-# cloudnative-pg pkg/utils/parser.go PgControldataTokenContent.IsValid: CNPG's webhook refuses a
-# promotionToken unless every field is non-empty.
-TOKEN_FIELDS = (
-    "latestCheckpointTimelineID",
-    "redoWalFile",
-    "databaseSystemIdentifier",
-    "latestCheckpointREDOLocation",
-    "timeOfLatestCheckpoint",
-    "operatorVersion",
-)
 TOKEN_REPORTED = ("redoWalFile", "latestCheckpointREDOLocation", "latestCheckpointTimelineID", "timeOfLatestCheckpoint")
 POLL_SECONDS = 10.0  # read when the options are built; the tests set it to 0
 WRITER_MAX_SECONDS = 6 * 3600.0  # a bound for the writer thread; the drill stops it long before
@@ -111,24 +99,6 @@ class Progress:
 def demotion_token(side: Side) -> str | None:
     token = side.kube.get(CLUSTER_KIND, side.cluster).get("status", {}).get("demotionToken")
     return token if isinstance(token, str) and token else None
-
-
-def token_content(token: str) -> dict[str, Any]:
-    """The decoded token (the LSN, WAL file and timeline CNPG waits for); {} when it cannot be decoded."""
-    try:
-        content = json.loads(base64.b64decode(token, validate=True))
-    except (binascii.Error, ValueError):
-        return {}
-    return content if isinstance(content, dict) else {}
-
-
-def token_problem(token: str) -> str | None:
-    """Why CNPG would refuse ``token`` as a promotionToken, or None."""
-    content = token_content(token)
-    if not content:
-        return "is not a CNPG demotion token (base64 of a JSON object)"
-    missing = [name for name in TOKEN_FIELDS if not content.get(name)]
-    return f"is a demotion token without {', '.join(missing)} (CNPG refuses it)" if missing else None
 
 
 def _primary_pod(side: Side) -> str:
@@ -228,7 +198,7 @@ def switchover(
         pulumi.up(source.stack)
         token = _wait_for_new_token(source, previous_token, options)
         token_seconds = time.monotonic() - started
-        problem = token_problem(token)
+        problem = demotion_token_problem(token)
         if problem:
             raise DrillError(f"{source.name}'s .status.demotionToken {problem}; {target.name} was not promoted")
         progress.stage = PROMOTING
@@ -263,7 +233,7 @@ def switchover(
         "demotionTokenSeconds": round(token_seconds, 1),
         "targetWritableSeconds": round(writable_seconds, 1),
         "sourceFollowingSeconds": round(following_seconds, 1),
-        "demotionToken": {key: token_content(token).get(key) for key in TOKEN_REPORTED},
+        "demotionToken": {key: demotion_token_content(token).get(key) for key in TOKEN_REPORTED},
         "summary": (
             summary_line(f"{source.name} -> {target.name}", measurement) + f" (demotion token after {token_seconds:.0f} s, "
             f"{target.name} writable after {writable_seconds:.0f} s, {source.name} following after {following_seconds:.0f} s)"
