@@ -48,9 +48,11 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             default = f"`{field.default!r}`".replace("|", "\\|")
         description = " ".join((field.description or "").split())
         rows.append(f"| `{key}` | {_type_name(field.annotation)} | {default} | {description} |")
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(_rows(annotation, key + "."))
+        # Optional sections (``Model | None``) and list items (``list[Model]``, keys ``list[].field``) too.
+        item = "[]." if typing.get_origin(field.annotation) is list else "."
+        for annotation in typing.get_args(field.annotation) or (field.annotation,):
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                rows.extend(_rows(annotation, key + item))
     return rows
 
 
