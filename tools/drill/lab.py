@@ -40,6 +40,7 @@ from settings import PROJECT, PostgresSettings, SettingsError, parse_settings
 from tools.drill.arguments import bounded
 from tools.drill.writer import (
     FAIL_FAST_OPTIONS,
+    Connect,
     DrillError,
     FailoverMeasurement,
     NumberedWriter,
@@ -402,16 +403,23 @@ class LabResult:
         ]
 
 
+def started_writer(connect: Connect, *, writes_before: int, writes_after: int, timeout: float) -> NumberedWriter:
+    """A writer running in the background that has committed ``writes_before`` rows (stopped if it could not)."""
+    writer = NumberedWriter(connect, max_writes=writes_before + writes_after + 10_000, max_seconds=timeout)
+    writer.prepare()
+    writer.start()
+    if not writer.wait_for_commits(writes_before, after=0.0, timeout=timeout):
+        writer.stop()
+        raise DrillError(f"the writer did not commit {writes_before} rows within {timeout:.0f} s")
+    return writer
+
+
 def run_lab(postgres: PostgresSettings, *, writes_before: int, writes_after: int, timeout: float) -> LabResult:
     """Build the lab, run one failover under the writer, measure; everything is removed afterwards."""
     with Lab(postgres.cluster_name, postgres) as lab:
         before = synchronous_standby_names(lab.synchronous, lab.names, lab.primary.name, set(lab.names[1:]))
-        writer = NumberedWriter(lab.connect_primary, max_writes=writes_before + writes_after + 10_000, max_seconds=timeout)
-        writer.prepare()
-        writer.start()
+        writer = started_writer(lab.connect_primary, writes_before=writes_before, writes_after=writes_after, timeout=timeout)
         try:
-            if not writer.wait_for_commits(writes_before, after=0.0, timeout=timeout):
-                raise DrillError(f"the writer did not commit {writes_before} rows within {timeout:.0f} s")
             fault_at = time.monotonic()
             lab.crash_primary()
             failover = lab.fail_over()
@@ -424,20 +432,21 @@ def run_lab(postgres: PostgresSettings, *, writes_before: int, writes_after: int
     return LabResult(measurement, failover, before, postgres.derived_parameters)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.drill.lab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack whose pod size and Cluster settings the lab uses (default dev)")
+def lab_parser(prog: str, description: str, *, before: str, after: str) -> argparse.ArgumentParser:
+    """The labs' common arguments: --stack, --writes-before (commits ``before``), --writes-after, --timeout."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--stack", default="dev", help="stack whose pod size and parameters the lab uses (default dev)")
     parser.add_argument(
         "--writes-before",
         type=bounded(int, 1, 100_000, "a whole number"),
         default=200,
-        help="commits before the crash (default 200)",
+        help=f"commits {before} (default 200)",
     )
     parser.add_argument(
         "--writes-after",
         type=bounded(int, 1, 100_000, "a whole number"),
         default=100,
-        help="commits after the failover (default 100)",
+        help=f"commits {after} (default 100)",
     )
     parser.add_argument(
         "--timeout",
@@ -445,11 +454,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=60.0,
         help="bound of each wait and of the writer, seconds (default 60)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def lab_postgres(parser: argparse.ArgumentParser, stack: str) -> PostgresSettings:
+    """The stack's PostgreSQL settings; a stack file that cannot be used is an argument error (exit 2)."""
     try:
-        postgres = stack_postgres(args.stack)
+        return stack_postgres(stack)
     except (StackFileError, SettingsError) as error:
-        parser.error(f"argument --stack: {args.stack!r} has no usable stack file: {error}")
+        parser.error(f"argument --stack: {stack!r} has no usable stack file: {error}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = lab_parser(
+        "python -m tools.drill.lab", __doc__.split("\n\n")[0], before="before the crash", after="after the failover"
+    )
+    args = parser.parse_args(argv)
+    postgres = lab_postgres(parser, args.stack)
     try:
         result = run_lab(postgres, writes_before=args.writes_before, writes_after=args.writes_after, timeout=args.timeout)
     except DrillError as error:

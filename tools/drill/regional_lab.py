@@ -34,7 +34,6 @@ Nothing leaves 127.0.0.1; every wait is bounded.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -45,15 +44,22 @@ from typing import Any
 
 import psycopg
 
-from offline.stack_file import StackFileError
-from settings import PostgresSettings, SettingsError
+from settings import PostgresSettings
 from tools.drill.arguments import bounded
-from tools.drill.lab import HOST, INSTANCE_FILE, STEP_TIMEOUT_SECONDS, LabInstance, LoopbackServers, stack_postgres
+from tools.drill.lab import (
+    HOST,
+    INSTANCE_FILE,
+    STEP_TIMEOUT_SECONDS,
+    LabInstance,
+    LoopbackServers,
+    lab_parser,
+    lab_postgres,
+    started_writer,
+)
 from tools.drill.writer import (
     TABLE,
     DrillError,
     FailoverMeasurement,
-    NumberedWriter,
     committed_numbers,
     measure,
 )
@@ -354,12 +360,8 @@ def run_regional_lab(
 ) -> RegionalResult:
     """Build both regions, switch S over to T under the writer, measure; everything is removed afterwards."""
     with RegionalLab(postgres.cluster_name, postgres, archive_timeout=archive_timeout) as lab:
-        writer = NumberedWriter(lab.connect_primary, max_writes=writes_before + writes_after + 10_000, max_seconds=timeout)
-        writer.prepare()
-        writer.start()
+        writer = started_writer(lab.connect_primary, writes_before=writes_before, writes_after=writes_after, timeout=timeout)
         try:
-            if not writer.wait_for_commits(writes_before, after=0.0, timeout=timeout):
-                raise DrillError(f"the writer did not commit {writes_before} rows within {timeout:.0f} s")
             demoted, promoted = lab.region_s, lab.region_t
             fault_at = time.monotonic()
             demotion = lab.demote(demoted)
@@ -386,19 +388,11 @@ def run_regional_lab(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.drill.regional_lab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack whose pod size and parameters the lab uses (default dev)")
-    parser.add_argument(
-        "--writes-before",
-        type=bounded(int, 1, 100_000, "a whole number"),
-        default=200,
-        help="commits on S before the switchover (default 200)",
-    )
-    parser.add_argument(
-        "--writes-after",
-        type=bounded(int, 1, 100_000, "a whole number"),
-        default=100,
-        help="commits on T after the switchover (default 100)",
+    parser = lab_parser(
+        "python -m tools.drill.regional_lab",
+        __doc__.split("\n\n")[0],
+        before="on S before the switchover",
+        after="on T after the switchover",
     )
     parser.add_argument(
         "--archive-timeout",
@@ -406,17 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="archive_timeout of both regions in the lab, seconds (default 1; the program renders 5min)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=bounded(float, 1, 600, "a number of seconds"),
-        default=60.0,
-        help="bound of each wait and of the writer, seconds (default 60)",
-    )
     args = parser.parse_args(argv)
-    try:
-        postgres = stack_postgres(args.stack)
-    except (StackFileError, SettingsError) as error:
-        parser.error(f"argument --stack: {args.stack!r} has no usable stack file: {error}")
+    postgres = lab_postgres(parser, args.stack)
     try:
         result = run_regional_lab(
             postgres,
