@@ -10,11 +10,13 @@ import json
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from pulumi import RunError
 
 from offline.engine import StackOutputs, StackRun, run_stack, stack_config
 from settings import SettingsError, parse_settings
 from settings.disaster_recovery import DEMOTION_TOKEN_FIELDS, PEER_OUTPUTS, REPLICA_OUTPUTS
+from tests.test_program import _plain_parts
 from tests.test_settings import _section
 
 P = "aks-postgres-ha:"
@@ -173,6 +175,9 @@ def test_a_switchover_demotes_prod_then_promotes_dr_with_the_token(paired_prod: 
         "dr", {P + "disasterRecovery": _dr_section(primary="dr", promotionToken=TOKEN)}, referenced=_outputs(demoted)
     )
     assert _spec(promoted)["replica"] == {"self": "dr", "primary": "dr", "source": "prod", "promotionToken": TOKEN}
+    # Marked secret (the plaintext-credentials policy reads *Token fields as credentials).
+    raw = json_format.MessageToDict(promoted.one(CNPG_CLUSTER, "database-cluster").raw_inputs)
+    assert TOKEN not in json.dumps(_plain_parts(raw))
     # The bootstrap never changes: CNPG ignores it after creation, and Pulumi shows no diff.
     assert _spec(promoted)["bootstrap"] == _spec(dr)["bootstrap"]
 

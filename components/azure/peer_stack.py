@@ -25,7 +25,9 @@ class Topology:
     peer_name: str
     # The stack name spec.replica.primary names.
     primary: str
-    promotion_token: str | None
+    # A secret although it holds no credential (pg_controldata fields): the no-plaintext-credentials
+    # policy, like any reader of the state, treats a *Token field as one.
+    promotion_token: pulumi.Output[str] | None
     # replica: bootstrapped from the peer's backups instead of initdb.
     created_as: str
     # Resolves only when the peer's outputs passed every check: the namespace waits for it,
@@ -85,7 +87,7 @@ class PeerStack(pulumi.ComponentResource):
             self_name=pulumi.get_stack(),
             peer_name=args.dr.peer,
             primary=args.dr.primary,
-            promotion_token=args.dr.promotion_token,
+            promotion_token=pulumi.Output.secret(args.dr.promotion_token) if args.dr.promotion_token else None,
             created_as=args.dr.created_as,
             checked=checked,
             peer_destination_path=checked.apply(lambda outputs: str(outputs["backupDestinationPath"])),

@@ -119,11 +119,13 @@ def archive_source(name: str, object_store: str, server_name: pulumi.Input[str])
     }
 
 
-def distributed_topology(self_name: str, peer_name: str, primary: str, promotion_token: str | None) -> dict[str, Any]:
+def distributed_topology(
+    self_name: str, peer_name: str, primary: str, promotion_token: pulumi.Input[str] | None
+) -> dict[str, Any]:
     """``spec.replica`` of a cluster in a two-cluster distributed topology (CNPG replica_cluster.md):
     ``primary`` names the cluster that accepts writes; the other replays it from ``source``, the peer.
     A promotion token goes with ``primary == self_name`` only (settings refuse it otherwise)."""
-    replica = {"self": self_name, "primary": primary, "source": peer_name}
+    replica: dict[str, Any] = {"self": self_name, "primary": primary, "source": peer_name}
     if promotion_token is not None:
         replica["promotionToken"] = promotion_token
     return replica
