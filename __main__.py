@@ -369,6 +369,8 @@ pulumi.export("backupStorageAccountId", backup_storage.account_id)
 pulumi.export("backupStoragePrivate", private.private_storage)
 pulumi.export("backupDestinationPath", database.destination_path)
 pulumi.export("backupServerName", postgres.cluster_name)
+pulumi.export("networkAddressSpace", private.address_space)
+pulumi.export("privateDnsZone", private.private_dns_zone)
 pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
 if settings.disaster_recovery:
     pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)

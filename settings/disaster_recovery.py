@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ PEER_OUTPUTS = (
     "backupStoragePrivate",
     "backupDestinationPath",
     "backupServerName",
+    "networkAddressSpace",
+    "privateDnsZone",
 )
 # A cluster created as a replica keeps the peer's application password: it lives in the replicated database.
 REPLICA_OUTPUTS = ("applicationPassword",)
@@ -150,6 +153,8 @@ def peer_problems(
     name_prefix: str,
     postgres_major: int,
     private_storage: bool,
+    address_space: str,
+    private_dns_zone: str,
 ) -> list[str]:
     """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each."""
     key = f"disasterRecovery.peerStack: {dr.peer_stack!r}"
@@ -177,6 +182,16 @@ def peer_problems(
         problems.append(
             "network.privateStorage: false, but the peer's backup storage is reachable through private endpoints "
             "only; set it true so this stack reads the peer's archive through a private endpoint of its own"
+        )
+    if ipaddress.ip_network(str(peer["networkAddressSpace"])).overlaps(ipaddress.ip_network(address_space)):
+        problems.append(
+            f"network.addressSpace: {address_space!r} overlaps the peer's {peer['networkAddressSpace']!r}; Azure "
+            "refuses to peer overlapping networks, so the two regions (and a client network peered with both) could not connect"
+        )
+    if peer["privateDnsZone"] == private_dns_zone:
+        problems.append(
+            f"network.privateDnsZone: {private_dns_zone!r} is the peer's too; a client network peered with both regions "
+            "can link only one private DNS zone of a name, so one region's endpoints would not resolve there"
         )
     peer_of_peer = peer.get(PEER_STACK_OUTPUT)
     if peer_of_peer is not None and not _names_stack(str(peer_of_peer), organization, stack):

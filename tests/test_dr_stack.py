@@ -223,6 +223,8 @@ def test_the_offline_render_answers_the_peer_with_a_labelled_mock_run() -> None:
         ({"backupContainerId": None}, "has no output backupContainerId"),
         ({"applicationPassword": None}, "has no output applicationPassword"),
         ({"disasterRecoveryPeerStack": "organization/aks-postgres-ha/dr2"}, "pairs with 'organization/aks-postgres-ha/dr2'"),
+        ({"networkAddressSpace": "10.30.128.0/17"}, "network.addressSpace: '10.30.0.0/16' overlaps the peer's '10.30.128.0/17'"),
+        ({"privateDnsZone": "cnpgdr.internal"}, "network.privateDnsZone: 'cnpgdr.internal' is the peer's too"),
     ],
 )
 def test_a_peer_that_does_not_match_is_refused_before_the_cluster(prod: StackRun, changed: dict[str, Any], expected: str) -> None:

@@ -109,6 +109,8 @@ class PeerStack(pulumi.ComponentResource):
             name_prefix=settings.name_prefix,
             postgres_major=settings.postgres.major_version,
             private_storage=settings.network.private_storage,
+            address_space=settings.network.address_space,
+            private_dns_zone=settings.network.private_dns_zone,
         )
         if problems:
             raise pulumi.RunError(
