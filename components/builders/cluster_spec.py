@@ -119,6 +119,12 @@ def archive_source(name: str, object_store: str, server_name: pulumi.Input[str])
     }
 
 
+def recovery_bootstrap(source: str, postgres: PostgresSettings, app_secret_name: str) -> dict[str, Any]:
+    """``bootstrap.recovery`` from the ``externalClusters`` entry ``source``, keeping the application
+    database, its owner and the owner's password secret."""
+    return {"source": source, "database": postgres.database, "owner": postgres.owner, "secret": {"name": app_secret_name}}
+
+
 def distributed_topology(
     self_name: str, peer_name: str, primary: str, promotion_token: pulumi.Input[str] | None
 ) -> dict[str, Any]:

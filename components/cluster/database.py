@@ -20,6 +20,7 @@ from components.builders.cluster_spec import (
     cluster_spec,
     cnpg_cluster,
     distributed_topology,
+    recovery_bootstrap,
 )
 from components.builders.endpoints import Endpoints
 from components.builders.pod_security import pod_security_labels
@@ -127,10 +128,10 @@ class PostgresCluster(pulumi.ComponentResource):
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
 
-        created_as_replica = topology is not None and topology.created_as == "replica"
+        peer_app_password = topology.peer_app_password if topology else None
         self.app_password = (
-            topology.peer_app_password
-            if topology and created_as_replica
+            peer_app_password
+            if peer_app_password is not None
             else random.RandomPassword(
                 f"{name}-app-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
             ).result
@@ -190,15 +191,8 @@ class PostgresCluster(pulumi.ComponentResource):
                     retention=None,
                 )
             )
-            if created_as_replica:
-                bootstrap = {
-                    "recovery": {
-                        "source": topology.peer_name,
-                        "database": postgres.database,
-                        "owner": postgres.owner,
-                        "secret": {"name": self.app_secret_name},
-                    }
-                }
+            if peer_app_password is not None:  # created as a replica of the peer
+                bootstrap = {"recovery": recovery_bootstrap(topology.peer_name, postgres, self.app_secret_name)}
             replication = {
                 # Both archives, named by stack: whichever is primary, the other replays its WAL.
                 "external_clusters": [

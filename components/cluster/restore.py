@@ -10,7 +10,14 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.azure.identities import Identities, ServiceAccountRef
-from components.builders.cluster_spec import ClusterRef, Placement, archive_source, cluster_spec, cnpg_cluster
+from components.builders.cluster_spec import (
+    ClusterRef,
+    Placement,
+    archive_source,
+    cluster_spec,
+    cnpg_cluster,
+    recovery_bootstrap,
+)
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import federated_credential_name
 from settings import BackupSettings, PostgresSettings, RestoreSettings
@@ -79,12 +86,7 @@ class RestoredCluster(pulumi.ComponentResource):
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(source.namespace, restore.cluster_name),
         )
-        recovery: dict[str, Any] = {
-            "source": RECOVERY_SOURCE,
-            "database": source.database,
-            "owner": source.owner,
-            "secret": {"name": args.app_secret_name},
-        }
+        recovery = recovery_bootstrap(RECOVERY_SOURCE, source, args.app_secret_name)
         target = recovery_target(restore)
         if target:
             recovery["recoveryTarget"] = target
