@@ -28,17 +28,16 @@ class Topology:
     # A secret although it holds no credential (pg_controldata fields): the no-plaintext-credentials
     # policy, like any reader of the state, treats a *Token field as one.
     promotion_token: pulumi.Output[str] | None
-    # replica: bootstrapped from the peer's backups instead of initdb.
-    created_as: str
     # Resolves only when the peer's outputs passed every check: the namespace waits for it,
     # so a refused topology registers no Kubernetes object.
     checked: pulumi.Output[Any]
     # The peer's ObjectStore destinationPath and serverName: where its WAL and base backups are.
     peer_destination_path: pulumi.Output[str]
     peer_server_name: pulumi.Output[str]
-    # The application owner's password lives in the replicated database: a cluster created as a
-    # replica keeps the peer's so the connection URIs work after promotion.
-    peer_app_password: pulumi.Output[str]
+    # Set when this cluster was created as a replica (bootstrapped from the peer's backups): the
+    # application owner's password lives in the replicated database, so it keeps the peer's and the
+    # connection URIs work after promotion. None: created as primary (initdb).
+    peer_app_password: pulumi.Output[str] | None
     # Storage Blob Data Reader on the peer's container and, with private storage, the private
     # endpoint to the peer's account with its DNS record: reading the archive fails until they exist.
     peer_access: Sequence[pulumi.Resource]
@@ -67,9 +66,14 @@ class PeerStack(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:PeerStack", name, None, opts)
         peer = pulumi.StackReference(f"{name}-outputs", stack_name=args.dr.peer_stack, opts=pulumi.ResourceOptions(parent=self))
         checked = peer.outputs.apply(lambda outputs: self._checked(outputs, args))
+
+        def peer_output(output_name: str) -> pulumi.Output[str]:
+            """One of the peer's outputs, once every check passed."""
+            return checked.apply(lambda outputs: str(outputs[output_name]))
+
         reader_role = assign_role(
             f"{name}-reader",
-            scope=checked.apply(lambda outputs: str(outputs["backupContainerId"])),
+            scope=peer_output("backupContainerId"),
             principal_id=args.reader_principal_id,
             role=BuiltInRole.STORAGE_BLOB_DATA_READER,
             parent=self,
@@ -79,7 +83,7 @@ class PeerStack(pulumi.ComponentResource):
             # Cross-region private endpoints are allowed; the peer's account may deny public networks.
             endpoint = BlobPrivateEndpoint(
                 f"{name}-blob",
-                args.private_endpoint(storage_account_id=checked.apply(lambda outputs: str(outputs["backupStorageAccountId"]))),
+                args.private_endpoint(storage_account_id=peer_output("backupStorageAccountId")),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             peer_access.append(endpoint.dns_ready)
@@ -88,11 +92,12 @@ class PeerStack(pulumi.ComponentResource):
             peer_name=args.dr.peer,
             primary=args.dr.primary,
             promotion_token=pulumi.Output.secret(args.dr.promotion_token) if args.dr.promotion_token else None,
-            created_as=args.dr.created_as,
             checked=checked,
-            peer_destination_path=checked.apply(lambda outputs: str(outputs["backupDestinationPath"])),
-            peer_server_name=checked.apply(lambda outputs: str(outputs["backupServerName"])),
-            peer_app_password=pulumi.Output.secret(checked.apply(lambda outputs: str(outputs.get("applicationPassword", "")))),
+            peer_destination_path=peer_output("backupDestinationPath"),
+            peer_server_name=peer_output("backupServerName"),
+            peer_app_password=pulumi.Output.secret(peer_output("applicationPassword"))
+            if args.dr.created_as == "replica"
+            else None,
             peer_access=peer_access,
         )
         self.register_outputs({"peerStack": args.dr.peer_stack, "peerBackups": self.topology.peer_destination_path})
