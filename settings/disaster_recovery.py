@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
+from settings.network import overlaps
 from settings.rules import SettingsModel
 
 # The peer's outputs this stack reads (exported by __main__.py of every stack).
@@ -105,9 +105,6 @@ class DisasterRecoverySettings(SettingsModel):
         """The peer's stack name: its externalClusters entry and, when it is primary, spec.replica.primary."""
         return self.peer_stack.rsplit("/", 1)[-1]
 
-    def is_primary(self, stack: str) -> bool:
-        return self.primary == stack
-
     @property
     def replica_here(self) -> bool:
         """This stack's cluster replays the peer's WAL (settings refuse a primary naming neither stack)."""
@@ -183,7 +180,7 @@ def peer_problems(
             "network.privateStorage: false, but the peer's backup storage is reachable through private endpoints "
             "only; set it true so this stack reads the peer's archive through a private endpoint of its own"
         )
-    if ipaddress.ip_network(str(peer["networkAddressSpace"])).overlaps(ipaddress.ip_network(address_space)):
+    if overlaps(str(peer["networkAddressSpace"]), address_space):
         problems.append(
             f"network.addressSpace: {address_space!r} overlaps the peer's {peer['networkAddressSpace']!r}; Azure "
             "refuses to peer overlapping networks, so the two regions (and a client network peered with both) could not connect"
@@ -198,7 +195,7 @@ def peer_problems(
         problems.append(f"{key} pairs with {peer_of_peer!r}, not with this stack ({stack!r})")
     # A stack without the section is its own primary.
     peer_primary = peer.get(PRIMARY_OUTPUT) or dr.peer
-    if dr.is_primary(stack) and peer_primary == dr.peer and not dr.failover:
+    if not dr.replica_here and peer_primary == dr.peer and not dr.failover:
         if dr.promotion_token is not None:
             problems.append(
                 f"disasterRecovery.promotionToken: set, but the peer still runs the primary; demote it first "

@@ -61,7 +61,7 @@ def _ipv4(value: str) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(value)
 
 
-def _overlaps(first: str, second: str) -> bool:
+def overlaps(first: str, second: str) -> bool:
     return ipaddress.ip_network(first).overlaps(ipaddress.ip_network(second))
 
 
@@ -204,7 +204,7 @@ class NetworkSettings(SettingsModel):
                 problems.append(f"{key}: {subnet!r} — must lie inside network.addressSpace {self.address_space!r}")
             if _ipv4(subnet).prefixlen > SMALLEST_SUBNET_PREFIX:
                 problems.append(f"{key}: {subnet!r} — Azure subnets are /{SMALLEST_SUBNET_PREFIX} or larger")
-        if _overlaps(self.node_subnet, self.private_endpoint_subnet):
+        if overlaps(self.node_subnet, self.private_endpoint_subnet):
             problems.append(
                 f"network.privateEndpointSubnet: {self.private_endpoint_subnet!r} overlaps network.nodeSubnet "
                 f"{self.node_subnet!r} — subnets of one virtual network must not overlap"
@@ -214,7 +214,7 @@ class NetworkSettings(SettingsModel):
     def _cluster_range_problems(self) -> list[str]:
         problems = []
         for key, value in (("network.podCidr", self.pod_cidr), ("network.serviceCidr", self.service_cidr)):
-            if _overlaps(value, self.address_space):
+            if overlaps(value, self.address_space):
                 problems.append(
                     f"{key}: {value!r} overlaps network.addressSpace {self.address_space!r} — AKS needs cluster-internal "
                     "ranges outside the virtual network"
@@ -222,7 +222,7 @@ class NetworkSettings(SettingsModel):
             reserved = [str(net) for net in AKS_RESERVED_RANGES if _ipv4(value).overlaps(net)]
             if reserved:
                 problems.append(f"{key}: {value!r} overlaps {', '.join(reserved)} — AKS reserves that range")
-        if _overlaps(self.pod_cidr, self.service_cidr):
+        if overlaps(self.pod_cidr, self.service_cidr):
             problems.append(
                 f"network.serviceCidr: {self.service_cidr!r} overlaps network.podCidr {self.pod_cidr!r} — AKS needs them apart"
             )
@@ -280,14 +280,14 @@ class NetworkSettings(SettingsModel):
             for position, cidr in enumerate(peering.address_space):
                 key = f"network.peerings[{index}].addressSpace[{position}]"
                 ranges.append((key, cidr))
-                if _overlaps(cidr, self.address_space):
+                if overlaps(cidr, self.address_space):
                     problems.append(
                         f"{key}: {cidr!r} overlaps network.addressSpace {self.address_space!r} — Azure refuses to peer "
                         "overlapping address spaces"
                     )
         for key, cidr in ranges:
             for cluster_key, cluster_range in (("network.podCidr", self.pod_cidr), ("network.serviceCidr", self.service_cidr)):
-                if _overlaps(cidr, cluster_range):
+                if overlaps(cidr, cluster_range):
                     problems.append(
                         f"{key}: {cidr!r} overlaps {cluster_key} {cluster_range!r} — traffic to those addresses never "
                         "leaves the cluster, so those clients are unreachable"
