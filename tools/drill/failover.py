@@ -45,13 +45,19 @@ def _healed(kube: Kubectl, cluster: str, old_primary: str) -> bool:
     return status.get("readyInstances") == document["spec"]["instances"] and old_primary in replicas
 
 
+def primary_pod(kube: Kubectl, cluster: str) -> dict[str, Any]:
+    """The one pod labelled primary (in a replica cluster, its designated primary)."""
+    pods = kube.items("pods", primary_selector(cluster))
+    if len(pods) != 1:
+        raise DrillError(f"expected one pod labelled {primary_selector(cluster)}, found {len(pods)}")
+    return pods[0]
+
+
 def inject(kube: Kubectl, options: FailoverOptions) -> dict[str, Any]:
     """Kill the primary the chosen way; what was hit."""
-    pods = kube.items("pods", primary_selector(options.cluster))
-    if len(pods) != 1:
-        raise DrillError(f"expected one pod labelled {primary_selector(options.cluster)}, found {len(pods)}")
-    pod = pods[0]["metadata"]["name"]
-    node = pods[0]["spec"].get("nodeName", "")
+    primary = primary_pod(kube, options.cluster)
+    pod = primary["metadata"]["name"]
+    node = primary["spec"].get("nodeName", "")
     if options.failure == "pod-delete":
         kube.delete("pod", pod)
     else:

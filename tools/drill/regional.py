@@ -38,7 +38,7 @@ from settings.disaster_recovery import (
     demotion_token_content,
     demotion_token_problem,
 )
-from tools.drill.failover import primary_selector
+from tools.drill.failover import primary_pod, primary_selector
 from tools.drill.kube import Kubectl, wait_until
 from tools.drill.pulumi_cli import POLICY_PACK, PulumiCli, policy_config
 from tools.drill.writer import (
@@ -102,10 +102,10 @@ def demotion_token(side: Side) -> str | None:
 
 
 def _primary_pod(side: Side) -> str:
-    pods = side.kube.items("pods", primary_selector(side.cluster))
-    if len(pods) != 1:
-        raise DrillError(f"{side.name}: expected one pod labelled {primary_selector(side.cluster)}, found {len(pods)}")
-    name: str = pods[0]["metadata"]["name"]
+    try:
+        name: str = primary_pod(side.kube, side.cluster)["metadata"]["name"]
+    except DrillError as error:
+        raise DrillError(f"{side.name}: {error}") from None
     return name
 
 
