@@ -3,33 +3,15 @@ dr as the replica (shipped), each side of a switchover, and dr after a regional 
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import pytest
 
-from offline.engine import StackOutputs, StackRun, run_stack, stack_config
+from offline.engine import StackRun, run_stack, stack_config
 from offline.policy_client import PolicyPackSession
+from tests.test_dr_stack import TOKEN, _outputs
 
 P = "aks-postgres-ha:"
-TOKEN = base64.b64encode(
-    json.dumps(
-        {
-            "latestCheckpointTimelineID": "1",
-            "redoWalFile": "000000010000000000000007",
-            "databaseSystemIdentifier": "7445366212148768807",
-            "latestCheckpointREDOLocation": "0/7000028",
-            "timeOfLatestCheckpoint": "Sun Nov 29 22:10:01 2026",
-            "operatorVersion": "1.30.1",
-        }
-    ).encode()
-).decode()
-
-
-def _as_peer(run: StackRun, **topology: Any) -> dict[str, StackOutputs]:
-    outputs = {**run.outputs, **{f"disasterRecovery{key}": value for key, value in topology.items()}}
-    return {f"organization/aks-postgres-ha/{run.stack}": StackOutputs(outputs, frozenset(run.secret_outputs))}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +43,11 @@ def test_every_state_of_the_pair_passes_every_mandatory_policy(
     run = run_stack(
         stack,
         {P + "disasterRecovery": section},
-        referenced=_as_peer(unpaired_runs[peer], Primary=peer_primary, PeerStack=f"organization/aks-postgres-ha/{stack}"),
+        referenced=_outputs(
+            unpaired_runs[peer],
+            disasterRecoveryPrimary=peer_primary,
+            disasterRecoveryPeerStack=f"organization/aks-postgres-ha/{stack}",
+        ),
     )
     assert any(r.name == "peer-stack-reader" for r in run.registrations)
     report = policy_pack.analyze(run.registrations, stack)
