@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from settings.capacity import vm_shape
 from settings.maintenance import MaintenanceSettings
 from settings.rules import Cidr, EntraObjectId, PoolName, SettingsModel, VmSize
+from sizing.nodes import vm_shape
 
 # The one table of Kubernetes minors the program deploys: in AKS standard support for new clusters
 # AND supported by CloudNativePG 1.30.
@@ -95,7 +95,7 @@ class AksSettings(SettingsModel):
                 "cluster (local accounts are disabled, so nobody else can reach it in an emergency)"
             )
         known = vm_shape(self.system_pool.vm_size)
-        vcpus = f"{known[1].vcpus} vCPU" if known else "a vCPU count the VM size table (settings/capacity.py) does not know"
+        vcpus = f"{known[1].vcpus} vCPU" if known else "a vCPU count the VM size table (sizing/nodes.py) does not know"
         if known is None or known[1].vcpus < MIN_PRODUCTION_SYSTEM_VCPUS:
             problems.append(
                 f"aks.systemPool.vmSize: {self.system_pool.vm_size!r} has {vcpus}, but prod system nodes need at "

@@ -17,6 +17,12 @@ from pydantic import AfterValidator
 
 from settings.rules import ChartVersion, SettingsModel
 
+OPERATOR_NAMESPACE = "cnpg-system"
+MONITORING_NAMESPACE = "monitoring"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+# Namespaces the operator releases create and own; the database must live elsewhere.
+OPERATOR_NAMESPACES = (OPERATOR_NAMESPACE, CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE)
+
 # The first releases with the pg_rewind prefetch fix; WAL restore prefetch (ObjectStore
 # wal.maxParallel > 1) is only safe from these on.
 CNPG_REWIND_FIX = (1, 30, 1)

@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from settings.operators import OPERATOR_NAMESPACES
 from settings.rules import (
     CnpgClusterName,
     ContainerResources,
@@ -20,6 +21,7 @@ from settings.rules import (
     postgres_major,
     quantity_bytes,
 )
+from sizing.postgres_parameters import CNPG_MANAGED_PARAMETERS, derive_parameters, memory_budget, wal_size_problems
 
 # Namespaces Kubernetes or AKS already have (kube-system, kube-public, kube-node-lease, default;
 # gatekeeper-system with the Azure Policy add-on): the program creates postgres.namespace, and
@@ -104,8 +106,6 @@ class PostgresSettings(SettingsModel):
     @field_validator("namespace")
     @classmethod
     def _namespace_not_taken(cls, value: str) -> str:
-        from components.cluster.operators import OPERATOR_NAMESPACES
-
         if value in PLATFORM_NAMESPACES or value.startswith(PLATFORM_NAMESPACE_PREFIX) or value in OPERATOR_NAMESPACES:
             taken = ", ".join([*PLATFORM_NAMESPACES, f"{PLATFORM_NAMESPACE_PREFIX}*", *OPERATOR_NAMESPACES])
             raise ValueError(f"is a namespace Kubernetes, AKS or the operators already own ({taken}); choose another")
@@ -113,8 +113,6 @@ class PostgresSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _parameters_fit_the_pod(self) -> PostgresSettings:
-        from components.builders.postgres_parameters import CNPG_MANAGED_PARAMETERS, memory_budget, wal_size_problems
-
         managed = sorted(set(self.parameters) & CNPG_MANAGED_PARAMETERS)
         if managed:
             raise ValueError(f"parameters {managed} are managed by CloudNativePG and cannot be set")
@@ -134,8 +132,6 @@ class PostgresSettings(SettingsModel):
     @property
     def derived_parameters(self) -> dict[str, str]:
         """``postgresql.parameters`` of the Cluster: derived from the pod and the WAL volume, overrides applied."""
-        from components.builders.postgres_parameters import derive_parameters
-
         return derive_parameters(
             self.resources.memory_bytes,
             self.resources.millicores,

@@ -10,19 +10,8 @@ import pytest
 
 from offline.engine import stack_config
 from settings import Settings, SettingsError, parse_settings
-from settings.capacity import (
-    GI,
-    MI,
-    MONITORING_DAEMONSETS,
-    PLATFORM_DAEMONSETS,
-    VM_SIZES,
-    NodeRoom,
-    Resources,
-    capacity_problems,
-    node_room,
-    pooler_slots,
-    vm_shape,
-)
+from settings.capacity import capacity_problems, pooler_slots
+from sizing.nodes import GI, MI, MONITORING_DAEMONSETS, PLATFORM_DAEMONSETS, VM_SIZES, NodeRoom, Resources, node_room, vm_shape
 
 P = "aks-postgres-ha:"
 
@@ -169,4 +158,4 @@ def test_the_same_pool_is_fine_without_a_restore() -> None:
 def test_a_vm_size_outside_the_table_is_refused_with_a_way_forward() -> None:
     (problem,) = _pool_problems("dev", restore=False, pool={"vmSize": "Standard_L8s_v3"})
     assert problem.startswith(f"{P}aks.postgresPool.vmSize: 'Standard_L8s_v3' — not in the capacity table")
-    assert "VM_SIZES in settings/capacity.py" in problem
+    assert "VM_SIZES in sizing/nodes.py" in problem

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 import settings
-from components.builders.postgres_parameters import (
+from offline.engine import StackRun
+from sizing.postgres_parameters import (
     CNPG_MANAGED_PARAMETERS,
     GIB,
     MIB,
@@ -18,7 +19,6 @@ from components.builders.postgres_parameters import (
     shared_preload_libraries,
     wal_size_problems,
 )
-from offline.engine import StackRun
 from tests.postgres_server import PostgresServer, check_postgres_accepts, normalised_setting
 
 

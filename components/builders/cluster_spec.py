@@ -11,8 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.postgres_parameters import MIB, PG_HBA, setting_bytes
 from settings import PostgresSettings
+from sizing.postgres_parameters import MIB, PG_HBA, setting_bytes
 
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"

@@ -15,7 +15,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.endpoints import POSTGRES_PORT
-from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
+from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, PROMETHEUS_POD_LABEL
+from settings.operators import MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
 # The instance manager's status API, which the operator (and the other instances) call.
 INSTANCE_MANAGER_PORT = 8000

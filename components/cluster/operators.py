@@ -12,12 +12,8 @@ import pulumi_random as random
 from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
 from settings import OperatorSettings
+from settings.operators import CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
-OPERATOR_NAMESPACE = "cnpg-system"
-MONITORING_NAMESPACE = "monitoring"
-CERT_MANAGER_NAMESPACE = "cert-manager"
-# Namespaces the operator releases create and own; the database must live elsewhere.
-OPERATOR_NAMESPACES = (OPERATOR_NAMESPACE, CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE)
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 # Holds the on-call webhook URL; Alertmanager reads it from a file (url_file), never from its config.
 ALERT_WEBHOOK_SECRET = "alertmanager-webhook"

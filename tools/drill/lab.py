@@ -34,9 +34,9 @@ from typing import Any, Self
 import psycopg
 
 from components.builders.cluster_spec import Placement, cluster_spec
-from components.builders.postgres_parameters import SHARED_PRELOAD_LIBRARIES
 from offline.stack_file import StackFileError, read_stack_config
 from settings import PROJECT, PostgresSettings, SettingsError, parse_settings
+from sizing.postgres_parameters import SHARED_PRELOAD_LIBRARIES
 from tools.drill.arguments import bounded
 from tools.drill.writer import (
     FAIL_FAST_OPTIONS,
