@@ -41,6 +41,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	bash tools/lint-workflows.sh
 
 bench: setup
