@@ -8,7 +8,6 @@ from functools import partial
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
-from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from settings.pooler import pool_sizes
 
 try:
@@ -24,13 +23,14 @@ from components.azure.identities import Identities, IdentitiesArgs
 from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
-from components.builders.endpoints import Endpoints, InternalAddress, PublicAddress
+from components.builders.endpoints import PublicAddress, exposed_endpoints, pooler_names
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
 from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Operators, OperatorsArgs
-from components.cluster.poolers import Poolers, PoolersArgs, pooler_name, pooler_names
+from components.cluster.poolers import Poolers, PoolersArgs
+from program.outputs import StackParts, export_outputs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
@@ -213,30 +213,14 @@ operators = Operators(
 
 postgres = settings.postgres
 poolers_enabled = settings.pooler.enabled
-endpoints = Endpoints(
-    cluster_name=postgres.cluster_name,
-    namespace=postgres.namespace,
-    settings=settings.public_endpoint,
-    public=PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn)
-    if public_ip
-    else None,
-    internal=InternalAddress(
-        read_write_ip=str(private.internal_endpoint.read_write_ip),
-        read_only_ip=str(private.internal_endpoint.read_only_ip),
-        subnet_name=network.node_subnet_name,
-        allowed_client_cidrs=private.client_cidrs,
-        dns_zone=private.private_dns_zone,
-        # Validated: both are set when the internal endpoint and the poolers are on.
-        pooler_ips={
-            pooler_name(postgres.cluster_name, "rw"): str(private.internal_endpoint.pooler_read_write_ip),
-            pooler_name(postgres.cluster_name, "ro"): str(private.internal_endpoint.pooler_read_only_ip),
-        }
-        if poolers_enabled
-        else {},
-    )
-    if private.internal_endpoint.enabled
-    else None,
-    pooler_services=pooler_names(postgres.cluster_name) if poolers_enabled else (),
+endpoints = exposed_endpoints(
+    postgres.cluster_name,
+    postgres.namespace,
+    settings.public_endpoint,
+    private,
+    poolers_enabled,
+    PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn) if public_ip else None,
+    network.node_subnet_name,
 )
 if endpoints.internal is not None:
     from components.azure.database_dns import DatabaseDns, DatabaseDnsArgs
@@ -279,11 +263,7 @@ DatabaseNetworkPolicies(
         namespace=postgres.namespace,
         cluster_name=postgres.cluster_name,
         cluster=database.ref.resource,
-        # Every network a load balancer admits: public clients and the internal endpoint's.
-        client_cidrs=[
-            *(settings.public_endpoint.allowed_client_cidrs if public_ip else []),
-            *(private.client_cidrs if endpoints.internal else []),
-        ],
+        client_cidrs=endpoints.client_cidrs(),
         self_managed_prometheus=operators.prometheus_operator is not None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
         poolers=pooler_names(postgres.cluster_name) if poolers_enabled else (),
@@ -341,90 +321,20 @@ if settings.restore.enabled:
     )
 
 
-def connection_uri(host: pulumi.Input[str], port: int) -> pulumi.Output[str]:
-    return pulumi.Output.secret(
-        pulumi.Output.format(
-            "postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=verify-full",
-            postgres.owner,
-            database.app_password,
-            host,
-            port,
-            postgres.database,
-        )
-    )
-
-
-pulumi.export("resourceGroupName", naming.resource_group_name)
-pulumi.export("aksClusterName", aks.cluster_name)
-pulumi.export("oidcIssuerUrl", aks.oidc_issuer_url)
-pulumi.export("workloadIdentityClientId", identities.workload_client_id)
-pulumi.export("backupStorageAccountName", backup_storage.account_name)
-pulumi.export("backupContainerUrl", backup_storage.container_url)
-# Read by a disaster-recovery peer (settings/disaster_recovery.py PEER_OUTPUTS).
-pulumi.export("location", settings.location)
-pulumi.export("namePrefix", settings.name_prefix)
-pulumi.export("postgresMajorVersion", postgres.major_version)
-pulumi.export("backupContainerId", backup_storage.container_id)
-pulumi.export("backupStorageAccountId", backup_storage.account_id)
-pulumi.export("backupStoragePrivate", private.private_storage)
-pulumi.export("backupDestinationPath", database.destination_path)
-pulumi.export("backupServerName", postgres.cluster_name)
-pulumi.export("networkAddressSpace", private.address_space)
-pulumi.export("privateDnsZone", private.private_dns_zone)
-pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
-if settings.disaster_recovery:
-    pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)
-    pulumi.export(PEER_STACK_OUTPUT, settings.disaster_recovery.peer_stack)
-pulumi.export("vnetId", network.vnet_id)
-if public_ip:
-    pulumi.export("publicIpAddress", public_ip.address)
-    pulumi.export("publicFqdn", public_ip.fqdn)
-if observability and observability.grafana_endpoint is not None:
-    pulumi.export("grafanaEndpoint", observability.grafana_endpoint)
-# Server, CA and a kubelogin (Entra ID) user: no credential, so a plain output.
-pulumi.export("kubeconfig", access.kubeconfig)
-# Read back by the next deployment to refuse a rename that would replace the database.
-for output_name, deployed_name in database.deployed_names.items():
-    pulumi.export(output_name, deployed_name)
-pulumi.export("readWriteHost", endpoints.host("rw"))
-pulumi.export("readWritePort", endpoints.port("rw"))
-pulumi.export("readOnlyHost", endpoints.host("ro"))
-pulumi.export("readOnlyPort", endpoints.port("ro"))
-pulumi.export(
-    "cnpgServices",
-    {
-        "readWrite": endpoints.service_name("rw"),
-        "readOnly": endpoints.service_name("ro"),
-        **(
-            {"publicReadWrite": endpoints.public_service_name("rw"), "publicReadOnly": endpoints.public_service_name("ro")}
-            if public_ip
-            else {}
-        ),
-        **(
-            {
-                "internalReadWrite": endpoints.internal_service_name("rw"),
-                "internalReadOnly": endpoints.internal_service_name("ro"),
-            }
-            if endpoints.internal
-            else {}
-        ),
-    },
+export_outputs(
+    settings,
+    StackParts(
+        naming=naming,
+        identities=identities,
+        network=network,
+        backup_storage=backup_storage,
+        aks=aks,
+        access=access,
+        operators=operators,
+        database=database,
+        endpoints=endpoints,
+        public_ip=public_ip,
+        observability=observability,
+        poolers=poolers,
+    ),
 )
-pulumi.export("databaseName", postgres.database)
-pulumi.export("databaseUser", postgres.owner)
-pulumi.export("readWriteUri", connection_uri(endpoints.host("rw"), endpoints.port("rw")))
-pulumi.export("readOnlyUri", connection_uri(endpoints.host("ro"), endpoints.port("ro")))
-if poolers is not None:
-    # Through PgBouncer (pooler.poolMode); the same credentials and CA as the direct endpoints.
-    for pooler_type, output_prefix in (("rw", "pooledReadWrite"), ("ro", "pooledReadOnly")):
-        pulumi.export(f"{output_prefix}Host", poolers.host(pooler_type))
-        pulumi.export(f"{output_prefix}Port", poolers.port(pooler_type))
-        pulumi.export(f"{output_prefix}Uri", connection_uri(poolers.host(pooler_type), poolers.port(pooler_type)))
-# verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
-pulumi.export(
-    "caCertificateCommand",
-    f"kubectl get secret {postgres.cluster_name}-ca -n {postgres.namespace} "
-    "-o jsonpath='{.data.ca\\.crt}' | base64 -d > ca.crt",
-)
-if operators.grafana_admin_password is not None:
-    pulumi.export("inClusterGrafanaAdminPassword", pulumi.Output.secret(operators.grafana_admin_password))

@@ -118,6 +118,14 @@ class InternalEndpointSettings(SettingsModel):
             "poolerReadOnlyIp": self.pooler_read_only_ip,
         }
 
+    def ip(self, role: str) -> str:
+        """The address of the ``rw`` or ``ro`` endpoint (validated: set when enabled)."""
+        return str(self.read_write_ip if role == "rw" else self.read_only_ip)
+
+    def pooler_ip(self, pooler_type: str) -> str:
+        """The address of the ``rw`` or ``ro`` pooler (validated: set when enabled with poolers)."""
+        return str(self.pooler_read_write_ip if pooler_type == "rw" else self.pooler_read_only_ip)
+
 
 class NetworkSettings(SettingsModel):
     """The virtual network, the cluster's address ranges and private access to the database and backups."""

@@ -12,10 +12,22 @@ from typing import Any
 
 import pulumi
 
-from settings import PublicEndpointSettings
+from settings import NetworkSettings, PublicEndpointSettings
+from settings.pooler import POOLER_TYPES
 
 POSTGRES_PORT = 5432
+# CNPG's read-write (primary) and read-only (replicas) services.
+ROLES = ("rw", "ro")
 INTERNAL_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
+
+
+def pooler_name(cluster_name: str, pooler_type: str) -> str:
+    """The Pooler and its Service (a Pooler must not share a name with a Cluster in its namespace)."""
+    return f"{cluster_name}-pooler-{pooler_type}"
+
+
+def pooler_names(cluster_name: str) -> tuple[str, ...]:
+    return tuple(pooler_name(cluster_name, pooler_type) for pooler_type in POOLER_TYPES)
 
 
 @dataclass(frozen=True)
@@ -32,8 +44,7 @@ class PublicAddress:
 class InternalAddress:
     """Static private addresses of the internal load balancers, named in the private DNS zone."""
 
-    read_write_ip: str
-    read_only_ip: str
+    ips: Mapping[str, str]
     # The node subnet (the cluster's virtual network): where the load balancer takes its addresses.
     subnet_name: str
     allowed_client_cidrs: Sequence[str]
@@ -42,7 +53,7 @@ class InternalAddress:
     pooler_ips: Mapping[str, str] = field(default_factory=dict)
 
     def ip(self, role: str) -> str:
-        return self.read_write_ip if role == "rw" else self.read_only_ip
+        return self.ips[role]
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class Endpoints:
     def private_dns_records(self) -> dict[str, str]:
         """A records of the private DNS zone: one name per internal endpoint, the poolers' included."""
         assert self.internal is not None
-        return {**{self.service_name(role): self.internal.ip(role) for role in ("rw", "ro")}, **self.internal.pooler_ips}
+        return {**{self.service_name(role): self.internal.ip(role) for role in ROLES}, **self.internal.pooler_ips}
 
     def _pooler_private_host(self, service: str) -> str:
         assert self.internal is not None
@@ -111,7 +122,7 @@ class Endpoints:
         return self._private_hosts() + ([] if self.public is None else [self.public.fqdn]) + self._pooler_hosts()
 
     def _private_hosts(self) -> list[pulumi.Input[str]]:
-        return [] if self.internal is None else [self.private_host(role) for role in ("rw", "ro")]
+        return [] if self.internal is None else [self.private_host(role) for role in ROLES]
 
     def _pooler_hosts(self) -> list[pulumi.Input[str]]:
         # CNPG adds its own services' names; the poolers' in-cluster names (and, on the internal
@@ -155,11 +166,18 @@ class Endpoints:
             return list(self.settings.allowed_client_cidrs)
         return []
 
+    def client_cidrs(self) -> list[str]:
+        """Every network a load balancer of the cluster admits: the public clients' and the internal endpoint's."""
+        return [
+            *(self.settings.allowed_client_cidrs if self.public is not None else []),
+            *(self.internal.allowed_client_cidrs if self.internal is not None else []),
+        ]
+
     def managed_services(self) -> list[dict[str, Any]]:
         """``spec.managed.services.additional`` entries: one public LoadBalancer per role."""
-        services = [] if self.public is None else [self._load_balancer(role) for role in ("rw", "ro")]
+        services = [] if self.public is None else [self._load_balancer(role) for role in ROLES]
         if self.internal is not None:
-            services += [self._internal_load_balancer(role) for role in ("rw", "ro")]
+            services += [self._internal_load_balancer(role) for role in ROLES]
         return services
 
     def _internal_load_balancer(self, role: str) -> dict[str, Any]:
@@ -225,3 +243,33 @@ class Endpoints:
                 "ports": [{"name": port_name, "port": port, "targetPort": POSTGRES_PORT, "protocol": "TCP"}],
             },
         }
+
+
+def exposed_endpoints(
+    cluster_name: str,
+    namespace: str,
+    public_endpoint: PublicEndpointSettings,
+    network: NetworkSettings,
+    poolers: bool,
+    public: PublicAddress | None,
+    node_subnet_name: str,
+) -> Endpoints:
+    """How clients reach the cluster: on the public address when there is one, on the internal load
+    balancer's static addresses when network.internalEndpoint is on, each pooler on its own address."""
+    internal = network.internal_endpoint
+    return Endpoints(
+        cluster_name=cluster_name,
+        namespace=namespace,
+        settings=public_endpoint,
+        public=public,
+        internal=InternalAddress(
+            ips={role: internal.ip(role) for role in ROLES},
+            subnet_name=node_subnet_name,
+            allowed_client_cidrs=network.client_cidrs,
+            dns_zone=network.private_dns_zone,
+            pooler_ips={pooler_name(cluster_name, kind): internal.pooler_ip(kind) for kind in POOLER_TYPES} if poolers else {},
+        )
+        if internal.enabled
+        else None,
+        pooler_services=pooler_names(cluster_name) if poolers else (),
+    )

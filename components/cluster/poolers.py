@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
-from components.builders.endpoints import Endpoints
+from components.builders.endpoints import Endpoints, pooler_name, pooler_names
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -31,15 +31,6 @@ PGBOUNCER_METRICS_PORT_NAME = "metrics"
 # (pkg/management/pgbouncer/config/config.go); the server name is <cluster>-rw/-ro, which CNPG puts
 # in every instance certificate, so verify-full holds too.
 PGBOUNCER_TLS = {"client_tls_sslmode": "require", "server_tls_sslmode": "verify-full"}
-
-
-def pooler_name(cluster_name: str, pooler_type: str) -> str:
-    """The Pooler and its Service (a Pooler must not share a name with a Cluster in its namespace)."""
-    return f"{cluster_name}-pooler-{pooler_type}"
-
-
-def pooler_names(cluster_name: str) -> tuple[str, ...]:
-    return tuple(pooler_name(cluster_name, pooler_type) for pooler_type in POOLER_TYPES)
 
 
 def pgbouncer_hba(database: str) -> list[str]:
