@@ -106,6 +106,11 @@ class DisasterRecoverySettings(SettingsModel):
         return self.peer_stack.rsplit("/", 1)[-1]
 
     @property
+    def created_as_replica(self) -> bool:
+        """This stack's cluster was bootstrapped from the peer's archive (and shares its app password)."""
+        return self.created_as == "replica"
+
+    @property
     def replica_here(self) -> bool:
         """This stack's cluster replays the peer's WAL (settings refuse a primary naming neither stack)."""
         return self.primary == self.peer
@@ -155,7 +160,7 @@ def peer_problems(
 ) -> list[str]:
     """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each."""
     key = f"disasterRecovery.peerStack: {dr.peer_stack!r}"
-    required = PEER_OUTPUTS + (REPLICA_OUTPUTS if dr.created_as == "replica" else ())
+    required = PEER_OUTPUTS + (REPLICA_OUTPUTS if dr.created_as_replica else ())
     missing = [name for name in required if peer.get(name) in (None, "")]
     if missing:
         return [

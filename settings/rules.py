@@ -310,3 +310,8 @@ class ContainerResources(SettingsModel):
 
     def quantities(self) -> dict[str, str]:
         return {"cpu": self.cpu, "memory": self.memory}
+
+    def guaranteed(self) -> dict[str, dict[str, str]]:
+        """A container's ``resources``: requests == limits, so the pod is Guaranteed QoS (evicted last
+        under node pressure) and the memory is what the kernel enforces."""
+        return {"requests": self.quantities(), "limits": self.quantities()}

@@ -96,7 +96,7 @@ class PeerStack(pulumi.ComponentResource):
             peer_destination_path=peer_output("backupDestinationPath"),
             peer_server_name=peer_output("backupServerName"),
             peer_app_password=pulumi.Output.secret(peer_output("applicationPassword"))
-            if args.dr.created_as == "replica"
+            if args.dr.created_as_replica
             else None,
             peer_access=peer_access,
         )

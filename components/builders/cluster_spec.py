@@ -154,7 +154,6 @@ def cluster_spec(
     """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
     (the plugin's serverName); the cluster's name unless given. ``replica``: ``spec.replica`` of a
     replica cluster (its source is one of ``external_clusters``)."""
-    resources = {"cpu": postgres.resources.cpu, "memory": postgres.resources.memory}
     parameters = postgres.derived_parameters
     affinity: dict[str, Any] = {
         "nodeSelector": dict([placement.node_label]),
@@ -211,8 +210,8 @@ def cluster_spec(
             }
         ],
         "affinity": affinity,
-        # requests == limits: Guaranteed QoS, and the memory the parameters were sized for.
-        "resources": {"requests": resources, "limits": resources},
+        # Guaranteed QoS, and the memory the parameters were sized for.
+        "resources": postgres.resources.guaranteed(),
         "bootstrap": bootstrap,
         "storage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.data_size},
         "walStorage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.wal_size},

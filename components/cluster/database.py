@@ -245,11 +245,9 @@ class PostgresCluster(pulumi.ComponentResource):
                 "wal": {"compression": "zstd", "maxParallel": 8},
                 "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
             },
-            # The plugin's sidecar in every instance pod and in a restore's recovery job:
-            # requests == limits keep those pods Guaranteed QoS.
-            "instanceSidecarConfiguration": {
-                "resources": {"requests": args.backup.sidecar.quantities(), "limits": args.backup.sidecar.quantities()}
-            },
+            # The plugin's sidecar in every instance pod and in a restore's recovery job: keeps those
+            # pods Guaranteed QoS.
+            "instanceSidecarConfiguration": {"resources": args.backup.sidecar.guaranteed()},
         }
         if retention:
             spec["retentionPolicy"] = retention

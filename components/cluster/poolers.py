@@ -93,10 +93,8 @@ class Poolers(pulumi.ComponentResource):
 
     def _spec(self, pooler: str, pooler_type: str) -> dict[str, Any]:
         args = self._args
-        quantities = args.settings.resources.quantities()
         pod_spec: dict[str, Any] = {
-            # requests == limits: Guaranteed QoS, evicted last under node pressure.
-            "containers": [{"name": PGBOUNCER_CONTAINER, "resources": {"requests": quantities, "limits": quantities}}],
+            "containers": [{"name": PGBOUNCER_CONTAINER, "resources": args.settings.resources.guaranteed()}],
             # Next to the instances, on the postgres pool (the only pool that takes workloads).
             "nodeSelector": dict([args.placement.node_label]),
             "topologySpreadConstraints": [
