@@ -159,7 +159,9 @@ def test_a_kubeconfig_whose_context_is_another_cluster_is_refused(
     other.write_text(kubeconfig("https://cnpgprod-xyz.hcp.westeurope.azmk8s.io:443"))
     FakeKubectl.instances.clear()
     with pytest.raises(SystemExit) as exit_info:
-        drill.main(["failover", "--stack", "dev", "--outputs", str(outputs_file), "--kubeconfig", str(other)], kubectl=FakeKubectl)
+        drill.main(
+            ["failover", "--stack", "dev", "--outputs", str(outputs_file), "--kubeconfig", str(other)], kubectl=FakeKubectl
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert (
