@@ -575,3 +575,17 @@ def test_pulumi_cli_reports_a_missing_cli_and_stderrs_last_lines(monkeypatch: py
 def test_tokens_are_checked_as_cnpgs_webhook_does(token: str, problem: str | None) -> None:
     found = regional.demotion_token_problem(token)
     assert found == problem if problem is None else found is not None and found.startswith(problem)
+
+
+def test_a_to_kubeconfig_for_the_other_stacks_cluster_is_refused(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong-kubeconfig"
+    wrong.write_text(kubeconfig(server("prod")))  # prod's cluster given as dr's
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(world, tmp_path, "--to-kubeconfig", str(wrong))
+    assert exit_info.value.code == 2
+    assert (
+        f"argument --to-kubeconfig: '{wrong}' points kubectl at {server('prod')}, but 'dr''s cluster is {server('dr')}"
+    ) in capsys.readouterr().err
+    assert world.calls == []

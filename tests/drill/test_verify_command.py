@@ -61,7 +61,7 @@ class Model:
         ]  # fmt: skip
         self.unavailable: set[str] = set()
         sidecar = {"name": "plugin-barman-cloud", "env": [{"name": name, "value": "x"} for name in WORKLOAD_IDENTITY_ENV]}
-        self.pods = [
+        self.pods: list[dict[str, Any]] = [
             {"metadata": {"name": f"pg-primary-{n}"}, "spec": {"initContainers": [copy.deepcopy(sidecar)],
                                                                "containers": [{"name": "postgres"}]}}
             for n in (1, 2, 3)
@@ -211,7 +211,7 @@ def run_verify(model: Model, tmp_path: Path, network: Network | None = None, out
     network = network or Network(model)
     argv = ["verify", "--stack", "dev", "--outputs", str(tmp_path / "outputs.json"), "--timeout", "30", *extra]
     probes = Probes(connect=network.connect, resolve=network.resolve)
-    return drill.main(argv, kubectl=FakeKubectl, az=FakeAz, probes=probes, which=lambda tool: f"/usr/bin/{tool}")  # type: ignore[arg-type]
+    return drill.main(argv, kubectl=FakeKubectl, az=FakeAz, probes=probes, which=lambda tool: f"/usr/bin/{tool}")
 
 
 CHECKS = [
