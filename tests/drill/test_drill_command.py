@@ -7,6 +7,7 @@ The measurement itself is proven on real PostgreSQL by test_lab.py.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ import pytest
 from tools.drill import __main__ as drill
 from tools.drill import pulumi_cli
 from tools.drill.kube import Kubectl, kubeconfig_server
-from tools.drill.writer import Commit, WriterLog
+from tools.drill.writer import Commit, DrillError, WriterLog
 
 
 def kubeconfig(server: str) -> str:
@@ -278,3 +279,25 @@ def test_restore_refuses_a_recovery_cluster_name_that_exists(outputs_file: Path,
     assert drill.main(argv, kubectl=FakeKubectl) == 1
     assert "Cluster pg-primary exists already" in capsys.readouterr().err
     assert FakeKubectl.instances[-1].created == []
+
+
+def test_kubectl_failures_are_one_line_with_kubectls_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = (
+        'E1208 00:00:01.1 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: Get '
+        '\\"https://x.hcp.example:443/api\\": dial tcp: lookup x.hcp.example: no such host"\n'
+        "Unable to connect to the server: dial tcp: lookup x.hcp.example: no such host\n"
+    )
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", stderr))
+    with pytest.raises(DrillError) as error:
+        Kubectl("cnpg-database", "/tmp/kubeconfig").get("clusters.postgresql.cnpg.io", "pg-primary")
+    assert str(error.value) == (
+        "`kubectl get clusters.postgresql.cnpg.io pg-primary ...` failed: Unable to connect to the server: dial tcp: "
+        "lookup x.hcp.example: no such host"
+    )
+
+    def missing(command: list[str], **kwargs: Any) -> Any:
+        raise FileNotFoundError
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    with pytest.raises(DrillError, match=r"^kubectl is not installed \(README Operate: set-up\)$"):
+        Kubectl("cnpg-database").api_server()
