@@ -73,7 +73,10 @@ class PulumiCli:
             output = self.run(["stack", "output", "--json", "--show-secrets", "--stack", stack])
         except PulumiCommandError as error:  # "error: no stack named 'x' found", a backend not logged in to, ...
             raise DrillError(f"pulumi stack output --stack {stack} failed: {last_line(error.stderr)}") from None
-        outputs: dict[str, Any] = json.loads(output)
+        try:
+            outputs: dict[str, Any] = json.loads(output)
+        except ValueError as error:
+            raise DrillError(f"pulumi stack output --stack {stack} did not print JSON ({error})") from None
         return outputs
 
     def config_get(self, stack: str, path: str) -> str | None:
