@@ -39,6 +39,8 @@ AZURE_SEVERITY = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 RULES_PER_GROUP = 20
 # Shown in SMS and e-mail subjects; at most 12 characters.
 ACTION_GROUP_SHORT_NAME = "pg-on-call"
+# The on-call action group is "<monitor workspace name>-on-call"; the verify drill finds it by this suffix.
+ON_CALL_ACTION_GROUP_SUFFIX = "-on-call"
 
 
 def truncated(name: pulumi.Input[str], limit: int) -> pulumi.Output[str]:
@@ -246,7 +248,7 @@ class Observability(pulumi.ComponentResource):
         group = monitor.ActionGroup(
             f"{name}-on-call",
             resource_group_name=args.resource_group_name,
-            action_group_name=pulumi.Output.concat(args.monitor_workspace_name, "-on-call"),
+            action_group_name=pulumi.Output.concat(args.monitor_workspace_name, ON_CALL_ACTION_GROUP_SUFFIX),
             location="Global",
             group_short_name=ACTION_GROUP_SHORT_NAME,
             enabled=True,

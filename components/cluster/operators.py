@@ -23,6 +23,9 @@ CNPG_OPERATOR_POD_LABEL = {"app.kubernetes.io/name": "cloudnative-pg"}
 # Helm release of the CNPG operator (named after its chart) and the chart's selector labels for its pods
 # (templates/_helpers.tpl cloudnative-pg.selectorLabels: name and instance).
 CNPG_RELEASE = "cloudnative-pg"
+# The other releases, also named after their charts (_release); the verify drill finds their Deployments by them.
+CERT_MANAGER_RELEASE = "cert-manager"
+BARMAN_CLOUD_RELEASE = "plugin-barman-cloud"
 CNPG_OPERATOR_SELECTOR = {**CNPG_OPERATOR_POD_LABEL, "app.kubernetes.io/instance": CNPG_RELEASE}
 # Pods of the Prometheus that the Prometheus Operator runs for kube-prometheus-stack.
 PROMETHEUS_POD_LABEL = {"app.kubernetes.io/name": "prometheus"}
@@ -171,7 +174,7 @@ class Operators(pulumi.ComponentResource):
         cert_manager_namespace = self._namespace(name, CERT_MANAGER_NAMESPACE)
         cert_manager = self._release(
             f"{name}-cert-manager",
-            chart="cert-manager",
+            chart=CERT_MANAGER_RELEASE,
             repo=JETSTACK_REPO,
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
@@ -185,7 +188,7 @@ class Operators(pulumi.ComponentResource):
         operator_namespace = self._namespace(name, OPERATOR_NAMESPACE)
         cnpg = self._release(
             f"{name}-cnpg",
-            chart="cloudnative-pg",
+            chart=CNPG_RELEASE,
             repo=CNPG_REPO,
             version=versions.cnpg_chart_version,
             namespace=OPERATOR_NAMESPACE,
@@ -216,7 +219,7 @@ class Operators(pulumi.ComponentResource):
             self._operator_pod_monitor(name, cnpg)
         plugin = self._release(
             f"{name}-barman-cloud",
-            chart="plugin-barman-cloud",
+            chart=BARMAN_CLOUD_RELEASE,
             repo=CNPG_REPO,
             version=versions.barman_cloud_chart_version,
             namespace=OPERATOR_NAMESPACE,

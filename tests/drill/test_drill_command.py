@@ -1,4 +1,5 @@
-"""Orchestration of the stack drills with a fake kubectl: arguments, prod refusal, calls, report shape.
+"""Orchestration of the stack drills with a fake kubectl: arguments, the production guard, the stack's own
+cluster, unreachable endpoints, calls, report shape.
 
 The measurement itself is proven on real PostgreSQL by test_lab.py.
 """
@@ -6,6 +7,7 @@ The measurement itself is proven on real PostgreSQL by test_lab.py.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,8 +15,21 @@ from typing import Any, ClassVar
 import pytest
 
 from tools.drill import __main__ as drill
-from tools.drill.kube import Kubectl
-from tools.drill.writer import Commit, WriterLog
+from tools.drill import pulumi_cli
+from tools.drill.kube import Kubectl, kubeconfig_server
+from tools.drill.writer import Commit, DrillError, WriterLog
+
+
+def kubeconfig(server: str) -> str:
+    """A kubeconfig shaped like the stack's output (components/azure/cluster_access.py exec_kubeconfig)."""
+    return (
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster: {{server: '{server}'}}\n"
+        "users:\n- name: entra-kubelogin\n  user: {}\ncontexts:\n- name: aks\n  context: {cluster: aks, user: entra-kubelogin}\n"
+        "current-context: aks\n"
+    )
+
+
+STACK_SERVER = "https://cnpgdev-abc.hcp.westeurope.azmk8s.io:443"
 
 OUTPUTS = {
     "postgresNamespace": "cnpg-database",
@@ -22,6 +37,7 @@ OUTPUTS = {
     "databaseName": "appdb",
     "databaseUser": "app",
     "readWriteUri": "postgresql://app:s3cret@db.example:5432/appdb?sslmode=verify-full",
+    "kubeconfig": kubeconfig(STACK_SERVER),
 }
 SOURCE_CLUSTER = {
     "metadata": {"name": "pg-primary"},
@@ -45,6 +61,7 @@ class FakeKubectl(Kubectl):
 
     def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
         super().__init__(namespace, kubeconfig)
+        self.kubeconfig = kubeconfig
         self.calls: list[list[str]] = []
         self.created: list[dict[str, Any]] = []
         self.primary = "pg-primary-1"
@@ -53,6 +70,8 @@ class FakeKubectl(Kubectl):
     def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = 0) -> str:
         self.calls.append(list(arguments))
         verb = arguments[0]
+        if verb == "config":  # config view --minify: the server of the kubeconfig's current context
+            return kubeconfig_server(Path(self.kubeconfig or "").read_text())
         if verb == "create":
             self.created.append(json.loads(stdin or "{}"))
             return ""
@@ -89,12 +108,103 @@ def outputs_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_prod_is_refused_without_allow_prod(outputs_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def cluster_calls() -> list[list[str]]:
+    """kubectl calls other than reading the kubeconfig: what reached a cluster."""
+    return [call for kube in FakeKubectl.instances for call in kube.calls if call[0] != "config"]
+
+
+@pytest.mark.parametrize("drill_name", ["failover", "restore"])
+def test_the_dr_stack_is_refused_without_allow_prod_for_its_environment(
+    drill_name: str, outputs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeKubectl.instances.clear()
     with pytest.raises(SystemExit) as exit_info:
-        drill.main(["failover", "--stack", "prod", "--outputs", str(outputs_file)], kubectl=FakeKubectl)
+        drill.main([drill_name, "--stack", "acme/aks-postgres-ha/dr", "--outputs", str(outputs_file)], kubectl=FakeKubectl)
     assert exit_info.value.code == 2
-    assert "argument --stack: 'prod' is a production stack; drills there need --allow-prod" in capsys.readouterr().err
-    assert drill.is_production("dev", {**OUTPUTS, "environment": "prod"})
+    err = capsys.readouterr().err
+    assert (
+        "argument --stack: 'acme/aks-postgres-ha/dr' is a production stack (environment: 'prod' in Pulumi.dr.yaml); "
+        "drills there need --allow-prod"
+    ) in err
+    assert err.count("\n") == 2 and FakeKubectl.instances == []  # usage and one line; no cluster touched
+
+
+@pytest.mark.parametrize(
+    ("stack", "environment", "refused"),
+    [("staging", "prod", True), ("prod", "dev", False), ("PROD", "dev", False), ("missing", None, True)],
+)
+def test_the_guard_follows_the_environment_setting_not_the_name(
+    stack: str, environment: str | None, refused: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setattr(pulumi_cli, "PROJECT_DIR", tmp_path)
+    if environment:
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(f"config:\n  aks-postgres-ha:environment: {environment}\n")
+    (tmp_path / "outputs.json").write_text(json.dumps(OUTPUTS))
+    argv = ["restore", "--stack", stack, "--outputs", str(tmp_path / "outputs.json"), "--timeout", "30"]
+    if not refused:
+        assert drill.main(argv, kubectl=FakeKubectl) == 0
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        drill.main(argv, kubectl=FakeKubectl)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --stack: {stack!r}" in err and "drills there need --allow-prod" in err
+    assert drill.main([*argv, "--allow-prod"], kubectl=FakeKubectl) == 0
+
+
+def test_a_kubeconfig_whose_context_is_another_cluster_is_refused(
+    outputs_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "current"
+    other.write_text(kubeconfig("https://cnpgprod-xyz.hcp.westeurope.azmk8s.io:443"))
+    FakeKubectl.instances.clear()
+    with pytest.raises(SystemExit) as exit_info:
+        drill.main(
+            ["failover", "--stack", "dev", "--outputs", str(outputs_file), "--kubeconfig", str(other)], kubectl=FakeKubectl
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"argument --kubeconfig: '{other}' points kubectl at https://cnpgprod-xyz.hcp.westeurope.azmk8s.io:443, but 'dev''s "
+        f"cluster is {STACK_SERVER} (its kubeconfig output); a drill acts only on its stack's cluster"
+    ) in err
+    assert cluster_calls() == []
+    # The same server written differently (host case, default port) is the stack's cluster.
+    other.write_text(kubeconfig("https://CNPGDEV-abc.hcp.westeurope.azmk8s.io/"))
+    assert drill.main(["restore", "--stack", "dev", "--outputs", str(outputs_file), "--kubeconfig", str(other)],
+                      kubectl=FakeKubectl) == 0  # fmt: skip
+
+
+def test_by_default_kubectl_gets_the_stacks_kubeconfig_output_in_a_private_file(outputs_file: Path) -> None:
+    seen: list[tuple[str, int]] = []
+
+    class Recording(FakeKubectl):
+        def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
+            super().__init__(namespace, kubeconfig)
+            path = Path(kubeconfig or "")
+            seen.append((path.read_text(), path.stat().st_mode & 0o777))
+
+    assert drill.main(["restore", "--stack", "dev", "--outputs", str(outputs_file), "--timeout", "30"], kubectl=Recording) == 0
+    assert seen == [(OUTPUTS["kubeconfig"], 0o600)]
+    assert not Path(Recording.instances[-1].kubeconfig or "").exists()  # removed when the drill ends
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [("127.0.0.1:1", 'connection to server at "127.0.0.1", port 1 failed: Connection refused'),
+     ("db.invalid:5432", "failed to resolve host 'db.invalid'")],
+)  # fmt: skip
+def test_an_unreachable_endpoint_gives_one_line(
+    host: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {**OUTPUTS, "readWriteUri": f"postgresql://app:s3cret@{host}/appdb?sslmode=verify-full"}
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    argv = ["failover", "--stack", "dev", "--outputs", str(tmp_path / "outputs.json"), "--timeout", "30"]
+    assert drill.main(argv, kubectl=FakeKubectl) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("drill: failover failed: the database endpoint: ") and reason in err
+    assert err.count("\n") == 1 and "Traceback" not in err and "s3cret" not in err
 
 
 @pytest.mark.parametrize(
@@ -169,3 +279,25 @@ def test_restore_refuses_a_recovery_cluster_name_that_exists(outputs_file: Path,
     assert drill.main(argv, kubectl=FakeKubectl) == 1
     assert "Cluster pg-primary exists already" in capsys.readouterr().err
     assert FakeKubectl.instances[-1].created == []
+
+
+def test_kubectl_failures_are_one_line_with_kubectls_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = (
+        'E1208 00:00:01.1 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: Get '
+        '\\"https://x.hcp.example:443/api\\": dial tcp: lookup x.hcp.example: no such host"\n'
+        "Unable to connect to the server: dial tcp: lookup x.hcp.example: no such host\n"
+    )
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 1, "", stderr))
+    with pytest.raises(DrillError) as error:
+        Kubectl("cnpg-database", "/tmp/kubeconfig").get("clusters.postgresql.cnpg.io", "pg-primary")
+    assert str(error.value) == (
+        "`kubectl get clusters.postgresql.cnpg.io pg-primary ...` failed: Unable to connect to the server: dial tcp: "
+        "lookup x.hcp.example: no such host"
+    )
+
+    def missing(command: list[str], **kwargs: Any) -> Any:
+        raise FileNotFoundError
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    with pytest.raises(DrillError, match=r"^kubectl is not installed \(README Operate: set-up\)$"):
+        Kubectl("cnpg-database").api_server()

@@ -15,13 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
+from tests.drill.test_drill_command import kubeconfig
 from tools.drill import __main__ as drill
 from tools.drill import regional
-from tools.drill.kube import Kubectl
+from tools.drill.kube import Kubectl, kubeconfig_server
 from tools.drill.pulumi_cli import PulumiCli, PulumiCommandError, short_name
 from tools.drill.regional import DEMOTING, PROMOTED, PROMOTING, RegionalOptions, Side, run_regional
 
@@ -136,17 +138,24 @@ class FakeConnection:
         pass
 
 
+def server(stack: str) -> str:
+    return f"https://{stack}.hcp.example.azmk8s.io:443"
+
+
 class FakeKubectl(Kubectl):
-    """kubectl against one of the world's clusters, chosen by the kubeconfig file's content ("cluster: NAME")."""
+    """kubectl against one of the world's clusters, chosen by the kubeconfig's API server (https://NAME.hcp...)."""
 
     world: ClassVar[World]
 
     def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
         super().__init__(namespace, kubeconfig)
-        self.name = Path(kubeconfig or "").read_text().split("cluster: ")[1].strip()
+        self.server = kubeconfig_server(Path(kubeconfig or "").read_text())
+        self.name = (urlsplit(self.server).hostname or "").split(".")[0]
 
     def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = 0) -> str:
         world = self.world
+        if arguments[0] == "config":  # config view --minify: which API server the kubeconfig points at
+            return self.server
         world.calls.append((f"kubectl {self.name}", *arguments))
         with world.lock:
             cluster = world.clusters[self.name]
@@ -207,7 +216,7 @@ def outputs(stack: str, peer: str, primary: str, **extra: Any) -> dict[str, Any]
         "databaseName": "appdb",
         "databaseUser": "app",
         "readWriteUri": f"postgresql://app:s3cret@pg-primary-rw.{stack}.example:5432/appdb?sslmode=verify-full",
-        "kubeconfig": f"apiVersion: v1\n# cluster: {stack}\n",
+        "kubeconfig": kubeconfig(server(stack)),
         "disasterRecoveryPrimary": primary,
         "disasterRecoveryPeerStack": f"acme/aks-postgres-ha/{peer}",
         **extra,
@@ -389,7 +398,7 @@ def sides(world: World) -> tuple[Side, Side]:
 def kubeconfigs() -> Any:
     paths = [Path(__file__).parent / f".{name}.kubeconfig.tmp" for name in ("prod", "dr")]
     for path, name in zip(paths, ("prod", "dr"), strict=True):
-        path.write_text(f"cluster: {name}\n")
+        path.write_text(kubeconfig(server(name)))
     yield
     for path in paths:
         path.unlink()
@@ -447,7 +456,7 @@ def test_recovery_depends_on_whether_the_target_promoted() -> None:
         ({"target": {"disasterRecoveryPrimary": "dr"}}, [],
          "argument --to: 'dr' says the primary is 'dr', 'prod' says 'prod' (disasterRecoveryPrimary); the stacks must agree"),
         ({}, ["--kubeconfig", "a.yaml", "--to-kubeconfig", "a.yaml"], "argument --to-kubeconfig: 'a.yaml' is --kubeconfig too"),
-        ({"target": {"kubeconfig": None}}, [], "argument --to-kubeconfig: required, 'dr' has no kubeconfig output"),
+        ({"target": {"kubeconfig": None}}, [], "argument --to: 'dr' has no kubeconfig output"),
         ({}, ["--writes-before", "0"], "argument --writes-before: '0' is not a whole number from 1 to 100000"),
     ],
 )  # fmt: skip
@@ -476,10 +485,12 @@ def test_regional_needs_to() -> None:
 @pytest.mark.parametrize(
     ("stacks", "target_extra", "message"),
     [
-        (("prod", "dr"), {}, "argument --stack: 'prod' is a production stack; drills there need --allow-prod"),
-        (("dev", "dr"), {"environment": "prod"}, "argument --to: 'dr' is a production stack; drills there need --allow-prod"),
+        (("prod", "dr"), {}, "argument --stack: 'prod' is a production stack (environment: 'prod' in Pulumi.prod.yaml)"),
+        # dev's environment is dev; dr is guarded for its environment setting (prod), whatever it is called.
+        (("dev", "dr"), {}, "argument --to: 'dr' is a production stack (environment: 'prod' in Pulumi.dr.yaml); drills "
+         "there need --allow-prod"),
     ],
-)
+)  # fmt: skip
 def test_production_stacks_need_allow_prod(
     world: World, tmp_path: Path, stacks: tuple[str, str], target_extra: dict[str, Any], message: str,
     capsys: pytest.CaptureFixture[str],
@@ -564,3 +575,17 @@ def test_pulumi_cli_reports_a_missing_cli_and_stderrs_last_lines(monkeypatch: py
 def test_tokens_are_checked_as_cnpgs_webhook_does(token: str, problem: str | None) -> None:
     found = regional.demotion_token_problem(token)
     assert found == problem if problem is None else found is not None and found.startswith(problem)
+
+
+def test_a_to_kubeconfig_for_the_other_stacks_cluster_is_refused(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong-kubeconfig"
+    wrong.write_text(kubeconfig(server("prod")))  # prod's cluster given as dr's
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(world, tmp_path, "--to-kubeconfig", str(wrong))
+    assert exit_info.value.code == 2
+    assert (
+        f"argument --to-kubeconfig: '{wrong}' points kubectl at {server('prod')}, but 'dr''s cluster is {server('dr')}"
+    ) in capsys.readouterr().err
+    assert world.calls == []

@@ -1,25 +1,27 @@
-"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional --stack NAME``.
+"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional|verify --stack NAME``.
 
 - failover: kill the primary (pod delete or node drain) under a writer; RTO, RPO, healing.
 - restore: back up, restore into a throwaway Cluster, compare checksums.
 - regional ``--stack S --to T``: a controlled switchover of a CNPG distributed topology from stack S
   to its peer T through ``pulumi config`` and ``pulumi up`` (demotion token, promotion), under a
   writer; RTO, RPO, the time to the token, to T accepting writes and to S following T.
+- verify: check the live stack end to end after ``pulumi up`` (tools/drill/verify.py), one line per check.
 
-Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``),
-talks to the cluster with kubectl (current kubeconfig or ``--kubeconfig``; regional: each stack's
-``kubeconfig`` output unless ``--kubeconfig``/``--to-kubeconfig``), prints a human summary
-or, with ``--json``, the report as JSON; ``--report FILE`` also writes the JSON to a file.
-Refuses a production stack unless ``--allow-prod``. Exit codes: 0 passed, 1 failed, 2 bad arguments.
+Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``) and
+talks only to the stack's own cluster: kubectl gets the stack's ``kubeconfig`` output (a private
+file) or ``--kubeconfig``, and the drill refuses to start when that kubeconfig's current context
+points at another API server than the stack's. Prints a human summary or, with ``--json``, the report
+as JSON; ``--report FILE`` also writes the JSON to a file. failover, restore and regional refuse a
+stack whose ``environment`` setting (``Pulumi.<stack>.yaml``) is not dev unless ``--allow-prod``.
+Exit codes: 0 passed, 1 failed, 2 bad arguments or a refused stack (one line).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
-import subprocess
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -30,42 +32,54 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
+from offline.stack_file import StackFileError
+from settings import Settings
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from tools.drill.arguments import bounded, matching
+from tools.drill.az_cli import AzCli
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
-from tools.drill.kube import Kubectl
-from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name
+from tools.drill.kube import Kubectl, cluster_ca, kubeconfig_server, same_server
+from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name, stack_setting
 from tools.drill.regional import RefusedError, RegionalOptions, Side, run_regional
 from tools.drill.restore import TABLE_NAME, RestoreOptions, run_restore
-from tools.drill.writer import FAIL_FAST_OPTIONS, Connect, DrillError
+from tools.drill.verify import Probes, VerifyOptions, check_line, run_verify
+from tools.drill.writer import FAIL_FAST_OPTIONS, Connect, DrillError, database_error
 
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}")
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?")
-PROD = "prod"
+# The one environment drills run in without --allow-prod (settings: environment is dev or prod).
+UNGUARDED_ENVIRONMENT = "dev"
+# What verify runs: kubectl for the cluster, pulumi for the outputs, az for the test alert.
+VERIFY_TOOLS = ("kubectl", "pulumi", "az")
 
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
-    drills = main.add_subparsers(dest="drill", required=True, metavar="failover|restore|regional")
+    drills = main.add_subparsers(dest="drill", required=True, metavar="failover|restore|regional|verify")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack", required=True, type=matching(STACK_NAME, "a Pulumi stack name ([org/[project/]]name)"))
     common.add_argument("--outputs", type=Path, help="stack outputs as JSON (pulumi stack output --json --show-secrets)")
-    common.add_argument("--kubeconfig", help="kubeconfig file (default: kubectl's own)")
-    common.add_argument("--allow-prod", action="store_true", help="run against a production stack")
+    common.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: the stack's kubeconfig output); its current context must be the stack's API server",
+    )
     common.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     common.add_argument("--report", type=Path, help="also write the JSON report to this file")
     common.add_argument(
         "--timeout", type=bounded(float, 30, 7200, "a number of seconds"), default=900.0,
         help="bound of every wait, seconds (default 900)",
     )  # fmt: skip
-    failover = drills.add_parser("failover", parents=[common], help="kill the primary under a writer; measure RTO/RPO")
+    # The drills that inject a fault or move the primary.
+    guarded = argparse.ArgumentParser(add_help=False, parents=[common])
+    guarded.add_argument("--allow-prod", action="store_true", help="run against a stack whose environment setting is not dev")
+    failover = drills.add_parser("failover", parents=[guarded], help="kill the primary under a writer; measure RTO/RPO")
     failover.add_argument("--failure", choices=FAILURES, default="pod-delete")
     failover.add_argument("--switch-back", action="store_true", help="promote the original primary again afterwards")
     failover.add_argument(
         "--writes-before", type=bounded(int, 1, 100_000, "a whole number"), default=100,
         help="commits before the fault (default 100)",
     )  # fmt: skip
-    restore = drills.add_parser("restore", parents=[common], help="back up, restore into a throwaway Cluster, verify")
+    restore = drills.add_parser("restore", parents=[guarded], help="back up, restore into a throwaway Cluster, verify")
     restore.add_argument(
         "--table", action="append", default=[], dest="tables",
         type=matching(TABLE_NAME, "a lowercase table name (schema.table)"), help="table to verify (repeatable)",
@@ -76,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     restore.add_argument("--keep", action="store_true", help="leave the recovery Cluster for inspection")
     regional = drills.add_parser(
-        "regional", parents=[common], help="switch the primary over to the peer stack through pulumi; measure RTO/RPO"
+        "regional", parents=[guarded], help="switch the primary over to the peer stack through pulumi; measure RTO/RPO"
     )
     regional.add_argument(
         "--to", required=True, type=matching(STACK_NAME, "a Pulumi stack name ([org/[project/]]name)"),
@@ -89,33 +103,38 @@ def parser() -> argparse.ArgumentParser:
         "--writes-before", type=bounded(int, 1, 100_000, "a whole number"), default=100,
         help="commits before the switchover (default 100)",
     )  # fmt: skip
+    # No fault and no production guard: it only reads, but for one Backup and one test notification.
+    drills.add_parser("verify", parents=[common], help="check the deployed stack end to end (after every first pulumi up)")
     return main
 
 
-def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
+def stack_outputs(stack: str, outputs_file: Path | None, pulumi: PulumiCli) -> dict[str, Any]:
     if outputs_file is not None:
         try:
             outputs = json.loads(outputs_file.read_text())
         except (OSError, ValueError) as error:
             raise DrillError(f"--outputs {outputs_file}: cannot be read as JSON ({error})") from None
     else:
-        try:
-            result = subprocess.run(
-                ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                capture_output=True, text=True, check=False, timeout=120,
-            )  # fmt: skip
-        except FileNotFoundError:
-            raise DrillError("the pulumi CLI is not installed; pass --outputs FILE") from None
-        if result.returncode != 0:
-            raise DrillError(f"pulumi stack output --stack {stack} failed: {result.stderr.strip()}")
-        outputs = json.loads(result.stdout)
+        outputs = pulumi.stack_outputs(stack)
     if not isinstance(outputs, dict):
         raise DrillError("the stack outputs are not a JSON object")
     return outputs
 
 
-def is_production(stack: str, outputs: dict[str, Any]) -> bool:
-    return stack.rsplit("/", 1)[-1] == PROD or outputs.get("environment") == PROD
+def production_refusal(args: argparse.Namespace, argument: str, stack: str) -> str | None:
+    """Why ``stack`` needs --allow-prod: its ``environment`` setting (not its name) is not dev; or None."""
+    if args.allow_prod:
+        return None
+    try:
+        environment = stack_setting(stack, "environment")
+    except StackFileError as error:
+        return f"argument {argument}: {stack!r}: its environment setting cannot be read ({error}); drills there need --allow-prod"
+    if environment != UNGUARDED_ENVIRONMENT:
+        return (
+            f"argument {argument}: {stack!r} is a production stack (environment: {environment!r} in "
+            f"Pulumi.{short_name(stack)}.yaml); drills there need --allow-prod"
+        )
+    return None
 
 
 def _required(outputs: dict[str, Any], key: str) -> str:
@@ -123,12 +142,6 @@ def _required(outputs: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise DrillError(f"the stack outputs have no {key}; deploy the stack first (pulumi up)")
     return value
-
-
-def cluster_ca(kube: Kubectl, cluster: str) -> bytes:
-    """The cluster's CA certificate (PEM), from the <cluster>-ca secret."""
-    secret = kube.get("secret", f"{cluster}-ca")
-    return base64.b64decode(secret["data"]["ca.crt"])
 
 
 def read_write_endpoint(uri: str, kube: Kubectl, cluster: str) -> Connect:
@@ -206,9 +219,10 @@ def regional_refusal(args: argparse.Namespace, source: dict[str, Any], target: d
     if short_name(args.stack) == short_name(args.to):
         return f"argument --to: {args.to!r} is the --stack itself; --to names the other region's stack (the peer)"
     sides = (("--stack", args.stack, source, args.to), ("--to", args.to, target, args.stack))
-    for argument, stack, outputs, _ in sides:
-        if is_production(stack, outputs) and not args.allow_prod:
-            return f"argument {argument}: {stack!r} is a production stack; drills there need --allow-prod"
+    for argument, stack, _, _ in sides:
+        refusal = production_refusal(args, argument, stack)
+        if refusal:
+            return refusal
     for argument, stack, outputs, _ in sides:
         if not outputs.get(PRIMARY_OUTPUT):
             return (
@@ -240,42 +254,81 @@ def regional_refusal(args: argparse.Namespace, source: dict[str, Any], target: d
     return None
 
 
-def _kubeconfig(given: str | None, outputs: dict[str, Any], argument: str, stack: str) -> str:
-    """``given``, or the stack's kubeconfig output written to a private file (one kubectl context cannot reach both)."""
-    if given:
-        return given
+def stack_kubectl(
+    kubectl: type[Kubectl], outputs: dict[str, Any], stack: str, given: str | None, arguments: tuple[str, str], workdir: Path
+) -> Kubectl:
+    """kubectl bound to ``stack``'s cluster: ``given`` or the stack's kubeconfig output (a private file), refused
+    (RefusedError) unless its current context's API server is the one in the stack's kubeconfig output.
+    ``arguments``: the stack's argument and its kubeconfig argument, for the message."""
+    stack_argument, kubeconfig_argument = arguments
     content = outputs.get("kubeconfig")
     if not content:
-        raise RefusedError(f"argument {argument}: required, {stack!r} has no kubeconfig output to default to")
-    path = Path(tempfile.mkdtemp(prefix="drill-kube-")) / "kubeconfig"
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    path.chmod(0o600)
-    return str(path)
+        raise RefusedError(f"argument {stack_argument}: {stack!r} has no kubeconfig output; deploy it first (pulumi up)")
+    text = content if isinstance(content, str) else json.dumps(content)
+    try:
+        expected = kubeconfig_server(text)
+    except DrillError as error:
+        raise RefusedError(f"argument {stack_argument}: {stack!r}: {error}") from None
+    path = given
+    if not path:
+        private = workdir / f"kubeconfig-{short_name(stack)}"
+        private.touch(mode=0o600)
+        private.write_text(text)
+        path = str(private)
+    kube = kubectl(_required(outputs, DEPLOYED_NAMESPACE_OUTPUT), path)
+    try:
+        actual = kube.api_server()
+    except DrillError as error:
+        raise RefusedError(f"argument {kubeconfig_argument}: {error}") from None
+    if not same_server(actual, expected):
+        raise RefusedError(
+            f"argument {kubeconfig_argument}: {path!r} points kubectl at {actual or 'no API server'}, but {stack!r}'s "
+            f"cluster is {expected} (its kubeconfig output); a drill acts only on its stack's cluster"
+        )
+    return kube
 
 
 def run_regional_drill(
     args: argparse.Namespace,
     outputs: dict[str, Any],
     to_outputs: dict[str, Any],
-    kubectl: type[Kubectl],
+    kubes: tuple[Kubectl, Kubectl],
     connect: Connect | None,
-    pulumi: Callable[[], PulumiCli],
+    pulumi: PulumiCli,
 ) -> dict[str, Any]:
-    sides = []
-    for stack, given, stack_outputs_, argument in (
-        (args.stack, args.kubeconfig, outputs, "--kubeconfig"),
-        (args.to, args.to_kubeconfig, to_outputs, "--to-kubeconfig"),
-    ):
-        kube = kubectl(_required(stack_outputs_, DEPLOYED_NAMESPACE_OUTPUT), _kubeconfig(given, stack_outputs_, argument, stack))
-        database = _required(stack_outputs_, "databaseName")
-        sides.append(Side(stack, short_name(stack), kube, _required(stack_outputs_, DEPLOYED_CLUSTER_OUTPUT), database))
+    sides = [
+        Side(stack, short_name(stack), kube, _required(values, DEPLOYED_CLUSTER_OUTPUT), _required(values, "databaseName"))
+        for stack, values, kube in ((args.stack, outputs, kubes[0]), (args.to, to_outputs, kubes[1]))
+    ]
     source, target = sides
     endpoint = connect or switchover_endpoint(
         source, _required(outputs, "readWriteUri"), target, _required(to_outputs, "readWriteUri")
     )
-    report = run_regional(pulumi(), source, target, endpoint, RegionalOptions(args.switch_back, args.writes_before, args.timeout))
+    report = run_regional(pulumi, source, target, endpoint, RegionalOptions(args.switch_back, args.writes_before, args.timeout))
     clusters = {side.name: {"cluster": side.cluster, "namespace": side.kube.namespace} for side in sides}
     return {"stack": args.stack, "toStack": args.to, "clusters": clusters, **report}
+
+
+def verify_zones(stack: str) -> tuple[str, ...]:
+    """The stack's ``zones`` setting, or the settings' default when the stack file leaves it out."""
+    zones = stack_setting(stack, "zones") or Settings.model_fields["zones"].default
+    return tuple(str(zone) for zone in zones)
+
+
+def _print(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    text = json.dumps(report, indent=2)
+    if args.report:
+        args.report.write_text(text + "\n")
+    if args.json:
+        print(text)
+        return
+    for check in report.get("checks", []):
+        print(check_line(check))
+    print(report["summary"] + ("" if report["passed"] else " — FAILED"))
+    if "recovery" in report:
+        print(f"drill: {report['recovery']['state']}. {report['recovery'].get('why', '')}", file=sys.stderr)
+        for command in report["recovery"]["commands"]:
+            print(f"  {command}", file=sys.stderr)
 
 
 def main(
@@ -283,38 +336,54 @@ def main(
     kubectl: type[Kubectl] = Kubectl,
     connect: Connect | None = None,
     pulumi: Callable[[], PulumiCli] = PulumiCli,
+    az: Callable[[], AzCli] = AzCli,
+    probes: Probes | None = None,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> int:
     arguments = parser()
     args = arguments.parse_args(argv)
-    try:
-        outputs = stack_outputs(args.stack, args.outputs)
-    except DrillError as error:
-        arguments.error(str(error))
-    try:
-        if args.drill == "regional":
-            to_outputs = stack_outputs(args.to, args.to_outputs)
-            refusal = regional_refusal(args, outputs, to_outputs)
+    with tempfile.TemporaryDirectory(prefix="drill-") as private:  # 0700: kubeconfigs, the CA, az's webhook file
+        workdir = Path(private)
+        cli = pulumi()
+        # Everything that can refuse the run, before anything in a cluster is touched: exit 2, one line.
+        try:
+            if args.drill == "verify":
+                missing = [tool for tool in VERIFY_TOOLS if which(tool) is None]
+                if missing:
+                    raise RefusedError(f"verify needs {', '.join(missing)} on PATH (README Operate: set-up)")
+            outputs = stack_outputs(args.stack, args.outputs, cli)
+            if args.drill == "regional":
+                to_outputs = stack_outputs(args.to, args.to_outputs, cli)
+                refusal = regional_refusal(args, outputs, to_outputs)
+            else:
+                refusal = None if args.drill == "verify" else production_refusal(args, "--stack", args.stack)
             if refusal:
-                arguments.error(refusal)
-            report = run_regional_drill(args, outputs, to_outputs, kubectl, connect, pulumi)
-        else:
-            if is_production(args.stack, outputs) and not args.allow_prod:
-                arguments.error(f"argument --stack: {args.stack!r} is a production stack; drills there need --allow-prod")
-            kube = kubectl(_required(outputs, DEPLOYED_NAMESPACE_OUTPUT), args.kubeconfig)
-            report = run(args, outputs, kube, connect)
-    except RefusedError as error:
-        arguments.error(str(error))
-    except DrillError as error:
-        print(f"drill: {args.drill} failed: {error}", file=sys.stderr)
-        return 1
-    text = json.dumps(report, indent=2)
-    if args.report:
-        args.report.write_text(text + "\n")
-    print(text if args.json else report["summary"] + ("" if report["passed"] else " — FAILED"))
-    if "recovery" in report and not args.json:
-        print(f"drill: {report['recovery']['state']}. {report['recovery'].get('why', '')}", file=sys.stderr)
-        for command in report["recovery"]["commands"]:
-            print(f"  {command}", file=sys.stderr)
+                raise RefusedError(refusal)
+            kube = stack_kubectl(kubectl, outputs, args.stack, args.kubeconfig, ("--stack", "--kubeconfig"), workdir)
+            if args.drill == "regional":
+                to_kube = stack_kubectl(kubectl, to_outputs, args.to, args.to_kubeconfig, ("--to", "--to-kubeconfig"), workdir)
+            zones = verify_zones(args.stack) if args.drill == "verify" else ()
+        except (DrillError, StackFileError) as error:
+            arguments.error(str(error))
+        try:
+            if args.drill == "regional":
+                report = run_regional_drill(args, outputs, to_outputs, (kube, to_kube), connect, cli)
+            elif args.drill == "verify":
+                cluster = _required(outputs, DEPLOYED_CLUSTER_OUTPUT)
+                options = VerifyOptions(args.stack, zones, args.timeout, workdir)
+                report = {"stack": args.stack, "cluster": cluster, "namespace": kube.namespace,
+                          **run_verify(kube, az(), outputs, cluster, options, probes)}  # fmt: skip
+            else:
+                report = run(args, outputs, kube, connect)
+        except RefusedError as error:
+            arguments.error(str(error))
+        except DrillError as error:
+            print(f"drill: {args.drill} failed: {error}", file=sys.stderr)
+            return 1
+        except psycopg.Error as error:  # an endpoint that does not answer: no such host, refused, timeout
+            print(f"drill: {args.drill} failed: the database endpoint: {database_error(error)}", file=sys.stderr)
+            return 1
+    _print(args, report)
     return 0 if report["passed"] else 1
 
 

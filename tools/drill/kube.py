@@ -9,15 +9,21 @@ Every call goes through ``run``, which the tests replace to see what would be ca
 
 from __future__ import annotations
 
+import base64
 import json
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
+import yaml
+
+from tools.drill.cli import last_line, run_tool
 from tools.drill.writer import DrillError
 
 CALL_TIMEOUT_SECONDS = 120
+# The server URL in the kubeconfig kubectl uses: its current context's cluster (--minify keeps only that one).
+SERVER_JSONPATH = "jsonpath={.clusters[0].cluster.server}"
 
 
 class Kubectl:
@@ -26,16 +32,14 @@ class Kubectl:
         self._global = ["--kubeconfig", kubeconfig] if kubeconfig else []
 
     def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = CALL_TIMEOUT_SECONDS) -> str:
-        command = ["kubectl", *self._global, *arguments]
-        try:
-            result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False, timeout=timeout)
-        except FileNotFoundError:
-            raise DrillError("kubectl is not installed (README Operate: set-up)") from None
-        except subprocess.TimeoutExpired:
-            raise DrillError(f"`kubectl {' '.join(arguments[:3])} ...` did not finish within {timeout:.0f} s") from None
+        result = run_tool("kubectl", [*self._global, *arguments], missing="kubectl", stdin=stdin, timeout=timeout)
         if result.returncode != 0:
-            raise DrillError(f"`kubectl {' '.join(arguments[:3])} ...` failed: {result.stderr.strip()}")
+            raise DrillError(f"`kubectl {' '.join(arguments[:3])} ...` failed: {last_line(result.stderr)}")
         return result.stdout
+
+    def api_server(self) -> str:
+        """The API server URL of the context kubectl uses (this kubeconfig's current context)."""
+        return self.run(["config", "view", "--minify", "-o", SERVER_JSONPATH]).strip()
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(self.run(["get", kind, name, "-n", self.namespace, "-o", "json"]))
@@ -44,8 +48,9 @@ class Kubectl:
     def exists(self, kind: str, name: str) -> bool:
         return bool(self.run(["get", kind, name, "-n", self.namespace, "--ignore-not-found", "-o", "name"]).strip())
 
-    def items(self, kind: str, selector: str) -> list[dict[str, Any]]:
-        document = json.loads(self.run(["get", kind, "-n", self.namespace, "-l", selector, "-o", "json"]))
+    def items(self, kind: str, selector: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Objects of ``kind`` matching ``selector`` in ``namespace`` (default: the drill's; ignored for nodes)."""
+        document = json.loads(self.run(["get", kind, "-n", namespace or self.namespace, "-l", selector, "-o", "json"]))
         items: list[dict[str, Any]] = document.get("items", [])
         return items
 
@@ -55,12 +60,15 @@ class Kubectl:
     def delete(self, kind: str, name: str) -> None:
         self.run(["delete", kind, name, "-n", self.namespace, "--ignore-not-found", "--wait=false"])
 
+    def exec(self, pod: str, container: str, command: Sequence[str]) -> str:
+        """stdout of ``command`` run in ``container`` of ``pod`` (no shell: the plugin's sidecar has none)."""
+        return self.run(["exec", "-n", self.namespace, pod, "-c", container, "--", *command])
+
     def psql(self, pod: str, database: str, sql: str) -> list[list[str]]:
         """Rows of ``sql`` run by psql inside the instance's postgres container (local superuser socket)."""
-        output = self.run(
-            ["exec", "-n", self.namespace, pod, "-c", "postgres", "--",
-             "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
-        )  # fmt: skip
+        output = self.exec(
+            pod, "postgres", ["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql]
+        )
         return [line.split("\t") for line in output.splitlines()]
 
     def cordon(self, node: str) -> None:
@@ -85,6 +93,34 @@ class Kubectl:
 
     def promote(self, cluster: str, instance: str) -> None:
         self.run(["cnpg", "promote", cluster, instance, "-n", self.namespace])
+
+
+def cluster_ca(kube: Kubectl, cluster: str) -> bytes:
+    """The cluster's CA certificate (PEM), from the <cluster>-ca secret: what verify-full checks servers against."""
+    secret = kube.get("secret", f"{cluster}-ca")
+    return base64.b64decode(secret["data"]["ca.crt"])
+
+
+def kubeconfig_server(kubeconfig: str) -> str:
+    """The API server URL of ``kubeconfig``'s current context (a stack's ``kubeconfig`` output)."""
+    try:
+        config = yaml.safe_load(kubeconfig)
+        context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+        server: str = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])["server"]
+    except (yaml.YAMLError, TypeError, KeyError, StopIteration):
+        raise DrillError("the stack's kubeconfig output names no API server for its current context") from None
+    return server
+
+
+def same_server(first: str, second: str) -> bool:
+    """Whether two API server URLs name one server (case of the host, default port and a trailing / aside)."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default, parts.path.rstrip("/")
+
+    return key(first) == key(second)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll_seconds: float = 5.0) -> float:

@@ -8,10 +8,14 @@ which the tests replace to see what would be called and to model what ``pulumi u
 
 from __future__ import annotations
 
-import subprocess
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from offline.stack_file import read_stack_config
+from settings import PROJECT
+from tools.drill.cli import last_line, run_tool
 from tools.drill.writer import DrillError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -37,6 +41,13 @@ def policy_config(stack: str) -> str:
     return f"{POLICY_PACK}/config.{short_name(stack)}.json"
 
 
+def stack_setting(stack: str, key: str) -> Any:
+    """A top-level project setting in ``Pulumi.<stack>.yaml``, as the CLI reads it for ``pulumi up``; None when
+    unset. StackFileError (one line) when the file is missing or invalid."""
+    values = read_stack_config(PROJECT_DIR / f"Pulumi.{short_name(stack)}.yaml", PROJECT)
+    return values.get(f"{PROJECT}:{key}")
+
+
 def _last_lines(text: str) -> str:
     return "\n".join(text.strip().splitlines()[-STDERR_LINES:])
 
@@ -47,20 +58,26 @@ class PulumiCli:
 
     def run(self, arguments: Sequence[str], timeout: float | None = CALL_TIMEOUT_SECONDS) -> str:
         """stdout of ``pulumi ARGUMENTS``; PulumiCommandError (stderr's last lines) when it fails."""
-        command = ["pulumi", *arguments]
         shown = " ".join(arguments[:4])
-        try:
-            result = subprocess.run(command, cwd=self.cwd, capture_output=True, text=True, check=False, timeout=timeout)
-        except FileNotFoundError:
-            raise DrillError("the pulumi CLI is not installed (README Operate: set-up)") from None
-        except subprocess.TimeoutExpired:
-            raise DrillError(f"`pulumi {shown} ...` did not finish within {timeout:.0f} s") from None
+        result = run_tool("pulumi", arguments, missing="the pulumi CLI", timeout=timeout, cwd=self.cwd)
         if result.returncode != 0:
             raise PulumiCommandError(
                 f"`pulumi {shown} ...` failed (exit {result.returncode}):\n{_last_lines(result.stderr or result.stdout)}",
                 result.stderr,
             )
         return result.stdout
+
+    def stack_outputs(self, stack: str) -> dict[str, Any]:
+        """The stack's outputs, secrets in clear text (kept in memory, never printed)."""
+        try:
+            output = self.run(["stack", "output", "--json", "--show-secrets", "--stack", stack])
+        except PulumiCommandError as error:  # "error: no stack named 'x' found", a backend not logged in to, ...
+            raise DrillError(f"pulumi stack output --stack {stack} failed: {last_line(error.stderr)}") from None
+        try:
+            outputs: dict[str, Any] = json.loads(output)
+        except ValueError as error:
+            raise DrillError(f"pulumi stack output --stack {stack} did not print JSON ({error})") from None
+        return outputs
 
     def config_get(self, stack: str, path: str) -> str | None:
         """The value at ``path`` (``section.key``) of the stack's config; None when it is not set."""

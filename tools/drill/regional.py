@@ -47,6 +47,7 @@ from tools.drill.writer import (
     DrillError,
     NumberedWriter,
     committed_numbers,
+    database_error,
     forget_run,
     measure,
     summary_line,
@@ -156,7 +157,7 @@ def _database(what: str) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
-        raise DrillError(f"{what}: {str(error).strip() or type(error).__name__}") from None
+        raise DrillError(f"{what}: {database_error(error)}") from None
 
 
 def _wait_for_new_token(side: Side, previous: str | None, options: RegionalOptions) -> str:

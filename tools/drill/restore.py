@@ -30,6 +30,9 @@ from tools.drill.writer import DrillError
 MARKER_TABLE = "drill_restore_marker"
 MARKER_ROWS = 100
 RECOVERY_SOURCE = "origin"
+# On what a drill creates (Backups, the recovery Cluster): which drill made it.
+DRILL_LABEL = "aks-postgres-ha/drill"
+BACKUP_KIND = "backups.postgresql.cnpg.io"
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?")
 
 
@@ -94,16 +97,16 @@ def recovery_manifest(source: dict[str, Any], name: str, backup_id: str) -> dict
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
-        "metadata": {"name": name, "labels": {"aks-postgres-ha/drill": "restore"}},
+        "metadata": {"name": name, "labels": {DRILL_LABEL: "restore"}},
         "spec": spec,
     }
 
 
-def backup_manifest(cluster: str, name: str) -> dict[str, Any]:
+def backup_manifest(cluster: str, name: str, drill: str) -> dict[str, Any]:
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Backup",
-        "metadata": {"name": name, "labels": {"aks-postgres-ha/drill": "restore"}},
+        "metadata": {"name": name, "labels": {DRILL_LABEL: drill}},
         "spec": {"cluster": {"name": cluster}, "method": "plugin", "pluginConfiguration": {"name": BARMAN_CLOUD_PLUGIN}},
     }
 
@@ -125,10 +128,19 @@ def _checks(kube: Kubectl, pod: str, options: RestoreOptions) -> dict[str, dict[
 
 
 def _backup_phase(kube: Kubectl, name: str) -> str:
-    phase: str = kube.get("backups.postgresql.cnpg.io", name).get("status", {}).get("phase", "")
-    if phase == "failed":
-        raise DrillError(f"Backup {name} failed: {kube.get('backups.postgresql.cnpg.io', name)['status'].get('error', '')}")
+    status = kube.get(BACKUP_KIND, name).get("status", {})
+    if status.get("phase") == "failed":
+        raise DrillError(f"Backup {name} failed: {status.get('error', '')}")
+    phase: str = status.get("phase", "")
     return phase
+
+
+def take_backup(kube: Kubectl, cluster: str, name: str, drill: str, timeout: float, poll_seconds: float) -> tuple[str, float]:
+    """An on-demand plugin Backup of ``cluster`` named ``name``, awaited: its backupId and the seconds it took."""
+    kube.create(backup_manifest(cluster, name, drill))
+    seconds = wait_until(lambda: _backup_phase(kube, name) == "completed", timeout, f"Backup {name}", poll_seconds)
+    backup_id: str = kube.get(BACKUP_KIND, name)["status"]["backupId"]
+    return backup_id, seconds
 
 
 def _ready(kube: Kubectl, cluster: str) -> bool:
@@ -151,12 +163,10 @@ def run_restore(kube: Kubectl, options: RestoreOptions) -> dict[str, Any]:
     report: dict[str, Any] = {"drill": "restore", "backup": backup_name, "recoveryCluster": options.recovery_cluster}
     try:
         report["source"] = _checks(kube, source_pod, options)
-        kube.create(backup_manifest(options.cluster, backup_name))
-        report["backupSeconds"] = round(
-            wait_until(lambda: _backup_phase(kube, backup_name) == "completed", options.timeout, f"Backup {backup_name}",
-                       options.poll_seconds), 1,
-        )  # fmt: skip
-        backup_id = kube.get("backups.postgresql.cnpg.io", backup_name)["status"]["backupId"]
+        backup_id, backup_seconds = take_backup(
+            kube, options.cluster, backup_name, "restore", options.timeout, options.poll_seconds
+        )
+        report["backupSeconds"] = round(backup_seconds, 1)
         report["backupId"] = backup_id
         source = kube.get("clusters.postgresql.cnpg.io", options.cluster)
         kube.create(recovery_manifest(source, options.recovery_cluster, backup_id))

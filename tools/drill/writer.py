@@ -41,6 +41,13 @@ class DrillError(RuntimeError):
     """A drill could not run or could not measure; ``str()`` says what happened."""
 
 
+def database_error(error: psycopg.Error) -> str:
+    """One line for a database error: libpq's first line names the host and the cause (refused, no such
+    host, timeout, certificate); the hints after it do not."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 @dataclass(frozen=True)
 class Commit:
     number: int
@@ -137,9 +144,7 @@ class NumberedWriter:
                 connection.close()
 
     def _failed(self, error: psycopg.Error) -> None:
-        self.log.errors.append(
-            (time.monotonic(), str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
-        )
+        self.log.errors.append((time.monotonic(), database_error(error)))
         self._stop.wait(self._retry_interval)
 
 
