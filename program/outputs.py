@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
-from components.builders.endpoints import ROLES, Endpoints
+from components.builders.endpoints import Endpoints
 from settings import Settings
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
+from settings.rules import ROLES
 
 if TYPE_CHECKING:  # types only: the optional features' modules load only where they are on
     from components.azure.aks_cluster import AksCluster

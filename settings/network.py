@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import model_validator
 
-from settings.rules import Cidr, SettingsModel, matching
+from settings.rules import Cidr, SettingsModel, by_role, matching
 
 _GUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _VNET_ID = rf"/subscriptions/{_GUID}/resourceGroups/[-\w._()]+/providers/Microsoft\.Network/virtualNetworks/[\w][-\w.]*"
@@ -120,11 +120,11 @@ class InternalEndpointSettings(SettingsModel):
 
     def ip(self, role: str) -> str:
         """The address of the ``rw`` or ``ro`` endpoint (validated: set when enabled)."""
-        return str(self.read_write_ip if role == "rw" else self.read_only_ip)
+        return str(by_role(role, self.read_write_ip, self.read_only_ip))
 
     def pooler_ip(self, pooler_type: str) -> str:
         """The address of the ``rw`` or ``ro`` pooler (validated: set when enabled with poolers)."""
-        return str(self.pooler_read_write_ip if pooler_type == "rw" else self.pooler_read_only_ip)
+        return str(by_role(pooler_type, self.pooler_read_write_ip, self.pooler_read_only_ip))
 
 
 class NetworkSettings(SettingsModel):

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from settings.rules import ContainerResources, SettingsModel, cpu_millicores, quantity_bytes
+from settings.rules import ROLES, ContainerResources, SettingsModel, by_role, cpu_millicores, quantity_bytes
 
 if TYPE_CHECKING:
     from settings import Settings
 
 # Pooler types: rw forwards to the primary (<cluster>-rw), ro to the replicas (<cluster>-ro).
-POOLER_TYPES: tuple[str, ...] = ("rw", "ro")
+POOLER_TYPES = ROLES
 # PostgreSQL's default superuser_reserved_connections; reserved_connections (PostgreSQL 16+) defaults to 0.
 DEFAULT_SUPERUSER_RESERVED_CONNECTIONS = 3
 # An allowance for CloudNativePG's own sessions on an instance: the instance manager (status,
@@ -79,7 +79,7 @@ class PoolerSettings(SettingsModel):
         return self
 
     def port(self, pooler_type: str) -> int:
-        return self.read_write_port if pooler_type == "rw" else self.read_only_port
+        return by_role(pooler_type, self.read_write_port, self.read_only_port)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from settings.rules import Cidr, SettingsModel
+from settings.rules import Cidr, SettingsModel, by_role
 
 
 class PublicEndpointSettings(SettingsModel):
@@ -24,3 +24,6 @@ class PublicEndpointSettings(SettingsModel):
         if self.read_write_port == self.read_only_port:
             raise ValueError("readWritePort and readOnlyPort must differ (they share one IP address)")
         return self
+
+    def port(self, role: str) -> int:
+        return by_role(role, self.read_write_port, self.read_only_port)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+# CNPG's read-write (primary) and read-only (replicas) services, and the pooler types in front of them.
+ROLES: tuple[str, ...] = ("rw", "ro")
+
+
+def by_role(role: str, read_write: T, read_only: T) -> T:
+    """The rw/ro choice, made here only: the value of the settings key pair for ``role``."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {ROLES}")
+    return read_write if role == "rw" else read_only
+
 
 # CNPG's ScheduledBackup parser (robfig/cron v1) takes six fields, seconds first, or a descriptor.
 CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")

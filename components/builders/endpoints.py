@@ -14,10 +14,9 @@ import pulumi
 
 from settings import NetworkSettings, PublicEndpointSettings
 from settings.pooler import POOLER_TYPES
+from settings.rules import ROLES
 
 POSTGRES_PORT = 5432
-# CNPG's read-write (primary) and read-only (replicas) services.
-ROLES = ("rw", "ro")
 INTERNAL_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 
 
@@ -115,7 +114,7 @@ class Endpoints:
 
     def public_port(self, role: str) -> int:
         """The public load balancer's port for ``role``: both share the static IP, so each has its own."""
-        return self.settings.read_write_port if role == "rw" else self.settings.read_only_port
+        return self.settings.port(role)
 
     def server_alt_dns_names(self) -> list[pulumi.Input[str]]:
         """Names the server certificate must carry so clients can use sslmode=verify-full."""
