@@ -44,8 +44,9 @@ def test_every_pooler_runs_the_pinned_pgbouncer(shipped: StackRun) -> None:
 
 def test_pgbouncer_has_the_cve_fixes() -> None:
     # CVE-2026-6664 to -6668 are fixed in PgBouncer 1.25.2; CNPG 1.30 defaults to 1.25.1.
-    version = tuple(int(part) for part in re.search(r":(\d+)\.(\d+)\.(\d+)", PGBOUNCER_IMAGE).groups())  # type: ignore[union-attr]
-    assert version >= (1, 25, 2)
+    match = re.search(r":(\d+)\.(\d+)\.(\d+)", PGBOUNCER_IMAGE)
+    assert match, PGBOUNCER_IMAGE
+    assert tuple(int(part) for part in match.groups()) >= (1, 25, 2)
 
 
 @pytest.mark.xfail(
