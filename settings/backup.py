@@ -59,7 +59,14 @@ class BackupSettings(SettingsModel):
     storage_sku: Literal["Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS", "Standard_LRS", "Standard_GRS"] = "Standard_ZRS"
     """Backup storage account redundancy."""
     soft_delete_days: int = Field(default=14, ge=1, le=365)
-    """Blob/container soft delete and old-version lifetime; raised to the retention when shorter."""
+    """Blob/container soft delete. A deleted or overwritten backup file stays recoverable for this or the
+    retention, whichever is longer, in all: first as a previous version, then soft-deleted for these days."""
+    immutable_versions: bool = False
+    """Version-level immutability (WORM) on the backups container: every blob version stays undeletable
+    for the retention's days after it was written (an unlocked default policy). Barman's retention deletes
+    only files older than that. A container with it can be deleted only when empty, so a stack with it
+    cannot be destroyed until its versions expired; an existing container needs a one-time migration
+    (README 'Backup storage')."""
     archive_generation: Dns1123Label = "gen-1"
     """Path under the container; change it (e.g. gen-2) when recreating a cluster so its WAL archive starts
     empty (CNPG refuses to archive into a non-empty path)."""
@@ -86,4 +93,11 @@ class BackupSettings(SettingsModel):
 
     @property
     def blob_retention_days(self) -> int:
+        """Days a deleted or overwritten blob stays recoverable, previous version and soft delete together."""
         return max(self.soft_delete_days, self.retention_days)
+
+    @property
+    def previous_version_days(self) -> int:
+        """Days a deleted or overwritten blob stays a previous version before the lifecycle rule deletes it;
+        soft delete then keeps it soft_delete_days more, so the two add up to blob_retention_days."""
+        return self.blob_retention_days - self.soft_delete_days

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from settings.images import BARMAN_CLOUD_SIDECAR_DIGESTS
 from settings.rules import ChartVersion, SettingsModel
 
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -70,6 +71,12 @@ def _barman_cloud_image(value: str) -> str:
         raise ValueError(
             f"must be a plugin-barman-cloud release tag from v{_text(BARMAN_CLOUD_REWIND_FIX)} on (the pg_rewind WAL "
             "prefetch fix), with the leading 'v'"
+        )
+    if value not in BARMAN_CLOUD_SIDECAR_DIGESTS:
+        pinned = ", ".join(BARMAN_CLOUD_SIDECAR_DIGESTS)
+        raise ValueError(
+            f"must be a release whose sidecar image digest is pinned in settings/images.py ({pinned}); "
+            "add the release's digest there first"
         )
     return value
 

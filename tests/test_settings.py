@@ -71,6 +71,11 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["operators.barmanCloudPluginVersion: 'v0.13.0'", "v0.14.0", "pg_rewind"],
     ),
     (
+        "Barman Cloud plugin release without a pinned sidecar digest",
+        {P + "operators": _section("prod", "operators", barmanCloudPluginVersion="v0.15.0")},
+        ["operators.barmanCloudPluginVersion: 'v0.15.0'", "settings/images.py", "v0.14.0"],
+    ),
+    (
         "malformed Kubernetes version",
         {P + "aks": _section("prod", "aks", kubernetesVersion="v1.35")},
         ["aks.kubernetesVersion: 'v1.35'", "1.35"],

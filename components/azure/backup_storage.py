@@ -30,7 +30,8 @@ class BackupStorageArgs:
 
 class BackupStorage(pulumi.ComponentResource):
     """StorageV2 account (ZRS, HTTPS/TLS 1.2, Entra ID only, no public blobs) with soft delete,
-    versioning and a ``backups`` container that only the workload identity can write."""
+    versioning and a ``backups`` container that only the workload identity can write, its blob
+    versions immutable for the retention window when the settings ask for it."""
 
     account_name: pulumi.Output[str]
     account_id: pulumi.Output[str]
@@ -43,7 +44,7 @@ class BackupStorage(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:BackupStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        keep_days = args.settings.blob_retention_days
+        backup = args.settings
         account = storage.StorageAccount(
             f"{name}-account",
             resource_group_name=args.resource_group_name,
@@ -71,11 +72,15 @@ class BackupStorage(pulumi.ComponentResource):
             account_name=account.name,
             blob_services_name="default",
             is_versioning_enabled=True,
-            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=keep_days),
-            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=keep_days),
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=backup.soft_delete_days),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=backup.blob_retention_days),
             opts=child,
         )
-        # Versioning keeps every overwritten/deleted blob; expire old versions after the same window.
+        # Versioning turns every deleted or overwritten blob into a previous version; deleting that
+        # version soft-deletes it for soft_delete_days more. The rule deletes previous versions after the
+        # rest of the window, so a deleted backup stays recoverable blob_retention_days in all, not twice
+        # that (plus up to a day: Azure runs lifecycle rules once a day). 0 days is valid (the storage
+        # REST spec's DateAfterCreation minimum) and deletes a previous version at the next run.
         storage.ManagementPolicy(
             f"{name}-lifecycle",
             resource_group_name=args.resource_group_name,
@@ -91,7 +96,9 @@ class BackupStorage(pulumi.ComponentResource):
                             filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"]),
                             actions=storage.ManagementPolicyActionArgs(
                                 version=storage.ManagementPolicyVersionArgs(
-                                    delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=keep_days)
+                                    delete=storage.DateAfterCreationArgs(
+                                        days_after_creation_greater_than=backup.previous_version_days
+                                    )
                                 )
                             ),
                         ),
@@ -106,8 +113,35 @@ class BackupStorage(pulumi.ComponentResource):
             account_name=account.name,
             container_name=BACKUP_CONTAINER,
             public_access=storage.PublicAccess.NONE,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[blob_service]),
+            immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(enabled=True)
+            if backup.immutable_versions
+            else None,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                depends_on=[blob_service],
+                # Azure sets it only when a container is created: an existing container keeps its
+                # state here (no replacement) and is migrated once instead (README "Backup storage").
+                ignore_changes=["immutableStorageWithVersioning"],
+            ),
         )
+        if backup.immutable_versions:
+            # The container's default version-level policy: every version barman writes (or turns into a
+            # previous version by overwriting or deleting it) is undeletable for the retention's days.
+            # Barman's retention deletes only files older than its window, counted like these days
+            # (barman retention_policies.py: a month is 31 days), so its deletions are past the policy;
+            # overwrites stay possible (they create a new version). Unlocked: it can still be shortened
+            # or removed; locking it is irreversible and left to the operator.
+            storage.BlobContainerImmutabilityPolicy(
+                f"{name}-immutability",
+                resource_group_name=args.resource_group_name,
+                account_name=account.name,
+                container_name=container.name,
+                immutability_policy_name="default",
+                immutability_period_since_creation_in_days=backup.retention_days,
+                allow_protected_append_writes_all=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+            )
         self.writer_role = assign_role(
             f"{name}-writer",
             scope=container.id,

@@ -56,6 +56,17 @@ class PostgresClusterArgs:
     topology: Topology | None = None
 
 
+# barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
+# returns, and an archive holding both X and X.partial (CNPG's demotion, any promotion) returns two
+# even without prefetch; its default spool /var/tmp/walrestore is on the sidecar's read-only root,
+# so the restore exits 2 and is retried forever (plugin-barman-cloud #1113). /controller is CNPG's
+# writable scratch-data emptyDir, which the plugin mounts into its sidecar and spools to itself
+# (plugin v0.14.0 internal/cnpgi/operator/lifecycle.go: SPOOL_DIRECTORY=/controller/wal-restore-spool).
+# Not --no-partial: a switchover replays the .partial. tests/components/cluster/test_wal_restore_spool.py
+# runs barman's own restore on these arguments.
+WAL_RESTORE_SPOOL_DIR = "/controller/barman-walrestore"
+WAL_RESTORE_ARGS = (f"--spool-dir={WAL_RESTORE_SPOOL_DIR}",)
+
 # Stack outputs recording the names this stack deployed; the next deployment reads them back.
 DEPLOYED_NAMESPACE_OUTPUT = "postgresNamespace"
 DEPLOYED_CLUSTER_OUTPUT = "postgresClusterName"
@@ -242,7 +253,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 "destinationPath": destination_path,
                 # Workload identity through the mode the settings chose (backup.azureCredentials).
                 "azureCredentials": {args.backup.azure_credentials: True},
-                "wal": {"compression": "zstd", "maxParallel": 8},
+                # Every store is restored from (the own one by a restore, the peer's by the replica).
+                "wal": {"compression": "zstd", "maxParallel": 8, "restoreAdditionalCommandArgs": list(WAL_RESTORE_ARGS)},
                 "data": {"compression": "snappy", "jobs": 2, "immediateCheckpoint": False},
             },
             # The plugin's sidecar in every instance pod and in a restore's recovery job: keeps those

@@ -12,6 +12,7 @@ import pulumi_random as random
 from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
 from settings import OperatorSettings
+from settings.images import barman_cloud_sidecar_tag
 from settings.operators import CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -223,10 +224,10 @@ class Operators(pulumi.ComponentResource):
             repo=CNPG_REPO,
             version=versions.barman_cloud_chart_version,
             namespace=OPERATOR_NAMESPACE,
-            # Plugin and sidecar (injected into instance pods) run the same release.
+            # Plugin and sidecar (injected into instance pods) run the same release; the sidecar by digest.
             values={
                 "image": {"tag": versions.barman_cloud_plugin_version},
-                "sidecarImage": {"tag": versions.barman_cloud_plugin_version},
+                "sidecarImage": {"tag": barman_cloud_sidecar_tag(versions.barman_cloud_plugin_version)},
             },
             # Needs cert-manager's Certificate CRD, not the operator: the operator finds the plugin's Service
             # whenever a Cluster uses it, so both install side by side.

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
 from components.builders.endpoints import Endpoints, pooler_name, pooler_names
+from settings.images import PGBOUNCER_IMAGE
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -114,6 +115,8 @@ class Poolers(pulumi.ComponentResource):
             "instances": args.settings.instances,
             "type": pooler_type,
             "pgbouncer": {
+                # Not CNPG's default PgBouncer image (settings/images.py says why).
+                "image": PGBOUNCER_IMAGE,
                 "poolMode": args.settings.pool_mode,
                 "parameters": {**args.sizes.parameters(), **PGBOUNCER_TLS},
                 "pg_hba": pgbouncer_hba(args.database),

@@ -1,5 +1,6 @@
-from offline.engine import StackRun
+from offline.engine import StackRun, run_stack
 from tests.components.helpers import prod_with_public_endpoint
+from tests.test_settings import _section
 
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 
@@ -15,20 +16,48 @@ def test_storage_account_is_hardened(shipped: StackRun) -> None:
     assert account["defaultToOAuthAuthentication"] is True
 
 
-def test_soft_delete_and_versioning_cover_the_backup_retention(prod: StackRun) -> None:
+def _recoverable_days(run: StackRun) -> float:
+    """How long a blob barman deletes stays recoverable: a previous version until the lifecycle rule
+    deletes it, then soft-deleted (with versioning, deleting the current version soft-deletes nothing)."""
+    service = run.one("azure-native:storage:BlobServiceProperties").inputs
+    assert service["isVersioningEnabled"] is True and service["deleteRetentionPolicy"]["enabled"] is True
+    (rule,) = run.one("azure-native:storage:ManagementPolicy").inputs["policy"]["rules"]
+    assert rule["enabled"] is True and rule["definition"]["filters"]["blobTypes"] == ["blockBlob"]
+    version_days = rule["definition"]["actions"]["version"]["delete"]["daysAfterCreationGreaterThan"]
+    return version_days + service["deleteRetentionPolicy"]["days"]
+
+
+def test_deleted_backups_stay_recoverable_as_long_as_the_settings_say(prod: StackRun) -> None:
+    # prod: retention 30d, soft delete 35 days -> 35 days in all, not a 35-day version plus 35 days soft-deleted.
+    assert _recoverable_days(prod) == 35
     service = prod.one("azure-native:storage:BlobServiceProperties").inputs
-    assert service["isVersioningEnabled"] is True
-    # prod: retention 30d, soft delete 35 days -> 35.
-    assert service["deleteRetentionPolicy"] == {"enabled": True, "days": 35}
+    assert service["deleteRetentionPolicy"]["days"] == 35
     assert service["containerDeleteRetentionPolicy"] == {"enabled": True, "days": 35}
-    rule = prod.one("azure-native:storage:ManagementPolicy").inputs["policy"]["rules"][0]
-    assert rule["definition"]["actions"]["version"]["delete"]["daysAfterCreationGreaterThan"] == 35
 
 
-def test_retention_longer_than_soft_delete_raises_soft_delete(dev: StackRun) -> None:
-    # dev: retention 7d and soft delete 7 days.
-    service = dev.one("azure-native:storage:BlobServiceProperties").inputs
-    assert service["deleteRetentionPolicy"]["days"] == 7
+def test_retention_longer_than_soft_delete_keeps_versions_for_the_difference() -> None:
+    run = run_stack("dev", {"aks-postgres-ha:backup": _section("dev", "backup", retention="3w", softDeleteDays=7)})
+    # 21 days in all: 14 as a previous version, then 7 soft-deleted.
+    assert _recoverable_days(run) == 21
+    assert run.one("azure-native:storage:BlobServiceProperties").inputs["deleteRetentionPolicy"]["days"] == 7
+
+
+def test_prod_backup_versions_are_immutable_for_the_retention_window(prod: StackRun) -> None:
+    container = prod.one("azure-native:storage:BlobContainer")
+    assert container.inputs["immutableStorageWithVersioning"] == {"enabled": True}
+    # Azure sets it only at creation: an existing container must not be replaced for it.
+    assert "immutableStorageWithVersioning" in container.ignore_changes
+    policy = prod.one("azure-native:storage:BlobContainerImmutabilityPolicy")
+    assert policy.inputs["immutabilityPolicyName"] == "default"
+    # 30d: barman's retention deletes only files older than 30 days, which the policy no longer protects.
+    assert policy.inputs["immutabilityPeriodSinceCreationInDays"] == 30
+    assert policy.inputs["allowProtectedAppendWritesAll"] is False
+    assert container.urn in policy.property_dependencies["containerName"]
+
+
+def test_dev_keeps_its_container_deletable(dev: StackRun) -> None:
+    assert "immutableStorageWithVersioning" not in dev.one("azure-native:storage:BlobContainer").inputs
+    assert not dev.of_type("azure-native:storage:BlobContainerImmutabilityPolicy")
 
 
 def test_private_backups_container_writable_only_by_the_workload(prod: StackRun) -> None:

@@ -30,6 +30,8 @@ def test_object_store_points_at_the_backup_container(prod: StackRun) -> None:
     assert config["azureCredentials"] == {"inheritFromAzureAD": True}
     assert config["wal"]["compression"] and config["data"]["compression"]
     assert config["wal"]["maxParallel"] >= 2
+    # A writable spool for barman-cloud-wal-restore (test_wal_restore_spool.py runs barman on it).
+    assert config["wal"]["restoreAdditionalCommandArgs"] == ["--spool-dir=/controller/barman-walrestore"]
     assert store["spec"]["retentionPolicy"] == "30d"
     sidecar = store["spec"]["instanceSidecarConfiguration"]["resources"]
     assert sidecar["requests"] == sidecar["limits"], "the plugin sidecar must not break Guaranteed QoS"
