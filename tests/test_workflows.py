@@ -35,6 +35,10 @@ def _load(path: Path) -> dict[str, Any]:
 WORKFLOWS = {path.name: _load(path) for path in sorted((GITHUB_DIR / "workflows").glob("*.yml"))}
 
 
+def _texts() -> dict[str, str]:
+    return {path.name: path.read_text() for path in sorted((GITHUB_DIR / "workflows").glob("*.yml"))}
+
+
 def _action_steps() -> list[dict[str, Any]]:
     return list(_load(PULUMI_ACTION)["runs"]["steps"])
 
@@ -331,11 +335,17 @@ def test_previews_never_share_a_group_with_a_deploy(where: str, job: dict[str, A
     stack = step["with"]["stack"]
     if step["with"]["command"] == "up":
         assert (group, cancel) == (f"deploy-{stack}", False)
-    elif "pull_request" in WORKFLOWS[where.split("/")[0]][True]:  # PyYAML reads the key `on` as True
+    elif where.startswith("pull-request.yml/"):
         # Per PR and stack: a newer push cancels only this PR's previews.
         assert (group, cancel) == (f"pr-preview-${{{{ github.event.pull_request.number }}}}-{stack}", True)
     else:
         assert not group.startswith("deploy-") and cancel is False
+
+
+def test_the_pull_request_workflow_runs_only_for_pull_requests() -> None:
+    # Its previews are the ones the test above lets cancel each other.
+    triggers = {name: yaml.load(workflow_text, Loader=yaml.BaseLoader)["on"] for name, workflow_text in _texts().items()}
+    assert triggers == {"deploy.yml": {"push": {"branches": ["main"]}}, "pull-request.yml": {"pull_request": ""}}
 
 
 def test_nothing_else_joins_a_deploy_group_or_cancels() -> None:
