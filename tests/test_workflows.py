@@ -320,8 +320,10 @@ def test_credentialed_jobs_install_python_packages_only_from_the_hashed_lock() -
         for line in path.read_text().splitlines()
         if re.search(r"\bpip3? install\b|\bpip install\b", line)
     ]
-    lock_install = ".venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock"
-    assert installs == [lock_install]
+    assert installs == [
+        ".venv/bin/pip install --quiet --disable-pip-version-check"
+        " --only-binary :all: --require-hashes --no-deps -r requirements.lock"
+    ]
     venv_step = _action_step("Install the program's and the policy pack's dependencies")
     assert venv_step["run"].splitlines()[-1] == ".venv/bin/pip check"
 
