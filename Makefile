@@ -8,13 +8,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: setup render scan test lint bench drill-lab drill-lab-regional clean
+.PHONY: setup render scan test lint lock bench drill-lab drill-lab-regional clean
+
+# Every install is from a lock with a hash for each file of the whole closure (--no-deps: nothing
+# unlisted comes in), the same locks CI installs; `pip check` then proves the closure complete.
+PIP_INSTALL_LOCK := pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r
 
 # .venv is also the policy pack's virtualenv (policies/PulumiPolicy.yaml: ../.venv): the Pulumi CLI
-# starts the pack with .venv/bin/python and installs nothing for a local pack.
-$(BIN)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+# starts the pack with .venv/bin/python and installs nothing for a local pack. requirements-dev.lock
+# includes requirements.lock (program and pack: policies/requirements.txt holds the same pins).
+$(BIN)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r policies/requirements.txt
+	$(BIN)/$(PIP_INSTALL_LOCK) requirements-dev.lock
+	$(BIN)/pip check
 	touch $@
 
 setup: $(BIN)/.installed
@@ -24,9 +30,10 @@ render: setup
 
 # checkov's own pins conflict with pulumi's, so it gets its own virtualenv under .tools/ (not committed).
 CHECKOV_VENV := .tools/checkov
-$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/$(PIP_INSTALL_LOCK) tools/requirements-checkov.lock
+	$(CHECKOV_VENV)/bin/pip check
 	touch $@
 
 # The program's objects with no waiver (run from build/, where checkov finds no .checkov.yaml), then the
@@ -53,6 +60,17 @@ drill-lab: setup
 
 drill-lab-regional: setup
 	$(BIN)/python -m tools.drill.regional_lab --stack $(STACK)
+
+# Regenerate the locks after changing a requirements file (tests/test_locks.py fails until then).
+# Needs uv (https://docs.astral.sh/uv/) on PATH; it resolves from PyPI for Python 3.11.5+ on every
+# platform and records the hashes of every wheel and sdist of each pinned version.
+UV ?= uv
+LOCK_FLAGS := pip compile --quiet --no-config --universal --python-version 3.11.5 --generate-hashes \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock"
+lock:
+	$(UV) $(LOCK_FLAGS) -o requirements.lock requirements.txt
+	$(UV) $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt
+	$(UV) $(LOCK_FLAGS) -o tools/requirements-checkov.lock tools/requirements-checkov.txt
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

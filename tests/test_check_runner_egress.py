@@ -35,7 +35,7 @@ def test_outside_address_fails_naming_the_key_the_ranges_and_what_to_add(
     error = capsys.readouterr().err
     assert "egress 192.0.2.10 is outside aks.apiServerAuthorizedIpRanges of stack 'ci' (203.0.113.0/24, 198.51.100.7/32)" in error
     assert "pulumi config set --stack ci --path 'aks.apiServerAuthorizedIpRanges[2]' 192.0.2.10/32" in error
-    assert "DEPLOY_RUNNER" in error
+    assert "DEV_RUNNER and PROD_RUNNER" in error
 
 
 def test_single_addresses_and_host_bits_count_as_ranges(tmp_path: Path) -> None:

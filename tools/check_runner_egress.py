@@ -89,7 +89,7 @@ def verdict(egress: str, stack: str, stack_file: Path, project: str) -> tuple[bo
         f"server from this runner. Add this runner's egress range to {stack_file.name}, e.g. "
         f"pulumi config set --stack {stack} --path '{_KEY}[{len(networks)}]' {single} "
         "(a GitHub-hosted runner's address changes every run: use a larger runner with static egress ranges "
-        "or a self-hosted runner in an authorized network, selected by the repository variable DEPLOY_RUNNER)"
+        "or a self-hosted runner in an authorized network, selected by the repository variables DEV_RUNNER and PROD_RUNNER)"
     )
 
 
