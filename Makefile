@@ -66,7 +66,7 @@ drill-lab-regional: setup
 # platform and records the hashes of every wheel and sdist of each pinned version.
 UV ?= uv
 LOCK_FLAGS := pip compile --quiet --no-config --universal --python-version 3.11.5 --generate-hashes \
-	--index-url https://pypi.org/simple --custom-compile-command "make lock"
+	--custom-compile-command "make lock"
 lock:
 	$(UV) $(LOCK_FLAGS) -o requirements.lock requirements.txt
 	$(UV) $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt
