@@ -148,7 +148,7 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
-        problems += self.network.problems(poolers=self.pooler.enabled)
+        problems += self.network.problems(self.aks.node_ceiling(), poolers=self.pooler.enabled)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
         problems += capacity_problems(self)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,8 +20,28 @@ from settings.rules import Cidr, EntraObjectId, PoolName, SettingsModel, VmSize
 # - CloudNativePG 1.30 supports Kubernetes 1.34-1.36 (cloudnative-pg v1.30.0 docs/src/supported_releases.md).
 # Review when either calendar changes.
 SUPPORTED_KUBERNETES_MINORS = (35, 36)
+# Nodes each pool adds during an upgrade (AgentPoolUpgradeSettings.maxSurge; components/azure/aks_cluster.py):
+# the system pool a third of its nodes, the PostgreSQL pool one node at a time.
+SYSTEM_POOL_MAX_SURGE = "33%"
+POSTGRES_POOL_MAX_SURGE = "1"
 # AKS asks for at least 4 vCPU on system nodes in production (azure-aks-docs use-system-pools.md).
 MIN_PRODUCTION_SYSTEM_VCPUS = 4
+
+
+def surge_nodes(max_surge: str, nodes: int) -> int:
+    """Nodes AKS adds to a pool of ``nodes`` during an upgrade: a count, or a percentage of the pool rounded up
+    (AKS "customize node surge upgrade"; counted at maxCount, the most the pool can hold)."""
+    if max_surge.endswith("%"):
+        return math.ceil(nodes * int(max_surge[:-1]) / 100)
+    return int(max_surge)
+
+
+@dataclass(frozen=True)
+class NodeCeiling:
+    """The most nodes the cluster runs at once: every pool at its maxCount, upgrading with its surge."""
+
+    nodes: int
+    explanation: str
 
 
 class NodePoolSettings(SettingsModel):
@@ -103,6 +125,19 @@ class AksSettings(SettingsModel):
                 "and monitoring), e.g. Standard_D4s_v5"
             )
         return problems
+
+    def node_ceiling(self) -> NodeCeiling:
+        """Every pool at maxCount plus the nodes AKS surges into each during an upgrade (each takes a node
+        subnet address and a /24 of the overlay pod range)."""
+        pools = (
+            ("aks.systemPool", self.system_pool, SYSTEM_POOL_MAX_SURGE),
+            ("aks.postgresPool", self.postgres_pool, POSTGRES_POOL_MAX_SURGE),
+        )
+        surge = sum(surge_nodes(max_surge, pool.max_count) for _, pool, max_surge in pools)
+        counts = " + ".join(f"{key}.maxCount {pool.max_count}" for key, pool, _ in pools)
+        return NodeCeiling(
+            nodes=sum(pool.max_count for _, pool, _ in pools) + surge, explanation=f"{counts} + {surge} upgrade surge nodes"
+        )
 
     @property
     def kubernetes_minor(self) -> str:

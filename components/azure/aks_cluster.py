@@ -11,6 +11,7 @@ import pulumi
 from pulumi_azure_native import authorization, containerservice
 
 from settings import AksSettings, NodePoolSettings
+from settings.aks import POSTGRES_POOL_MAX_SURGE, SYSTEM_POOL_MAX_SURGE
 from settings.maintenance import MaintenanceWindowSettings
 
 POSTGRES_NODE_LABEL = ("workload", "postgres")
@@ -155,7 +156,7 @@ class AksCluster(pulumi.ComponentResource):
                     mode=containerservice.AgentPoolMode.SYSTEM,
                     **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
                     node_taints=[_taint(SYSTEM_POOL_TAINT)],
-                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge=SYSTEM_POOL_MAX_SURGE),
                 ),
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=pool.name,
@@ -167,7 +168,7 @@ class AksCluster(pulumi.ComponentResource):
                     # is moving, the others keep one PostgreSQL node per zone, and the drain waits for
                     # CNPG's switchover under the PodDisruptionBudgets.
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
-                        max_surge="1", max_unavailable="0", drain_timeout_in_minutes=60
+                        max_surge=POSTGRES_POOL_MAX_SURGE, max_unavailable="0", drain_timeout_in_minutes=60
                     ),
                 ),
             ],
