@@ -240,3 +240,14 @@ def test_render_refuses_a_bad_stack_file_in_one_line(tmp_path: Path, case: str, 
 def test_render_rejects_an_unknown_stack(tmp_path: Path) -> None:
     result = _render("staging", tmp_path)
     assert result.returncode == 2 and "Pulumi.staging.yaml" in result.stderr
+
+
+def test_render_takes_a_patch_kubernetes_version(tmp_path: Path) -> None:
+    # The settings accept 1.35.2; the charts' kubeVersion check must read it as is, not as 1.35.2.0.
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    config = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    config["config"]["aks-postgres-ha:aks"]["kubernetesVersion"] = "1.35.2"
+    stack_file.write_text(yaml.safe_dump(config))
+    result = _render("dev", tmp_path / "out", "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
