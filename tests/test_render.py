@@ -224,6 +224,12 @@ BAD_STACK_FILES = [
         ":3: mapping key 'aks-postgres-ha:location' already defined at line 2",
     ),
     ("config as a list", "config:\n  - aks-postgres-ha:location\n", ":2: config: must be a mapping"),
+    (
+        "alias bomb",
+        "config:\n  aks-postgres-ha:tags:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(f"    a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 10)),
+        ":3: YAML aliases expand beyond the bound of the Pulumi CLI's YAML reader",
+    ),
 ]
 
 

@@ -65,3 +65,25 @@ def test_keys_without_namespace_belong_to_the_project(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "config:\n", "secretsprovider: passphrase\n"])
 def test_empty_config_is_an_empty_stack(tmp_path: Path, text: str) -> None:
     assert _read(tmp_path, text) == {}
+
+
+def _alias_bomb(levels: int) -> str:
+    """Each level lists the one before nine times: 9**levels strings from a few hundred bytes."""
+    lines = ["config:", "  p:tags:", '    a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"    a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]" for level in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_expansion_is_bounded_as_the_cli_bounds_it(tmp_path: Path) -> None:
+    # 9**9 (387 million) strings: PyYAML shares the nodes, but every reader that copies them (JSON for the
+    # program) would not finish; yaml.v3 stops at its alias ratio, so the render does too, quickly.
+    with pytest.raises(StackFileError) as raised:
+        _read(tmp_path, _alias_bomb(9))
+    message = str(raised.value)
+    assert "YAML aliases expand beyond the bound of the Pulumi CLI's YAML reader" in message and "\n" not in message
+
+
+def test_ordinary_aliases_still_read(tmp_path: Path) -> None:
+    # Two levels: 9 + 81 + 729 strings, well inside yaml.v3's bound.
+    values = _read(tmp_path, _alias_bomb(2))
+    assert values["p:tags"]["a2"] == [[["lol"] * 9] * 9] * 9
