@@ -5,8 +5,11 @@ duplicate mapping keys are an error (PyYAML keeps the last), only ``true``/``fal
 booleans (``on``, ``off``, ``yes``, ``no`` stay strings, as a ``work_mem``/``jit`` parameter
 needs), ``1:30`` is a string rather than a base-60 number, and ``1e3`` is a float. A timestamp
 is kept as the text written (the program reads strings). A config key without a namespace
-belongs to the project. Aliases are bounded as yaml.v3 bounds them (a few lines of nested aliases
-expand to gigabytes). Every problem is a ``StackFileError`` naming the file and line.
+belongs to the project. A secure value (``{secure: v1:...}``, written by ``pulumi config set --secret``)
+is what the CLI decrypts before the program runs; offline it cannot be decrypted, so it reads as
+``OfflineSecret``, a placeholder the engine hands over as secret config. Aliases are bounded as
+yaml.v3 bounds them (a few lines of nested aliases expand to gigabytes). Every problem is a
+``StackFileError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,39 @@ _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class OfflineSecret(str):
+    """A secure config value the offline reader cannot decrypt: a placeholder marking its key secret.
+
+    The text is an https URL so the one documented secret, ``alerting.webhookUrl``, validates.
+    """
+
+
+SECRET_PLACEHOLDER = "https://secret-placeholder.invalid/not-decrypted-offline"
+
+
+def _decrypted(value: Any) -> Any:
+    """``value`` with every secure value replaced by the placeholder (Go config.isSecureValue: a mapping of
+    exactly one key, ``secure``, holding text)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("secure"), str):
+            return OfflineSecret(SECRET_PLACEHOLDER)
+        return {key: _decrypted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decrypted(item) for item in value]
+    return value
+
+
+def holds_secret(value: Any) -> bool:
+    """Whether a config value holds a secure value (the CLI lists such a key among the program's secret keys)."""
+    if isinstance(value, OfflineSecret):
+        return True
+    if isinstance(value, dict):
+        return any(holds_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_secret(item) for item in value)
+    return False
 
 
 class StackFileError(Exception):
@@ -149,7 +185,7 @@ def read_stack_config(path: Path, project: str) -> dict[str, Any]:
         if config is None:
             return {}
         return {
-            _namespaced(path, key_node, project): loader.construct_object(value_node, deep=True)
+            _namespaced(path, key_node, project): _decrypted(loader.construct_object(value_node, deep=True))
             for key_node, value_node in config.value
         }
     except yaml.MarkedYAMLError as error:

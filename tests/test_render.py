@@ -257,3 +257,16 @@ def test_render_takes_a_patch_kubernetes_version(tmp_path: Path) -> None:
     result = _render("dev", tmp_path / "out", "--stack-file", str(stack_file))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_render_takes_a_secure_value_as_the_cli_hands_it_over(tmp_path: Path) -> None:
+    # README's webhook step (pulumi config set --secret --path alerting.webhookUrl) writes {secure: v1:...}.
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    config = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    config["config"]["aks-postgres-ha:alerting"]["webhookUrl"] = {"secure": "v1:c2FsdA==:Y2lwaGVydGV4dA=="}
+    stack_file.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    result = _render("prod", out, "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    assert "aks-postgres-ha:alerting holds a secure value the offline render cannot decrypt" in (out / "summary.md").read_text()
+    assert not [path for path in out.rglob("*") if path.is_file() and "secret-placeholder" in path.read_text()]

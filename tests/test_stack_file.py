@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from offline.engine import PROJECT
-from offline.stack_file import StackFileError, read_stack_config
+from offline.stack_file import SECRET_PLACEHOLDER, OfflineSecret, StackFileError, holds_secret, read_stack_config
 
 
 def _read(tmp_path: Path, text: str) -> dict:
@@ -87,3 +87,11 @@ def test_ordinary_aliases_still_read(tmp_path: Path) -> None:
     # Two levels: 9 + 81 + 729 strings, well inside yaml.v3's bound.
     values = _read(tmp_path, _alias_bomb(2))
     assert values["p:tags"]["a2"] == [[["lol"] * 9] * 9] * 9
+
+
+def test_secure_values_read_as_secret_placeholders(tmp_path: Path) -> None:
+    # The CLI decrypts {secure: ...} before the program runs; offline a marked placeholder stands in for it.
+    values = _read(tmp_path, "config:\n  p:alerting:\n    emails: []\n    webhookUrl:\n      secure: v1:c2FsdA==:Y2lwaGVy\n")
+    webhook = values["p:alerting"]["webhookUrl"]
+    assert isinstance(webhook, OfflineSecret) and webhook == SECRET_PLACEHOLDER
+    assert holds_secret(values["p:alerting"]) and not holds_secret({"emails": [], "secure": ["not", "text"]})
