@@ -8,6 +8,7 @@ from functools import partial
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
+from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from settings.pooler import pool_sizes
 
@@ -386,6 +387,8 @@ pulumi.export("kubeconfig", access.kubeconfig)
 # Read back by the next deployment to refuse a rename that would replace the database.
 for output_name, deployed_name in database.deployed_names.items():
     pulumi.export(output_name, deployed_name)
+# Read back by the next deployment to refuse a VM size change AKS cannot make in place.
+pulumi.export(DEPLOYED_VM_SIZES_OUTPUT, aks.vm_sizes)
 pulumi.export("readWriteHost", endpoints.host("rw"))
 pulumi.export("readWritePort", endpoints.port("rw"))
 pulumi.export("readOnlyHost", endpoints.host("ro"))

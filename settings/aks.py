@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,6 +27,10 @@ SYSTEM_POOL_MAX_SURGE = "33%"
 POSTGRES_POOL_MAX_SURGE = "1"
 # AKS asks for at least 4 vCPU on system nodes in production (azure-aks-docs use-system-pools.md).
 MIN_PRODUCTION_SYSTEM_VCPUS = 4
+
+
+# Stack output recording each pool's VM size (by its settings key); the next deployment reads it back.
+DEPLOYED_VM_SIZES_OUTPUT = "nodePoolVmSizes"
 
 
 def surge_nodes(max_surge: str, nodes: int) -> int:
@@ -138,6 +143,26 @@ class AksSettings(SettingsModel):
         return NodeCeiling(
             nodes=sum(pool.max_count for _, pool, _ in pools) + surge, explanation=f"{counts} + {surge} upgrade surge nodes"
         )
+
+    def vm_sizes(self) -> dict[str, str]:
+        """Each pool's VM size by its settings key (exported as DEPLOYED_VM_SIZES_OUTPUT)."""
+        return {"systemPool": self.system_pool.vm_size, "postgresPool": self.postgres_pool.vm_size}
+
+    def vm_size_change_problems(self, deployed: Mapping[str, Any] | None) -> list[str]:
+        """A pool's VM size changed on a live stack (``deployed``: its last deployment's outputs), one line each.
+
+        AKS changes a pool's VM size in place only from API version 2026-01-02-preview (azure-aks-docs
+        resize-node-pool.md); azure-native's containerservice uses 2025-09-01, so the update would fail."""
+        sizes = (deployed or {}).get(DEPLOYED_VM_SIZES_OUTPUT)
+        if not isinstance(sizes, Mapping):
+            return []  # first deployment, or deployed before the sizes were exported
+        return [
+            f"aks.{key}.vmSize: {wanted!r}, but this stack's pool runs {sizes[key]!r}; AKS changes a pool's VM size in "
+            "place only through API 2026-01-02-preview, which this program's SDK does not use, so the update would fail: "
+            "keep the deployed size (README 'Deploy': resizing a node pool)"
+            for key, wanted in self.vm_sizes().items()
+            if isinstance(sizes.get(key), str) and sizes[key].lower() != wanted.lower()
+        ]
 
     @property
     def kubernetes_minor(self) -> str:
