@@ -372,6 +372,8 @@ pulumi.export("backupDestinationPath", database.destination_path)
 pulumi.export("backupServerName", postgres.cluster_name)
 pulumi.export("networkAddressSpace", private.address_space)
 pulumi.export("privateDnsZone", private.private_dns_zone)
+pulumi.export("maintenanceWindows", settings.aks.maintenance.exported())
+pulumi.export("tenantId", aks.tenant_id)
 pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
 if settings.disaster_recovery:
     pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)

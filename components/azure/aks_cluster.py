@@ -106,6 +106,8 @@ class AksCluster(pulumi.ComponentResource):
     oidc_issuer_url: pulumi.Output[str]
     node_resource_group: pulumi.Output[str]
     postgres_pool_taint: tuple[str, str, str] | None
+    # The Entra tenant of the cluster's sign-in (the deploying identity's), exported for a disaster-recovery peer.
+    tenant_id: pulumi.Output[str]
     # Each pool's VM size by settings key, exported (DEPLOYED_VM_SIZES_OUTPUT) for the next deployment's check.
     vm_sizes: dict[str, str]
 
@@ -248,6 +250,7 @@ class AksCluster(pulumi.ComponentResource):
                 maintenance_window=_maintenance_window(window),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.tenant_id = tenant_id
         self.cluster_name = cluster.name
         self.cluster_id = cluster.id
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url if profile else "")
