@@ -151,14 +151,15 @@ class AksSettings(SettingsModel):
     def vm_size_change_problems(self, deployed: Mapping[str, Any] | None) -> list[str]:
         """A pool's VM size changed on a live stack (``deployed``: its last deployment's outputs), one line each.
 
-        AKS changes a pool's VM size in place only from API version 2026-01-02-preview (azure-aks-docs
-        resize-node-pool.md); azure-native's containerservice uses 2025-09-01, so the update would fail."""
+        AKS changes a VMSS pool's VM size in place only through a preview API version (azure-aks-docs
+        resize-node-pool.md: 2026-01-preview or later); azure-native's containerservice uses 2025-09-01, so the
+        update would fail."""
         sizes = (deployed or {}).get(DEPLOYED_VM_SIZES_OUTPUT)
         if not isinstance(sizes, Mapping):
             return []  # first deployment, or deployed before the sizes were exported
         return [
             f"aks.{key}.vmSize: {wanted!r}, but this stack's pool runs {sizes[key]!r}; AKS changes a pool's VM size in "
-            "place only through API 2026-01-02-preview, which this program's SDK does not use, so the update would fail: "
+            "place only through a preview API version, which this program's SDK does not use, so the update would fail: "
             "keep the deployed size (README 'Deploy': resizing a node pool)"
             for key, wanted in self.vm_sizes().items()
             if isinstance(sizes.get(key), str) and sizes[key].lower() != wanted.lower()
