@@ -179,7 +179,8 @@ class NetworkSettings(SettingsModel):
     private_storage: bool = False
     """Backup storage reached only through a private endpoint in privateEndpointSubnet (public network access off)."""
     blob_private_dns_zone_id: PrivateDnsZoneId | None = None
-    """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates."""
+    """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates; only with
+    adopt, a network the hub links to it (required then: Azure refuses a second zone of that name on the network)."""
 
     def problems(self, nodes: NodeCeiling, poolers: bool = False) -> list[str]:
         """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule).
