@@ -78,7 +78,6 @@ AKS_RESERVED_RANGES = tuple(
 )
 # Azure keeps the first four addresses and the last one of every subnet.
 AZURE_RESERVED_HEAD = 4
-# Azure keeps five addresses of every subnet (the first four and the last).
 AZURE_RESERVED_PER_SUBNET = AZURE_RESERVED_HEAD + 1
 # The smallest subnet Azure creates.
 SMALLEST_SUBNET_PREFIX = 29
@@ -198,6 +197,11 @@ class NetworkSettings(SettingsModel):
         problems += self._internal_endpoint_problems(poolers)
         problems += self._client_problems()
         problems += self._peering_problems()
+        if self.adopt is not None and self.peerings:
+            problems.append(
+                "network.peerings: peer the adopted virtual network where it is managed; the program peers only "
+                "the network it creates"
+            )
         if self.blob_private_dns_zone_id is not None and self.adopt is None:
             # Linking the hub's zone would need rights on the hub's zone (another resource group, often another
             # subscription) that a spoke's deployment should not hold, and the link would live in this stack's
@@ -258,9 +262,9 @@ class NetworkSettings(SettingsModel):
         usable = _ipv4(self.node_subnet).num_addresses - AZURE_RESERVED_PER_SUBNET
         if usable < nodes.nodes + endpoints:
             problems.append(
-                f"network.nodeSubnet: {self.node_subnet!r} has {usable} usable addresses (Azure keeps 5), but needs "
-                f"{nodes.nodes + endpoints}: {nodes.nodes} nodes ({nodes.explanation}) and {endpoints} internal "
-                "endpoint addresses; widen it"
+                f"network.nodeSubnet: {self.node_subnet!r} has {usable} usable addresses (Azure keeps "
+                f"{AZURE_RESERVED_PER_SUBNET}), but needs {nodes.nodes + endpoints}: {nodes.nodes} nodes ({nodes.explanation}) "
+                f"and {endpoints} internal endpoint addresses; widen it"
             )
         return problems
 
