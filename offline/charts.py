@@ -151,11 +151,17 @@ def helm_template_value(template: str, values: Mapping[str, Any] | None = None) 
         return probe.render(dict(values or {}))["probe/templates/probe"]
 
 
+def cluster_semver(kubernetes_version: str) -> str:
+    """The version the API server reports for an AKS ``kubernetesVersion`` ("1.35" or "1.35.2"): a minor runs
+    some patch, so "1.35" is checked as its first, "1.35.0"."""
+    return kubernetes_version if kubernetes_version.count(".") == 2 else f"{kubernetes_version}.0"
+
+
 def satisfies_kube_version(constraint: str, kubernetes_version: str) -> bool:
     """Helm's check of a chart's ``kubeVersion`` (Masterminds semver, as ``helm install`` applies it)."""
     answer = helm_template_value(
         "{{ semverCompare .Values.constraint .Values.version }}",
-        {"constraint": constraint, "version": f"{kubernetes_version}.0"},
+        {"constraint": constraint, "version": cluster_semver(kubernetes_version)},
     )
     return answer == "true"
 

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from offline.stack_file import read_stack_config
+from offline.stack_file import holds_secret, read_stack_config
 from settings.disaster_recovery import CONFIG_KEY as DR_CONFIG_KEY
 from settings.disaster_recovery import PEER_STACK_OUTPUT as DR_PEER_STACK_OUTPUT
 from settings.disaster_recovery import PRIMARY_OUTPUT as DR_PRIMARY_OUTPUT
@@ -444,11 +444,16 @@ def run_stack(
     collector.messages += [
         f"mock: StackReference {name} reads mock outputs (an offline run, not a deployment)" for name in referenced
     ]
+    # The CLI decrypts secure values and lists their keys as secret; offline they hold a placeholder.
+    secret_keys = sorted(key for key, value in values.items() if holds_secret(value))
+    collector.messages += [
+        f"mock: {key} holds a secure value the offline render cannot decrypt (a placeholder)" for key in secret_keys
+    ]
     logger = logging.getLogger(f"{__name__}.program")
     logger.propagate = False
     logger.addHandler(collector)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-    pulumi.runtime.set_all_config(encode_config(values))
+    pulumi.runtime.set_all_config(encode_config(values), secret_keys)
 
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()

@@ -5,7 +5,11 @@ duplicate mapping keys are an error (PyYAML keeps the last), only ``true``/``fal
 booleans (``on``, ``off``, ``yes``, ``no`` stay strings, as a ``work_mem``/``jit`` parameter
 needs), ``1:30`` is a string rather than a base-60 number, and ``1e3`` is a float. A timestamp
 is kept as the text written (the program reads strings). A config key without a namespace
-belongs to the project. Every problem is a ``StackFileError`` naming the file and line.
+belongs to the project. A secure value (``{secure: v1:...}``, written by ``pulumi config set --secret``)
+is what the CLI decrypts before the program runs; offline it cannot be decrypted, so it reads as
+``OfflineSecret``, a placeholder the engine hands over as secret config. Aliases are bounded as
+yaml.v3 bounds them (a few lines of nested aliases expand to gigabytes). Every problem is a
+``StackFileError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,6 +24,39 @@ _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class OfflineSecret(str):
+    """A secure config value the offline reader cannot decrypt: a placeholder marking its key secret.
+
+    The text is an https URL so the one documented secret, ``alerting.webhookUrl``, validates.
+    """
+
+
+SECRET_PLACEHOLDER = "https://secret-placeholder.invalid/not-decrypted-offline"
+
+
+def _decrypted(value: Any) -> Any:
+    """``value`` with every secure value replaced by the placeholder (Go config.isSecureValue: a mapping of
+    exactly one key, ``secure``, holding text)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("secure"), str):
+            return OfflineSecret(SECRET_PLACEHOLDER)
+        return {key: _decrypted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decrypted(item) for item in value]
+    return value
+
+
+def holds_secret(value: Any) -> bool:
+    """Whether a config value holds a secure value (the CLI lists such a key among the program's secret keys)."""
+    if isinstance(value, OfflineSecret):
+        return True
+    if isinstance(value, dict):
+        return any(holds_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_secret(item) for item in value)
+    return False
 
 
 class StackFileError(Exception):
@@ -63,6 +100,52 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+# yaml.v3 decode.go (allowedAliasRatio, used by the Pulumi CLI's stack file reader): once more than 100 of more
+# than 1000 decoded nodes came from aliases, the share of alias-expanded nodes may be at most 99% up to 400,000
+# nodes, falling linearly to 10% at 4,000,000; beyond it the CLI fails "document contains excessive aliasing".
+_ALIAS_MIN_ALIASED, _ALIAS_MIN_DECODED = 100, 1000
+_ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000
+
+
+def _allowed_alias_ratio(decoded: int) -> float:
+    if decoded <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decoded >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def _check_aliasing(path: Path, document: yaml.Node) -> None:
+    """Count nodes as yaml.v3 decodes them (an alias decodes its anchor's whole subtree again) and stop where it does.
+
+    The composer hands an alias back as its anchor's node object, and an anchor comes before its aliases, so
+    in document order a node object met a second time is an alias.
+    """
+    seen: set[int] = set()
+    decoded = aliased = 0
+    pending: list[tuple[yaml.Node, bool]] = [(document, False)]
+    while pending:
+        node, in_alias = pending.pop()
+        if not in_alias and id(node) in seen:
+            decoded += 1  # the alias itself
+            in_alias = True
+        seen.add(id(node))
+        decoded += 1
+        aliased += in_alias
+        if aliased > _ALIAS_MIN_ALIASED and decoded > _ALIAS_MIN_DECODED and aliased / decoded > _allowed_alias_ratio(decoded):
+            raise StackFileError(
+                f"{path}:{_line(node)}: YAML aliases expand beyond the bound of the Pulumi CLI's YAML reader "
+                f"({aliased:,} of {decoded:,} nodes from aliases; it fails 'document contains excessive aliasing')"
+            )
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            continue
+        pending.extend((child, in_alias) for child in reversed(children))
+
+
 def _config_node(path: Path, document: yaml.Node) -> yaml.MappingNode | None:
     if not isinstance(document, yaml.MappingNode):
         raise StackFileError(f"{path}:{_line(document)}: a stack file must be a mapping (config:, secretsprovider:, ...)")
@@ -96,12 +179,13 @@ def read_stack_config(path: Path, project: str) -> dict[str, Any]:
         document = loader.get_single_node()
         if document is None:
             return {}  # an empty file is an empty stack, as for the CLI
+        _check_aliasing(path, document)
         config = _config_node(path, document)
         loader.construct_document(document)  # every mapping, so duplicate keys anywhere are found
         if config is None:
             return {}
         return {
-            _namespaced(path, key_node, project): loader.construct_object(value_node, deep=True)
+            _namespaced(path, key_node, project): _decrypted(loader.construct_object(value_node, deep=True))
             for key_node, value_node in config.value
         }
     except yaml.MarkedYAMLError as error:

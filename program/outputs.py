@@ -14,6 +14,7 @@ import pulumi
 
 from components.builders.endpoints import Endpoints
 from settings import Settings
+from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from settings.rules import ROLES
 
@@ -87,6 +88,8 @@ def export_outputs(settings: Settings, parts: StackParts) -> None:
     pulumi.export("backupServerName", postgres.cluster_name)
     pulumi.export("networkAddressSpace", settings.network.address_space)
     pulumi.export("privateDnsZone", settings.network.private_dns_zone)
+    pulumi.export("maintenanceWindows", settings.aks.maintenance.exported())
+    pulumi.export("tenantId", parts.aks.tenant_id)
     pulumi.export("applicationPassword", pulumi.Output.secret(database.app_password))
     if settings.disaster_recovery:
         pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)
@@ -102,6 +105,8 @@ def export_outputs(settings: Settings, parts: StackParts) -> None:
     # Read back by the next deployment to refuse a rename that would replace the database.
     for output_name, deployed_name in database.deployed_names.items():
         pulumi.export(output_name, deployed_name)
+    # Read back by the next deployment to refuse a VM size change AKS cannot make in place.
+    pulumi.export(DEPLOYED_VM_SIZES_OUTPUT, parts.aks.vm_sizes)
     for role in ROLES:
         pulumi.export(f"{DIRECT[role]}Host", endpoints.host(role))
         pulumi.export(f"{DIRECT[role]}Port", endpoints.port(role))

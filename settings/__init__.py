@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
@@ -148,7 +148,7 @@ class Settings(SettingsModel):
                 f"postgres.instances ({self.postgres.instances})"
             )
         problems += self.restore.problems(self.postgres.cluster_name)
-        problems += self.network.problems(poolers=self.pooler.enabled)
+        problems += self.network.problems(self.aks.node_ceiling(), poolers=self.pooler.enabled)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
         problems += capacity_problems(self)
@@ -175,6 +175,13 @@ STACK_CONTEXT = "stack"
 # Prefix of the offline render's warning for each placeholder setting (the render lists them first).
 PLACEHOLDER_WARNING = "placeholder: "
 
+# The settings the program keeps secret wherever they go (pulumi.Output.secret), by section: the CLI
+# decrypts a value set with --secret and marks its whole top-level key secret, as Config.get_secret
+# would read it. A section not listed here would reach resources and the state in plain text.
+SECRET_SETTINGS = {"alerting": "alerting.webhookUrl", "disasterRecovery": "disasterRecovery.promotionToken"}
+# What a problem line shows instead of a value from a secret section.
+SECRET_VALUE = "[secret]"
+
 
 def _config_keys(project: str) -> dict[str, Any]:
     """Raw config values of this project's namespace, from the runtime (CLI or mocks)."""
@@ -183,6 +190,28 @@ def _config_keys(project: str) -> dict[str, Any]:
     raw: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{project}:"
     return {key[len(prefix) :]: value for key, value in raw.items() if key.startswith(prefix)}
+
+
+def _secret_config_keys(project: str) -> set[str]:
+    """This project's config keys the CLI marks secret (set with --secret; it passes them decrypted)."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.get_config_secret_keys_env()) | {
+        key for key in runtime_config.CONFIG.get() if runtime_config.is_config_secret(key)
+    }
+    prefix = f"{project}:"
+    return {key[len(prefix) :] for key in keys if key.startswith(prefix)}
+
+
+def secret_problems(secret_keys: Collection[str], project: str = PROJECT) -> list[str]:
+    """A setting stored as a secret that the program would not keep secret, one line each."""
+    kept = ", ".join(SECRET_SETTINGS.values())
+    return [
+        f"{project}:{key}: stored as a secret (pulumi config set --secret), but the program keeps only {kept} "
+        "secret and would write this setting to resources and the state in plain text; store it without --secret"
+        for key in sorted(secret_keys)
+        if key not in SECRET_SETTINGS
+    ]
 
 
 def _decode(value: Any) -> Any:
@@ -254,39 +283,49 @@ def _text_setting_fix(project: str, loc: tuple[int | str, ...], value: float | b
     return f"{project}:{path}: {text} is {why}, but this setting is text; store it as text: {command} (or quote it in the file)"
 
 
-def _problem_lines(item: ErrorDetails, values: Mapping[str, Any], project: str) -> list[str]:
+def _problem_lines(item: ErrorDetails, values: Mapping[str, Any], project: str, secret_keys: Collection[str]) -> list[str]:
     loc = _loc(item)
+    secret = bool(loc) and loc[0] in secret_keys
     key = f"{project}:{_config_path(loc)}" if loc else project
     message = str(item["msg"]).removeprefix("Value error, ")
     if item["type"] == "missing":
         return [f"{key}: required setting is missing"]
     if item["type"] == "extra_forbidden":
         return [f"{key}: unknown setting (check the spelling against the README configuration reference)"]
-    if item["type"] == "string_type" and isinstance(item["input"], float | bool):
+    if item["type"] == "string_type" and isinstance(item["input"], float | bool) and not secret:
         return [_text_setting_fix(project, loc, item["input"])]
     if not loc or (item["type"] == "value_error" and "\n" in message):
         return [f"{project}:{line}" for line in message.splitlines()]
     value = _lookup(values, loc)
     # An object-level rule names its fields itself; repeating the whole object adds noise.
-    return [f"{key}: {message}" if isinstance(value, dict) else f"{key}: {value!r} — {message}"]
+    if isinstance(value, dict):
+        return [f"{key}: {message}"]
+    return [f"{key}: {SECRET_VALUE if secret else repr(value)} — {message}"]
 
 
 def parse_settings(
-    values: Mapping[str, Any], project: str = PROJECT, *, stack: str | None = None, refuse_placeholders: bool = False
+    values: Mapping[str, Any],
+    project: str = PROJECT,
+    *,
+    stack: str | None = None,
+    refuse_placeholders: bool = False,
+    secret_keys: Collection[str] = (),
 ) -> Settings:
     """Validate decoded config values; raise SettingsError listing every problem.
 
     Integers in text settings (CPU ``2``, ``work_mem: 64``) are read as the text meant; floats and
     booleans there are refused with the command that stores text. ``stack``: the stack being
     deployed, for the rules that name it (disasterRecovery). ``refuse_placeholders`` adds the
-    documentation-range check a real deployment makes.
+    documentation-range check a real deployment makes. ``secret_keys``: the top-level keys stored as
+    secrets (their values are never printed; only SECRET_SETTINGS' sections may be secret).
     """
     settings, errors = _validate(values, stack)
     as_meant = _integers_as_text(values, errors)
     if as_meant is not None:
         values = as_meant
         settings, errors = _validate(values, stack)
-    problems = [line for item in errors for line in _problem_lines(item, values, project)]
+    problems = [line for item in errors for line in _problem_lines(item, values, project, secret_keys)]
+    problems += secret_problems(secret_keys, project)
     if refuse_placeholders:
         problems += placeholder_problems(values, project)
     if settings is None or problems:
@@ -316,7 +355,13 @@ def load_settings(project: str | None = None) -> Settings:
     project = project or pulumi.get_project()
     values = {key: _decode(value) for key, value in _config_keys(project).items()}
     offline = _rendering_offline()
-    settings = parse_settings(values, project, stack=pulumi.get_stack(), refuse_placeholders=not offline)
+    settings = parse_settings(
+        values,
+        project,
+        stack=pulumi.get_stack(),
+        refuse_placeholders=not offline,
+        secret_keys=_secret_config_keys(project),
+    )
     if offline:
         for problem in placeholder_problems(values, project):
             pulumi.log.warn(PLACEHOLDER_WARNING + problem)

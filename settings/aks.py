@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,8 +21,32 @@ from sizing.nodes import vm_shape
 # - CloudNativePG 1.30 supports Kubernetes 1.34-1.36 (cloudnative-pg v1.30.0 docs/src/supported_releases.md).
 # Review when either calendar changes.
 SUPPORTED_KUBERNETES_MINORS = (35, 36)
+# Nodes each pool adds during an upgrade (AgentPoolUpgradeSettings.maxSurge; components/azure/aks_cluster.py):
+# the system pool a third of its nodes, the PostgreSQL pool one node at a time.
+SYSTEM_POOL_MAX_SURGE = "33%"
+POSTGRES_POOL_MAX_SURGE = "1"
 # AKS asks for at least 4 vCPU on system nodes in production (azure-aks-docs use-system-pools.md).
 MIN_PRODUCTION_SYSTEM_VCPUS = 4
+
+
+# Stack output recording each pool's VM size (by its settings key); the next deployment reads it back.
+DEPLOYED_VM_SIZES_OUTPUT = "nodePoolVmSizes"
+
+
+def surge_nodes(max_surge: str, nodes: int) -> int:
+    """Nodes AKS adds to a pool of ``nodes`` during an upgrade: a count, or a percentage of the pool rounded up
+    (AKS "customize node surge upgrade"; counted at maxCount, the most the pool can hold)."""
+    if max_surge.endswith("%"):
+        return math.ceil(nodes * int(max_surge[:-1]) / 100)
+    return int(max_surge)
+
+
+@dataclass(frozen=True)
+class NodeCeiling:
+    """The most nodes the cluster runs at once: every pool at its maxCount, upgrading with its surge."""
+
+    nodes: int
+    explanation: str
 
 
 class NodePoolSettings(SettingsModel):
@@ -103,6 +130,40 @@ class AksSettings(SettingsModel):
                 "and monitoring), e.g. Standard_D4s_v5"
             )
         return problems
+
+    def node_ceiling(self) -> NodeCeiling:
+        """Every pool at maxCount plus the nodes AKS surges into each during an upgrade (each takes a node
+        subnet address and a /24 of the overlay pod range)."""
+        pools = (
+            ("aks.systemPool", self.system_pool, SYSTEM_POOL_MAX_SURGE),
+            ("aks.postgresPool", self.postgres_pool, POSTGRES_POOL_MAX_SURGE),
+        )
+        surge = sum(surge_nodes(max_surge, pool.max_count) for _, pool, max_surge in pools)
+        counts = " + ".join(f"{key}.maxCount {pool.max_count}" for key, pool, _ in pools)
+        return NodeCeiling(
+            nodes=sum(pool.max_count for _, pool, _ in pools) + surge, explanation=f"{counts} + {surge} upgrade surge nodes"
+        )
+
+    def vm_sizes(self) -> dict[str, str]:
+        """Each pool's VM size by its settings key (exported as DEPLOYED_VM_SIZES_OUTPUT)."""
+        return {"systemPool": self.system_pool.vm_size, "postgresPool": self.postgres_pool.vm_size}
+
+    def vm_size_change_problems(self, deployed: Mapping[str, Any] | None) -> list[str]:
+        """A pool's VM size changed on a live stack (``deployed``: its last deployment's outputs), one line each.
+
+        AKS changes a VMSS pool's VM size in place only through a preview API version (azure-aks-docs
+        resize-node-pool.md: 2026-01-preview or later); azure-native's containerservice uses 2025-09-01, so the
+        update would fail."""
+        sizes = (deployed or {}).get(DEPLOYED_VM_SIZES_OUTPUT)
+        if not isinstance(sizes, Mapping):
+            return []  # first deployment, or deployed before the sizes were exported
+        return [
+            f"aks.{key}.vmSize: {wanted!r}, but this stack's pool runs {sizes[key]!r}; AKS changes a pool's VM size in "
+            "place only through a preview API version, which this program's SDK does not use, so the update would fail: "
+            "keep the deployed size (README 'Deploy': resizing a node pool)"
+            for key, wanted in self.vm_sizes().items()
+            if isinstance(sizes.get(key), str) and sizes[key].lower() != wanted.lower()
+        ]
 
     @property
     def kubernetes_minor(self) -> str:

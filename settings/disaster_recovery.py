@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
+from settings.maintenance import MaintenanceSettings
 from settings.network import overlaps
 from settings.rules import SettingsModel
 
@@ -35,6 +36,8 @@ PEER_OUTPUTS = (
     "backupServerName",
     "networkAddressSpace",
     "privateDnsZone",
+    "maintenanceWindows",
+    "tenantId",
 )
 # A cluster created as a replica keeps the peer's application password: it lives in the replicated database.
 REPLICA_OUTPUTS = ("applicationPassword",)
@@ -157,6 +160,8 @@ def peer_problems(
     private_storage: bool,
     address_space: str,
     private_dns_zone: str,
+    maintenance: MaintenanceSettings,
+    tenant_id: str,
 ) -> list[str]:
     """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each."""
     key = f"disasterRecovery.peerStack: {dr.peer_stack!r}"
@@ -195,6 +200,13 @@ def peer_problems(
             f"network.privateDnsZone: {private_dns_zone!r} is the peer's too; a client network peered with both regions "
             "can link only one private DNS zone of a name, so one region's endpoints would not resolve there"
         )
+    if str(peer["tenantId"]).lower() != tenant_id.lower():
+        problems.append(
+            f"{key} runs in Entra tenant {peer['tenantId']!r}, this stack in {tenant_id!r}: a private endpoint to the "
+            "peer's storage across tenants waits for manual approval (auto-approval fails) and this stack's identity "
+            "cannot be granted on the peer's container; pair stacks of one tenant"
+        )
+    problems += maintenance.overlap_problems(peer["maintenanceWindows"])
     peer_of_peer = peer.get(PEER_STACK_OUTPUT)
     if peer_of_peer is not None and not _names_stack(str(peer_of_peer), organization, stack):
         problems.append(f"{key} pairs with {peer_of_peer!r}, not with this stack ({stack!r})")

@@ -7,8 +7,9 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import model_validator
+from pydantic import AfterValidator, model_validator
 
+from settings.aks import NodeCeiling
 from settings.rules import Cidr, SettingsModel, by_role, matching
 
 _GUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
@@ -39,22 +40,52 @@ PrivateDnsZoneId = Annotated[
         re.IGNORECASE,
     ),
 ]
+# Azure blocks these private DNS zone names (public cloud column of "reserved zone names",
+# MicrosoftDocs/azure-docs articles/dns/private-dns-privatednszone.md, "Restrictions").
+AZURE_RESERVED_ZONES = (
+    "azclient.ms", "azure.com", "cloudapp.net", "core.windows.net", "microsoft.com", "msidentity.com",
+    "trafficmanager.net", "windows.net",
+)  # fmt: skip
+# The backup storage's private endpoint zone (components/azure/blob_private_endpoint.py): a client network
+# links one zone of a name, so the database's zone must have another.
+BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
+
+
+def _unreserved_zone(value: str) -> str:
+    if value in AZURE_RESERVED_ZONES:
+        raise ValueError(f"is a zone name Azure reserves ({', '.join(AZURE_RESERVED_ZONES)}); choose e.g. cnpg.internal")
+    if value == BLOB_PRIVATE_DNS_ZONE:
+        raise ValueError(
+            "is the backup storage's private endpoint zone; a network links one zone of a name, so the database's "
+            "names would hide the storage's (or the reverse): choose e.g. cnpg.internal"
+        )
+    return value
+
+
 DnsZoneName = Annotated[
     str,
     matching(
         r"([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?",
         "must be a DNS zone name of two or more lowercase labels, e.g. cnpg.internal",
     ),
+    AfterValidator(_unreserved_zone),
 ]
 
-# AKS refuses pod and service ranges inside these (Azure CNI overlay and kubenet docs: "reserved ranges").
+# AKS refuses a virtual network, subnet, pod or service range inside these ("Kubernetes service, pod and
+# cluster virtual network ranges", azure-aks-docs concepts-network-cni-overview.md).
 AKS_RESERVED_RANGES = tuple(
     ipaddress.ip_network(cidr) for cidr in ("169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24")
 )
 # Azure keeps the first four addresses and the last one of every subnet.
 AZURE_RESERVED_HEAD = 4
+AZURE_RESERVED_PER_SUBNET = AZURE_RESERVED_HEAD + 1
 # The smallest subnet Azure creates.
 SMALLEST_SUBNET_PREFIX = 29
+# The widest Service range AKS takes (azure-aks-docs concepts-network-azure-cni-overlay.md, "Kubernetes service
+# address range").
+WIDEST_SERVICE_PREFIX = 12
+# Azure CNI overlay gives every node one /24 of the pod range (same document, "Pods").
+NODE_POD_RANGE_PREFIX = 24
 
 
 def _ipv4(value: str) -> ipaddress.IPv4Network:
@@ -155,37 +186,45 @@ class NetworkSettings(SettingsModel):
     private_storage: bool = False
     """Backup storage reached only through a private endpoint in privateEndpointSubnet (public network access off)."""
     blob_private_dns_zone_id: PrivateDnsZoneId | None = None
-    """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates."""
+    """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates; only with
+    adopt, a network the hub links to it (required then: Azure refuses a second zone of that name on the network)."""
 
-    def problems(self, poolers: bool = False) -> list[str]:
+    def problems(self, nodes: NodeCeiling, poolers: bool = False) -> list[str]:
         """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule).
 
-        ``poolers``: PgBouncer poolers run (pooler.enabled), so the internal endpoint needs their addresses too."""
+        ``nodes``: the most nodes the cluster runs at once (each takes a node subnet address and a /24 of the
+        pod range). ``poolers``: PgBouncer poolers run (pooler.enabled), so the internal endpoint needs their
+        addresses too."""
         problems = self._version_problems()
         if problems:
             return problems
+        problems += self._reserved_range_problems()
         problems += self._subnet_problems()
         problems += self._cluster_range_problems()
+        problems += self._node_capacity_problems(nodes, poolers)
         problems += self._internal_endpoint_problems(poolers)
         problems += self._client_problems()
+        problems += self._peering_problems()
         if self.adopt is not None and self.peerings:
             problems.append(
                 "network.peerings: peer the adopted virtual network where it is managed; the program peers only "
                 "the network it creates"
             )
+        if self.blob_private_dns_zone_id is not None and self.adopt is None:
+            # Linking the hub's zone would need rights on the hub's zone (another resource group, often another
+            # subscription) that a spoke's deployment should not hold, and the link would live in this stack's
+            # state; hubs link their zones themselves (or resolve through a DNS resolver they run).
+            problems.append(
+                f"network.blobPrivateDnsZoneId: {self.blob_private_dns_zone_id!r}, but the program creates the virtual "
+                "network and cannot link a hub's zone to it, so the backup storage would resolve to its public address: "
+                "adopt a network the hub links (network.adopt), or leave it unset for a zone linked by the program"
+            )
         return problems
 
     def _version_problems(self) -> list[str]:
-        ranges = {
-            "network.addressSpace": self.address_space,
-            "network.nodeSubnet": self.node_subnet,
-            "network.privateEndpointSubnet": self.private_endpoint_subnet,
-            "network.podCidr": self.pod_cidr,
-            "network.serviceCidr": self.service_cidr,
-        }
         problems = [
             f"{key}: {value!r} — must be an IPv4 range (the cluster is single-stack IPv4)"
-            for key, value in ranges.items()
+            for key, value in self._ranges().items()
             if ipaddress.ip_network(value).version != 4
         ]
         addresses = {
@@ -199,6 +238,65 @@ class NetworkSettings(SettingsModel):
                 ipaddress.IPv4Address(value)
             except ValueError:
                 problems.append(f"{key}: {value!r} — must be an IPv4 address such as 10.20.0.10")
+        return problems
+
+    def _ranges(self) -> dict[str, str]:
+        return {
+            "network.addressSpace": self.address_space,
+            "network.nodeSubnet": self.node_subnet,
+            "network.privateEndpointSubnet": self.private_endpoint_subnet,
+            "network.podCidr": self.pod_cidr,
+            "network.serviceCidr": self.service_cidr,
+        }
+
+    def _reserved_range_problems(self) -> list[str]:
+        problems = []
+        for key, value in self._ranges().items():
+            reserved = [str(net) for net in AKS_RESERVED_RANGES if _ipv4(value).overlaps(net)]
+            if reserved:
+                problems.append(f"{key}: {value!r} overlaps {', '.join(reserved)} — AKS reserves that range")
+        return problems
+
+    def _node_capacity_problems(self, nodes: NodeCeiling, poolers: bool) -> list[str]:
+        problems = []
+        spare_bits = NODE_POD_RANGE_PREFIX - _ipv4(self.pod_cidr).prefixlen
+        node_ranges = 2**spare_bits if spare_bits >= 0 else 0
+        if node_ranges < nodes.nodes:
+            problems.append(
+                f"network.podCidr: {self.pod_cidr!r} holds {node_ranges} /24 node ranges, but Azure CNI overlay gives "
+                f"every node one and the cluster can run {nodes.nodes} nodes ({nodes.explanation}); widen it"
+            )
+        endpoints = len(self._static_addresses(poolers)) if self.internal_endpoint.enabled else 0
+        usable = _ipv4(self.node_subnet).num_addresses - AZURE_RESERVED_PER_SUBNET
+        if usable < nodes.nodes + endpoints:
+            problems.append(
+                f"network.nodeSubnet: {self.node_subnet!r} has {usable} usable addresses (Azure keeps "
+                f"{AZURE_RESERVED_PER_SUBNET}), but needs {nodes.nodes + endpoints}: {nodes.nodes} nodes ({nodes.explanation}) "
+                f"and {endpoints} internal endpoint addresses; widen it"
+            )
+        return problems
+
+    def _static_addresses(self, poolers: bool) -> list[str]:
+        """The internal endpoint's static addresses in the node subnet."""
+        return [
+            value
+            for key, value in self.internal_endpoint.addresses().items()
+            if value is not None and (poolers or not key.startswith("pooler"))
+        ]
+
+    def _peering_problems(self) -> list[str]:
+        problems = []
+        seen: dict[str, int] = {}
+        for index, peering in enumerate(self.peerings):
+            # Azure resource IDs are case-insensitive.
+            remote = peering.remote_vnet_id.lower()
+            if remote in seen:
+                problems.append(
+                    f"network.peerings[{index}].remoteVnetId: {peering.remote_vnet_id!r} — already peered by "
+                    f"network.peerings[{seen[remote]}]; Azure peers two networks once"
+                )
+            else:
+                seen[remote] = index
         return problems
 
     def _subnet_problems(self) -> list[str]:
@@ -227,14 +325,16 @@ class NetworkSettings(SettingsModel):
                     f"{key}: {value!r} overlaps network.addressSpace {self.address_space!r} — AKS needs cluster-internal "
                     "ranges outside the virtual network"
                 )
-            reserved = [str(net) for net in AKS_RESERVED_RANGES if _ipv4(value).overlaps(net)]
-            if reserved:
-                problems.append(f"{key}: {value!r} overlaps {', '.join(reserved)} — AKS reserves that range")
         if overlaps(self.pod_cidr, self.service_cidr):
             problems.append(
                 f"network.serviceCidr: {self.service_cidr!r} overlaps network.podCidr {self.pod_cidr!r} — AKS needs them apart"
             )
         service = _ipv4(self.service_cidr)
+        if service.prefixlen < WIDEST_SERVICE_PREFIX:
+            problems.append(
+                f"network.serviceCidr: {self.service_cidr!r} — AKS takes a Service range of /{WIDEST_SERVICE_PREFIX} "
+                f"or narrower ({2 ** (32 - WIDEST_SERVICE_PREFIX):,} addresses at most)"
+            )
         dns = ipaddress.IPv4Address(self.dns_service_ip)
         if dns not in service:
             problems.append(

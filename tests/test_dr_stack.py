@@ -225,6 +225,16 @@ def test_the_offline_render_answers_the_peer_with_a_labelled_mock_run() -> None:
         ({"disasterRecoveryPeerStack": "organization/aks-postgres-ha/dr2"}, "pairs with 'organization/aks-postgres-ha/dr2'"),
         ({"networkAddressSpace": "10.30.128.0/17"}, "network.addressSpace: '10.30.0.0/16' overlaps the peer's '10.30.128.0/17'"),
         ({"privateDnsZone": "cnpgdr.internal"}, "network.privateDnsZone: 'cnpgdr.internal' is the peer's too"),
+        (
+            {"tenantId": "00000000-0000-4000-8000-0000000000ff"},
+            "runs in Entra tenant '00000000-0000-4000-8000-0000000000ff', this stack in '00000000-0000-4000-8000-000000000002'",
+        ),
+        (
+            {"maintenanceWindows": {"nodeOsUpgrade": {"dayOfWeek": "Sunday", "startTime": "11:30", "utcOffset": "+02:00"}}},
+            "aks.maintenance.autoUpgrade: Sunday 10:00 +01:00 for 4 h overlaps the peer's nodeOsUpgrade window "
+            "(Sunday 11:30 +02:00 for 4 h): AKS would drain both regions' nodes at once",
+        ),
+        ({"tenantId": None}, "has no output tenantId"),
     ],
 )
 def test_a_peer_that_does_not_match_is_refused_before_the_cluster(prod: StackRun, changed: dict[str, Any], expected: str) -> None:
@@ -281,3 +291,11 @@ def test_primary_stacks_ship_unpaired(shipped: StackRun) -> None:
 def test_dr_reuses_the_prod_settings_section_shape() -> None:
     # The DR stack is prod-like: the same PostgreSQL settings as its peer.
     assert _section("dr", "postgres") == _section("prod", "postgres")
+
+
+def test_the_shipped_pair_keeps_its_maintenance_windows_apart(dr: StackRun, prod: StackRun) -> None:
+    # dr joined prod's topology above; prod's windows are exported for dr's check and dr's differ.
+    assert prod.outputs["maintenanceWindows"] != dr.outputs["maintenanceWindows"]
+    assert prod.outputs["maintenanceWindows"]["autoUpgrade"] == {
+        "dayOfWeek": "Sunday", "startTime": "02:00", "durationHours": 4, "utcOffset": "+01:00", "intervalWeeks": 1
+    }  # fmt: skip

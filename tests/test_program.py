@@ -35,6 +35,7 @@ EXPECTED_OUTPUTS = {
     "inClusterGrafanaAdminPassword",
     "postgresNamespace",
     "postgresClusterName",
+    "nodePoolVmSizes",
     # What a disaster-recovery peer reads.
     *PEER_OUTPUTS,
     *REPLICA_OUTPUTS,

@@ -224,6 +224,12 @@ BAD_STACK_FILES = [
         ":3: mapping key 'aks-postgres-ha:location' already defined at line 2",
     ),
     ("config as a list", "config:\n  - aks-postgres-ha:location\n", ":2: config: must be a mapping"),
+    (
+        "alias bomb",
+        "config:\n  aks-postgres-ha:tags:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(f"    a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 10)),
+        ":3: YAML aliases expand beyond the bound of the Pulumi CLI's YAML reader",
+    ),
 ]
 
 
@@ -240,3 +246,27 @@ def test_render_refuses_a_bad_stack_file_in_one_line(tmp_path: Path, case: str, 
 def test_render_rejects_an_unknown_stack(tmp_path: Path) -> None:
     result = _render("staging", tmp_path)
     assert result.returncode == 2 and "Pulumi.staging.yaml" in result.stderr
+
+
+def test_render_takes_a_patch_kubernetes_version(tmp_path: Path) -> None:
+    # The settings accept 1.35.2; the charts' kubeVersion check must read it as is, not as 1.35.2.0.
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    config = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    config["config"]["aks-postgres-ha:aks"]["kubernetesVersion"] = "1.35.2"
+    stack_file.write_text(yaml.safe_dump(config))
+    result = _render("dev", tmp_path / "out", "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_render_takes_a_secure_value_as_the_cli_hands_it_over(tmp_path: Path) -> None:
+    # README's webhook step (pulumi config set --secret --path alerting.webhookUrl) writes {secure: v1:...}.
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    config = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    config["config"]["aks-postgres-ha:alerting"]["webhookUrl"] = {"secure": "v1:c2FsdA==:Y2lwaGVydGV4dA=="}
+    stack_file.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    result = _render("prod", out, "--stack-file", str(stack_file))
+    assert result.returncode == 0, result.stderr
+    assert "aks-postgres-ha:alerting holds a secure value the offline render cannot decrypt" in (out / "summary.md").read_text()
+    assert not [path for path in out.rglob("*") if path.is_file() and "secret-placeholder" in path.read_text()]

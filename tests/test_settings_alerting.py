@@ -7,8 +7,11 @@ from typing import Any
 
 import pulumi
 import pytest
+from google.protobuf import json_format
 
 from offline.engine import run_stack, stack_config
+from offline.stack_file import SECRET_PLACEHOLDER, OfflineSecret
+from tests.test_program import _plain_parts
 
 P = "aks-postgres-ha:"
 GUID = "22438ac2-7b46-4c8c-86b3-5aa4b1b9e7c1"
@@ -93,3 +96,35 @@ def test_dev_may_keep_alerts_in_the_portal() -> None:
 def test_a_webhook_alone_routes_prod_alerts() -> None:
     run = run_stack("prod", {P + "alerting": {"webhookUrl": "https://hooks.example.com/x"}})
     assert run.one("azure-native:monitor:ActionGroup").inputs["webhookReceivers"][0]["name"] == "webhook"
+
+
+def _secret_webhook(url: str) -> dict[str, Any]:
+    """The alerting section as the CLI hands it over after `pulumi config set --secret --path alerting.webhookUrl`."""
+    return {P + "alerting": _section("alerting", webhookUrl=OfflineSecret(url))}
+
+
+def test_a_secret_webhook_is_read_as_a_secret_wherever_it_goes() -> None:
+    run = run_stack("prod", _secret_webhook(SECRET_PLACEHOLDER))
+    for registration in run.registrations:
+        plain = _plain_parts(json_format.MessageToDict(registration.raw_inputs))
+        assert not any(SECRET_PLACEHOLDER in text for text in plain), registration.name
+    group = run.one("azure-native:monitor:ActionGroup")
+    assert group.inputs["webhookReceivers"][0]["serviceUri"] == SECRET_PLACEHOLDER
+
+
+def test_a_bad_secret_value_is_refused_without_printing_it() -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack("prod", _secret_webhook(OfflineSecret("http://hooks.example.com/token-123")))
+    assert "alerting.webhookUrl: [secret] — must be an https:// URL" in str(raised.value)
+    assert "token-123" not in str(raised.value)
+
+
+def test_a_setting_the_program_would_not_keep_secret_is_refused_as_a_secret() -> None:
+    tags = {P + "tags": {"cost-center": OfflineSecret("4711")}}
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack("prod", tags)
+    assert (
+        "aks-postgres-ha:tags: stored as a secret (pulumi config set --secret), but the program keeps only "
+        "alerting.webhookUrl, disasterRecovery.promotionToken secret" in str(raised.value)
+    )
+    assert raised.value.registrations == []  # type: ignore[attr-defined]

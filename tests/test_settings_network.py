@@ -14,6 +14,7 @@ P = "aks-postgres-ha:"
 HUB = "/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/rg-hub"
 VNET = f"{HUB}/providers/Microsoft.Network/virtualNetworks/vnet-spoke"
 OTHER = VNET.replace("vnet-spoke", "vnet-other")
+HUB_BLOB_ZONE = f"{HUB}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"
 
 
 # prod's internal endpoint: the database's and the poolers' addresses.
@@ -80,6 +81,29 @@ def _network(**changes: Any) -> dict[str, Any]:
         ({"adopt": {"vnetId": VNET, "nodeSubnetId": f"{OTHER}/subnets/aks", "privateEndpointSubnetId": f"{VNET}/subnets/pe"}},
          "is not a subnet of vnetId"),
         ({"privateDnsZone": "Internal"}, "network.privateDnsZone: 'Internal' — must be a DNS zone name"),
+        ({"serviceCidr": "100.64.0.0/10", "dnsServiceIp": "100.64.0.10"},
+         "network.serviceCidr: '100.64.0.0/10' — AKS takes a Service range of /12 or narrower (1,048,576 addresses at most)"),
+        ({"addressSpace": "172.30.0.0/16"},
+         "network.addressSpace: '172.30.0.0/16' overlaps 172.30.0.0/16 — AKS reserves that range"),
+        ({"privateEndpointSubnet": "192.0.2.0/24"},
+         "network.privateEndpointSubnet: '192.0.2.0/24' overlaps 192.0.2.0/24 — AKS reserves that range"),
+        ({"podCidr": "192.168.0.0/21"},
+         "network.podCidr: '192.168.0.0/21' holds 8 /24 node ranges, but Azure CNI overlay gives every node one and the "
+         "cluster can run 11 nodes (aks.systemPool.maxCount 3 + aks.postgresPool.maxCount 6 + 2 upgrade surge nodes)"),
+        ({"nodeSubnet": "10.20.15.240/28"},
+         "network.nodeSubnet: '10.20.15.240/28' has 11 usable addresses (Azure keeps 5), but needs 15: 11 nodes "
+         "(aks.systemPool.maxCount 3 + aks.postgresPool.maxCount 6 + 2 upgrade surge nodes) and 4 internal endpoint addresses"),
+        ({"privateDnsZone": "core.windows.net"}, "network.privateDnsZone: 'core.windows.net' — is a zone name Azure reserves"),
+        ({"privateDnsZone": "privatelink.blob.core.windows.net"},
+         "network.privateDnsZone: 'privatelink.blob.core.windows.net' — is the backup storage's private endpoint zone"),
+        ({"peerings": [{"remoteVnetId": VNET, "addressSpace": ["10.50.0.0/16"]},
+                       {"remoteVnetId": VNET.upper(), "addressSpace": ["10.50.0.0/16"]}]},
+         "network.peerings[1].remoteVnetId: '" + VNET.upper() + "' — already peered by network.peerings[0]"),
+        ({"adopt": {"vnetId": VNET, "nodeSubnetId": f"{VNET}/subnets/aks", "privateEndpointSubnetId": f"{VNET}/subnets/pe"},
+          "peerings": [{"remoteVnetId": OTHER, "addressSpace": ["10.50.0.0/16"]}]},
+         "network.peerings: peer the adopted virtual network where it is managed"),
+        ({"blobPrivateDnsZoneId": HUB_BLOB_ZONE},
+         f"network.blobPrivateDnsZoneId: {HUB_BLOB_ZONE!r}, but the program creates the virtual network and cannot link"),
     ],
 )  # fmt: skip
 def test_bad_network_settings_stop_before_any_resource(changes: dict[str, Any], expected: str) -> None:

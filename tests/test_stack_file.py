@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from offline.engine import PROJECT
-from offline.stack_file import StackFileError, read_stack_config
+from offline.stack_file import SECRET_PLACEHOLDER, OfflineSecret, StackFileError, holds_secret, read_stack_config
 
 
 def _read(tmp_path: Path, text: str) -> dict:
@@ -65,3 +65,33 @@ def test_keys_without_namespace_belong_to_the_project(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "config:\n", "secretsprovider: passphrase\n"])
 def test_empty_config_is_an_empty_stack(tmp_path: Path, text: str) -> None:
     assert _read(tmp_path, text) == {}
+
+
+def _alias_bomb(levels: int) -> str:
+    """Each level lists the one before nine times: 9**levels strings from a few hundred bytes."""
+    lines = ["config:", "  p:tags:", '    a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"    a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]" for level in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_expansion_is_bounded_as_the_cli_bounds_it(tmp_path: Path) -> None:
+    # 9**9 (387 million) strings: PyYAML shares the nodes, but every reader that copies them (JSON for the
+    # program) would not finish; yaml.v3 stops at its alias ratio, so the render does too, quickly.
+    with pytest.raises(StackFileError) as raised:
+        _read(tmp_path, _alias_bomb(9))
+    message = str(raised.value)
+    assert "YAML aliases expand beyond the bound of the Pulumi CLI's YAML reader" in message and "\n" not in message
+
+
+def test_ordinary_aliases_still_read(tmp_path: Path) -> None:
+    # Two levels: 9 + 81 + 729 strings, well inside yaml.v3's bound.
+    values = _read(tmp_path, _alias_bomb(2))
+    assert values["p:tags"]["a2"] == [[["lol"] * 9] * 9] * 9
+
+
+def test_secure_values_read_as_secret_placeholders(tmp_path: Path) -> None:
+    # The CLI decrypts {secure: ...} before the program runs; offline a marked placeholder stands in for it.
+    values = _read(tmp_path, "config:\n  p:alerting:\n    emails: []\n    webhookUrl:\n      secure: v1:c2FsdA==:Y2lwaGVy\n")
+    webhook = values["p:alerting"]["webhookUrl"]
+    assert isinstance(webhook, OfflineSecret) and webhook == SECRET_PLACEHOLDER
+    assert holds_secret(values["p:alerting"]) and not holds_secret({"emails": [], "secure": ["not", "text"]})

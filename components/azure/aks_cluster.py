@@ -10,7 +10,9 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, containerservice
 
+from components.deployed import own_outputs
 from settings import AksSettings, NodePoolSettings
+from settings.aks import POSTGRES_POOL_MAX_SURGE, SYSTEM_POOL_MAX_SURGE
 from settings.maintenance import MaintenanceWindowSettings
 
 POSTGRES_NODE_LABEL = ("workload", "postgres")
@@ -77,11 +79,13 @@ def _maintenance_window(window: MaintenanceWindowSettings) -> containerservice.M
     )
 
 
-def _autoscaled_pool(pool: NodePoolSettings, zones: list[str], version: str, subnet_id: pulumi.Input[str]) -> dict[str, Any]:
+def _autoscaled_pool(
+    pool: NodePoolSettings, vm_size: pulumi.Input[str], zones: list[str], version: str, subnet_id: pulumi.Input[str]
+) -> dict[str, Any]:
     """Arguments every pool shares: Azure Linux nodes on the node subnet in every zone, scaled between min and max."""
     return {
         "vnet_subnet_id": subnet_id,
-        "vm_size": pool.vm_size,
+        "vm_size": vm_size,
         "os_type": "Linux",
         "os_sku": "AzureLinux",
         "availability_zones": zones,
@@ -102,6 +106,10 @@ class AksCluster(pulumi.ComponentResource):
     oidc_issuer_url: pulumi.Output[str]
     node_resource_group: pulumi.Output[str]
     postgres_pool_taint: tuple[str, str, str] | None
+    # The Entra tenant of the cluster's sign-in (the deploying identity's), exported for a disaster-recovery peer.
+    tenant_id: pulumi.Output[str]
+    # Each pool's VM size by settings key, exported (DEPLOYED_VM_SIZES_OUTPUT) for the next deployment's check.
+    vm_sizes: dict[str, str]
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:AksCluster", name, None, opts)
@@ -120,6 +128,10 @@ class AksCluster(pulumi.ComponentResource):
                     },
                 )
             }
+        # The VM sizes once checked against this stack's last deployment: the cluster (and so every node pool)
+        # is registered only after the check, so a refused resize touches nothing.
+        vm_sizes = own_outputs(f"{name}-deployed-vm-sizes", self).apply(lambda deployed: self._checked_vm_sizes(deployed, aks))
+        self.vm_sizes = aks.vm_sizes()
         pool = aks.postgres_pool
         self.postgres_pool_taint = (*POSTGRES_NODE_LABEL, "NoSchedule") if pool.dedicated else None
         cluster = containerservice.ManagedCluster(
@@ -153,21 +165,29 @@ class AksCluster(pulumi.ComponentResource):
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=aks.system_pool.name,
                     mode=containerservice.AgentPoolMode.SYSTEM,
-                    **_autoscaled_pool(aks.system_pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
+                    **_autoscaled_pool(
+                        aks.system_pool,
+                        vm_sizes["systemPool"],
+                        zones,
+                        aks.kubernetes_version,
+                        args.network.node_subnet_id,
+                    ),
                     node_taints=[_taint(SYSTEM_POOL_TAINT)],
-                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                    upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge=SYSTEM_POOL_MAX_SURGE),
                 ),
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name=pool.name,
                     mode=containerservice.AgentPoolMode.USER,
-                    **_autoscaled_pool(pool, zones, aks.kubernetes_version, args.network.node_subnet_id),
+                    **_autoscaled_pool(
+                        pool, vm_sizes["postgresPool"], zones, aks.kubernetes_version, args.network.node_subnet_id
+                    ),
                     node_labels=dict([POSTGRES_NODE_LABEL]),
                     node_taints=[_taint(self.postgres_pool_taint)] if self.postgres_pool_taint else [],
                     # One node at a time, a new one added before an old one drains: at most one instance
                     # is moving, the others keep one PostgreSQL node per zone, and the drain waits for
                     # CNPG's switchover under the PodDisruptionBudgets.
                     upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
-                        max_surge="1", max_unavailable="0", drain_timeout_in_minutes=60
+                        max_surge=POSTGRES_POOL_MAX_SURGE, max_unavailable="0", drain_timeout_in_minutes=60
                     ),
                 ),
             ],
@@ -230,6 +250,7 @@ class AksCluster(pulumi.ComponentResource):
                 maintenance_window=_maintenance_window(window),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.tenant_id = tenant_id
         self.cluster_name = cluster.name
         self.cluster_id = cluster.id
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url if profile else "")
@@ -241,3 +262,13 @@ class AksCluster(pulumi.ComponentResource):
                 "nodeResourceGroup": self.node_resource_group,
             }
         )
+
+    @staticmethod
+    def _checked_vm_sizes(deployed: Mapping[str, Any] | None, aks: AksSettings) -> dict[str, str]:
+        problems = aks.vm_size_change_problems(deployed)
+        if problems:
+            raise pulumi.RunError(
+                "this stack cannot change its node pools (fix every line, then run again):\n"
+                + "\n".join(f"  - {problem}" for problem in problems)
+            )
+        return aks.vm_sizes()

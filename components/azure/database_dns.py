@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import privatedns
 
-from components.azure.network import peering_name
+from components.azure.network import peering_names
 from components.azure.private_dns import CLUSTER_VNET_LINK, linked_private_zone
 
 RECORD_TTL_SECONDS = 300
@@ -32,7 +32,8 @@ class DatabaseDns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseDnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:DatabaseDns", name, None, opts)
-        links = {CLUSTER_VNET_LINK: args.cluster_vnet_id, **{peering_name(vnet_id): vnet_id for vnet_id in args.peer_vnet_ids}}
+        peers = peering_names(args.peer_vnet_ids)
+        links = {CLUSTER_VNET_LINK: args.cluster_vnet_id, **{peers[vnet_id]: vnet_id for vnet_id in args.peer_vnet_ids}}
         zone = linked_private_zone(
             name,
             resource_group_name=args.resource_group_name,

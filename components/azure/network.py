@@ -3,7 +3,8 @@ endpoints sit in, created by the program or adopted by resource ID."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -27,9 +28,23 @@ class NetworkArgs:
     tags: Mapping[str, str]
 
 
-def peering_name(remote_vnet_id: str) -> str:
-    """The name of what connects this stack to a remote network (peering, DNS link): after its name."""
-    return f"peer-{remote_vnet_id.rsplit('/', 1)[-1]}"
+def peering_names(remote_vnet_ids: Sequence[str]) -> dict[str, str]:
+    """The name of what connects this stack to each remote network (its peering and its DNS links), by ID.
+
+    ``peer-<network name>``, the name stacks have always deployed; a later network of the same name (in
+    another resource group or subscription) adds a hash of its full ID, so neither collides and appending a
+    peering renames none of those already deployed (a renamed peering or link is deleted and created again).
+    Azure names and IDs are case-insensitive, so the comparison and the hash are too.
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for vnet_id in remote_vnet_ids:
+        name = f"peer-{vnet_id.rsplit('/', 1)[-1]}"
+        if name.lower() in taken:
+            name = f"{name}-{hashlib.sha256(vnet_id.lower().encode()).hexdigest()[:8]}"
+        taken.add(name.lower())
+        names[vnet_id] = name
+    return names
 
 
 class Network(pulumi.ComponentResource):
@@ -66,6 +81,7 @@ class Network(pulumi.ComponentResource):
             ]
         else:
             # Subnets and peerings inline: the network is declared whole, so no update of it drops one.
+            peerings = peering_names([peering.remote_vnet_id for peering in settings.peerings])
             vnet = network.VirtualNetwork(
                 f"{name}-vnet",
                 resource_group_name=args.resource_group_name,
@@ -78,7 +94,7 @@ class Network(pulumi.ComponentResource):
                 ],
                 virtual_network_peerings=[
                     network.VirtualNetworkPeeringArgs(
-                        name=peering_name(peering.remote_vnet_id),
+                        name=peerings[peering.remote_vnet_id],
                         remote_virtual_network=network.SubResourceArgs(id=peering.remote_vnet_id),
                         allow_virtual_network_access=True,
                         allow_forwarded_traffic=False,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi_azure_native import authorization
 
 from components.azure.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
 from components.azure.roles import BuiltInRole, assign_role
@@ -57,15 +58,18 @@ class PeerStackArgs:
 
 class PeerStack(pulumi.ComponentResource):
     """Reads the peer stack's outputs and refuses, before anything depends on them, a peer in the
-    same region, with the same name prefix or another PostgreSQL major, paired with another stack,
-    or still primary while this stack is told to be."""
+    same region, with the same name prefix or another PostgreSQL major, in another tenant, with
+    overlapping maintenance windows, paired with another stack, or still primary while this stack is
+    told to be."""
 
     topology: Topology
 
     def __init__(self, name: str, args: PeerStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PeerStack", name, None, opts)
         peer = pulumi.StackReference(f"{name}-outputs", stack_name=args.dr.peer_stack, opts=pulumi.ResourceOptions(parent=self))
-        checked = peer.outputs.apply(lambda outputs: self._checked(outputs, args))
+        # This stack's tenant, as the deploying identity sees it (the peer exports its own).
+        tenant_id = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self)).tenant_id
+        checked = pulumi.Output.all(peer.outputs, tenant_id).apply(lambda both: self._checked(both[0], both[1], args))
 
         def peer_output(output_name: str) -> pulumi.Output[str]:
             """One of the peer's outputs, once every check passed."""
@@ -103,7 +107,7 @@ class PeerStack(pulumi.ComponentResource):
         self.register_outputs({"peerStack": args.dr.peer_stack, "peerBackups": self.topology.peer_destination_path})
 
     @staticmethod
-    def _checked(outputs: Mapping[str, Any] | None, args: PeerStackArgs) -> Mapping[str, Any]:
+    def _checked(outputs: Mapping[str, Any] | None, tenant_id: str, args: PeerStackArgs) -> Mapping[str, Any]:
         settings = args.settings
         problems = peer_problems(
             outputs or {},
@@ -116,6 +120,8 @@ class PeerStack(pulumi.ComponentResource):
             private_storage=settings.network.private_storage,
             address_space=settings.network.address_space,
             private_dns_zone=settings.network.private_dns_zone,
+            maintenance=settings.aks.maintenance,
+            tenant_id=tenant_id,
         )
         if problems:
             raise pulumi.RunError(

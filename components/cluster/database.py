@@ -24,6 +24,7 @@ from components.builders.cluster_spec import (
 )
 from components.builders.endpoints import Endpoints
 from components.builders.pod_security import pod_security_labels
+from components.deployed import own_outputs
 from settings import BackupSettings, PostgresSettings
 
 
@@ -120,14 +121,10 @@ class PostgresCluster(pulumi.ComponentResource):
         # The names this stack deployed last time (none on its first deployment), read back from
         # its own outputs: the Namespace (and through it the Cluster) is registered only after
         # the check, so a refused rename touches nothing.
-        deployed = pulumi.StackReference(
-            f"{name}-deployed-names",
-            stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        deployed = own_outputs(f"{name}-deployed-names", self)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
-        namespace_name = pulumi.Output.all(deployed.outputs, topology.checked if topology else None).apply(
+        namespace_name = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
             lambda checked: self._checked_namespace(checked[0], args)
         )
         namespace = k8s.core.v1.Namespace(

@@ -1,12 +1,14 @@
 from typing import Any
 
 import pytest
+from pulumi import RunError
 
-from offline.engine import TENANT_ID, StackRun, run_stack
+from offline.engine import TENANT_ID, StackRun, run_stack, stack_config
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
 POOL = "azure-native:containerservice:AgentPool"
+P = "aks-postgres-ha:"
 
 
 def test_cluster_networking_identity_and_security(prod: StackRun) -> None:
@@ -149,3 +151,33 @@ def test_maintenance_window_overrides_reach_the_resource() -> None:
 
 def test_cluster_is_protected_only_where_stateful_resources_are(shipped: StackRun) -> None:
     assert shipped.one(CLUSTER).protect is (shipped.stack == "prod")
+
+
+LIVE_VM_SIZES = {"nodePoolVmSizes": {"systemPool": "Standard_D4s_v5", "postgresPool": "Standard_D4s_v3"}}
+
+
+def test_the_pools_vm_sizes_are_exported_for_the_next_deployment(shipped: StackRun) -> None:
+    system, postgres = shipped.one(CLUSTER).inputs["agentPoolProfiles"]
+    assert shipped.outputs["nodePoolVmSizes"] == {"systemPool": system["vmSize"], "postgresPool": postgres["vmSize"]}
+
+
+def test_a_vm_size_change_on_a_live_stack_is_refused_before_the_cluster() -> None:
+    aks = {**stack_config("prod")[P + "aks"]}
+    aks["postgresPool"] = {**aks["postgresPool"], "vmSize": "Standard_D8s_v3"}
+    with pytest.raises(RunError) as raised:
+        run_stack("prod", {P + "aks": aks}, deployed_outputs=LIVE_VM_SIZES)
+    assert (
+        "aks.postgresPool.vmSize: 'Standard_D8s_v3', but this stack's pool runs 'Standard_D4s_v3'; AKS changes a pool's "
+        "VM size in place only through a preview API version" in str(raised.value)
+    )
+    registered = [r.type for r in raised.value.registrations]  # type: ignore[attr-defined]
+    assert "azure-native:containerservice:ManagedCluster" not in registered
+
+
+def test_unchanged_sizes_and_a_first_deployment_pass() -> None:
+    # Azure VM size names are case-insensitive.
+    lower_case = {"nodePoolVmSizes": {"systemPool": "standard_d4s_v5", "postgresPool": "standard_d4s_v3"}}
+    for deployed in ({}, LIVE_VM_SIZES, lower_case):
+        run = run_stack("prod", deployed_outputs=deployed)
+        pools = run.one("azure-native:containerservice:ManagedCluster").inputs["agentPoolProfiles"]
+        assert [pool["vmSize"] for pool in pools] == ["Standard_D4s_v5", "Standard_D4s_v3"]

@@ -135,3 +135,24 @@ def test_public_endpoints_are_one_setting_away_beside_the_internal_ones() -> Non
     assert spec["managed"]["services"]["additional"][0]["serviceTemplate"]["spec"]["loadBalancerSourceRanges"] == [
         "203.0.113.0/24"
     ]
+
+
+def test_remote_networks_of_one_name_get_distinct_peerings_and_links_and_the_first_keeps_its_name() -> None:
+    # Same name in another resource group: the name the first always had stays (no re-peering, no link replaced).
+    twin = VNET.replace("rg-hub", "rg-other")
+    peerings = [
+        {"remoteVnetId": VNET, "addressSpace": ["10.50.0.0/16"]},
+        {"remoteVnetId": twin, "addressSpace": ["10.51.0.0/16"]},
+    ]
+    run = run_stack("prod", {P + "network": _network(peerings=peerings, clientCidrs=["10.50.0.0/16"])})
+    names = {
+        p["remoteVirtualNetwork"]["id"]: p["name"]
+        for p in run.one("azure-native:network:VirtualNetwork").inputs["virtualNetworkPeerings"]
+    }
+    assert names[VNET] == "peer-vnet-spoke"
+    assert names[twin].startswith("peer-vnet-spoke-") and len(names[twin]) == len("peer-vnet-spoke-") + 8
+    links = {
+        r.inputs["virtualNetworkLinkName"]: r.inputs["virtualNetwork"]["id"]
+        for r in run.of_type("azure-native:privatedns:VirtualNetworkLink")
+    }
+    assert {name: links[name] for name in names.values()} == {name: vnet for vnet, name in names.items()}
