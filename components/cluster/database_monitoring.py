@@ -26,6 +26,16 @@ DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "assets" / "cnpg-grafa
 # until the ObjectStore reports a recovery window for the cluster, e.g. before the first backup.
 LAST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
 LAST_FAILED_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp"
+# kube-state-metrics' PVC creation time: the cluster's age, from its oldest volume (pods come and go).
+PVC_CREATED_METRIC = "kube_persistentvolumeclaim_created"
+
+# Azure managed Prometheus keeps only a minimal list of each default target's metrics unless told more
+# (Azure/prometheus-collector tomlparser-default-targets-metrics-keep-list.go; kubestateRegex_minimal_mac
+# has no kube_persistentvolumeclaim_created). Its settings ConfigMap adds to a target's list; every other
+# default (targets, intervals, the minimal profile itself) stays, as sections left out keep theirs.
+AZURE_METRICS_NAMESPACE = "kube-system"
+AZURE_METRICS_SETTINGS = "ama-metrics-settings-configmap"
+AZURE_KEEP_LIST_ADDITIONS: dict[str, tuple[str, ...]] = {"kubestate": (PVC_CREATED_METRIC,)}
 
 REPLICATION_LAG_SECONDS = 300
 # A replica cluster replays the primary region's archive, a segment at least every archive_timeout
@@ -253,7 +263,7 @@ def alert_rules(
             "critical",
             "15m",
             f"(max({LAST_BACKUP_METRIC}{{{pods}}}) or vector(0)) == 0"
-            f" and on () time() - min(kube_persistentvolumeclaim_created{{{volumes}}}) > {backup_limit_seconds}",
+            f" and on () time() - min({PVC_CREATED_METRIC}{{{volumes}}}) > {backup_limit_seconds}",
             f"{where} has no base backup",
             f"No base backup of {where} has completed although its volumes are more than {backup_alert_after_hours} hours old.",
         ),
@@ -275,6 +285,20 @@ def alert_rules(
             "Volume {{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free space left.",
         ),
     ]
+
+
+def azure_metrics_settings() -> dict[str, str]:
+    """The data of Azure's ``ama-metrics-settings-configmap`` (schema v2, otelcollector/configmaps/
+    ama-metrics-settings-configmap.yaml): the keep-list additions, with the minimal profile on. The agent
+    reads a section header only as a line ending in ``: |-`` (shared/helpers.go ParseMetricsFiles)."""
+    keep_lists = "\n".join(
+        f'  {target} = "{"|".join(metrics)}"' for target, metrics in sorted(AZURE_KEEP_LIST_ADDITIONS.items())
+    )
+    return {
+        "schema-version": "v2",
+        "config-version": "ver1",
+        "cluster-metrics": f"default-targets-metrics-keep-list: |-\n{keep_lists}\nminimal-ingestion-profile: |-\n  enabled = true",
+    }
 
 
 def dashboard_json() -> str:
@@ -347,5 +371,12 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 metadata=metadata,
                 spec=pod_monitor_spec,
                 opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[cluster.resource]),
+            )
+            # So that the alert rules' kube-state-metrics series reach the workspace (the add-on picks it up).
+            k8s.core.v1.ConfigMap(
+                f"{name}-azure-metrics-settings",
+                metadata={"name": AZURE_METRICS_SETTINGS, "namespace": AZURE_METRICS_NAMESPACE},
+                data=azure_metrics_settings(),
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
             )
         self.register_outputs({})

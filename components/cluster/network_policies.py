@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.endpoints import POSTGRES_PORT
+from components.cluster.database_monitoring import AZURE_METRICS_NAMESPACE
 from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
 
 # The instance manager's status API, which the operator (and the other instances) call.
@@ -25,7 +26,6 @@ PGBOUNCER_METRICS_PORT = 9127
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
 # The Azure Monitor metrics add-on's scraper (Azure/prometheus-collector ama-metrics-deployment.yaml);
 # it scrapes the azmonitoring.coreos.com PodMonitors.
-AZURE_METRICS_NAMESPACE = "kube-system"
 AZURE_METRICS_POD_LABEL = {"rsName": "ama-metrics"}
 
 Selector = k8s.meta.v1.LabelSelectorArgs
