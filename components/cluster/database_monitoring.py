@@ -11,13 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.cluster_spec import ClusterRef
+from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
 from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
 
 METRICS_PORT = "metrics"
-# CNPG's initdb/join Job pods carry the cluster label too; only instance pods serve metrics
-# (CNPG's own PodMonitor selects the same, pkg/specs/podmonitor.go).
-INSTANCE_POD_LABEL = {"cnpg.io/podRole": "instance"}
 
 # grafana-dashboards main: its backup panels read the Barman Cloud plugin's metrics (assets/SOURCES.md).
 DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "assets" / "cnpg-grafana-dashboard.json"
@@ -314,7 +311,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
         cluster = args.cluster
         metadata = {"name": cluster.name, "namespace": cluster.namespace}
         pod_monitor_spec = {
-            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_LABEL}},
+            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_ROLE}},
             "podMetricsEndpoints": [{"port": METRICS_PORT, "relabelings": [ROLE_RELABELING]}],
         }
         if args.prometheus_operator is not None:

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from components.cluster.database_monitoring import AZURE_METRICS_SETTINGS, INSTANCE_POD_LABEL
+from components.builders.cluster_spec import INSTANCE_POD_ROLE
+from components.cluster.database_monitoring import AZURE_METRICS_SETTINGS
 from components.cluster.poolers import POOLER_NAME_LABEL
 from offline.charts import ChartObject, render_releases
 from offline.engine import StackRun, run_stack
@@ -89,7 +90,7 @@ def _scrapes_exporter(run: StackRun, flavour: str, exporter: str) -> bool:
     for monitor in run.of_type(POD_MONITOR[flavour]):
         selector = monitor.inputs["spec"]["selector"]
         ports = [endpoint["port"] for endpoint in monitor.inputs["spec"]["podMetricsEndpoints"]]
-        if exporter == "instance" and INSTANCE_POD_LABEL.items() <= selector.get("matchLabels", {}).items():
+        if exporter == "instance" and INSTANCE_POD_ROLE.items() <= selector.get("matchLabels", {}).items():
             return ports == ["metrics"]
         if exporter == "pooler" and any(e["key"] == POOLER_NAME_LABEL for e in selector.get("matchExpressions", [])):
             return ports == ["metrics"]
