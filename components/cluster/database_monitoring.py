@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
-from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
+from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, MONITORING_NAMESPACE
 
 METRICS_PORT = "metrics"
 
@@ -347,13 +347,13 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 },
                 opts=after,
             )
-            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from every namespace.
+            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from Grafana's namespace only.
             # The provider applies server-side, so no last-applied annotation copies the 125 kB.
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard",
                 metadata={
                     "name": f"{cluster.name}-grafana-dashboard",
-                    "namespace": cluster.namespace,
+                    "namespace": MONITORING_NAMESPACE,
                     "labels": GRAFANA_DASHBOARD_LABEL,
                 },
                 data={"cloudnative-pg.json": dashboard_json()},

@@ -89,7 +89,20 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
         "enabled": True,
         "defaultDashboardsEnabled": False,
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+        # Not the sample's searchNamespace ALL, for which the chart's ClusterRole reads every Secret and
+        # ConfigMap of the cluster: a Role in Grafana's namespace (grafana chart templates/role.yaml), and
+        # dashboards and datasources are ConfigMaps there (DatabaseMonitoring puts CNPG's dashboard there).
+        "rbac": {"namespaced": True},
+        "sidecar": {
+            "dashboards": {
+                "enabled": True,
+                "label": "grafana_dashboard",
+                "labelValue": "1",
+                "searchNamespace": MONITORING_NAMESPACE,
+                "resource": "configmap",
+            },
+            "datasources": {"resource": "configmap"},
+        },
     },
     "alertmanager": {"enabled": True},
 }

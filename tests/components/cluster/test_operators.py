@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 
 from components.cluster.operators import SYSTEM_POOL_WORKLOADS
+from offline.charts import helm_releases, render_release, stack_kubernetes_version
 from offline.engine import Registration, StackRun, run_stack
 from tests.components.helpers import children
 
@@ -100,3 +101,38 @@ def test_every_operator_workload_tolerates_the_tainted_system_pool(prod: StackRu
 def test_the_system_pool_taint_is_the_one_tolerated(prod: StackRun) -> None:
     cluster = prod.of_type("azure-native:containerservice:ManagedCluster")[0]
     assert cluster.inputs["agentPoolProfiles"][0]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
+
+
+def _rendered(run: StackRun, chart: str) -> list[dict[str, Any]]:
+    release = next(r for r in helm_releases(run) if r.chart == chart)
+    return [item.obj for item in render_release(release, stack_kubernetes_version(run))]
+
+
+def _grants(rule: dict[str, Any], resource: str) -> bool:
+    return "" in rule.get("apiGroups", []) and bool({resource, "*"} & set(rule.get("resources", [])))
+
+
+def test_grafana_reads_no_secret_or_config_map_outside_its_namespace(prod: StackRun) -> None:
+    objects = _rendered(prod, "kube-prometheus-stack")
+    cluster_roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
+    bound = {o["roleRef"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"}
+    # No ClusterRole the release binds grants Grafana's service account core Secrets or ConfigMaps.
+    grafana_bindings = [
+        o for o in objects
+        if o["kind"] == "ClusterRoleBinding" and any(s["name"] == "kube-prometheus-stack-grafana" for s in o.get("subjects", []))
+    ]
+    assert grafana_bindings == []
+    assert not [
+        name for name, role in cluster_roles.items()
+        if "grafana" in name and name in bound and any(_grants(rule, r) for rule in role.get("rules") or [] for r in ("secrets", "configmaps"))
+    ]
+    # A Role in 'monitoring', bound to Grafana's service account.
+    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "kube-prometheus-stack-grafana"]
+    assert role["metadata"]["namespace"] == "monitoring"
+    # The dashboard sidecar searches that namespace only, for ConfigMaps.
+    (grafana,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "kube-prometheus-stack-grafana"]
+    sidecar = next(c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard")
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert (env["NAMESPACE"], env["RESOURCE"]) == ("monitoring", "configmap")
+    dashboard = prod.one("kubernetes:core/v1:ConfigMap", "database-monitoring-dashboard")
+    assert dashboard.inputs["metadata"]["namespace"] == env["NAMESPACE"]
