@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.postgres_parameters import MIB, PG_HBA, setting_bytes
+from components.builders.priorities import INSTANCES
 from settings import PostgresSettings
 
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
@@ -211,6 +212,8 @@ def cluster_spec(
             }
         ],
         "affinity": affinity,
+        # Above the poolers and monitoring, below the operators (builders/priorities.py).
+        "priorityClassName": INSTANCES.name,
         # requests == limits: Guaranteed QoS, and the memory the parameters were sized for.
         "resources": {"requests": resources, "limits": resources},
         "bootstrap": bootstrap,

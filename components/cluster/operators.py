@@ -3,14 +3,18 @@ kube-prometheus-stack, installed from their official Helm repositories at pinned
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
+from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
+from components.builders.priorities import MONITORING, OPERATORS, PRIORITIES
 from settings import OperatorSettings
 
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -36,6 +40,62 @@ GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 JETSTACK_REPO = "https://charts.jetstack.io"
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
+
+# Two replicas of each operator that elects a leader, so that a lost node costs a lease (15 s for
+# CloudNativePG, 60 s for cert-manager's default) rather than a reschedule: cloudnative-pg runs with
+# --leader-elect (chart templates/deployment.yaml; cnpg v1.30.0 internal/cmd/manager/controller), and
+# cert-manager's controller and cainjector elect one (global.leaderElection) while its webhook is
+# stateless. Not the Barman Cloud plugin: its gRPC service is a controller-runtime Runnable without
+# NeedLeaderElection (plugin-barman-cloud v0.14.0 internal/cnpgi/operator/manager.go), so only the
+# leader serves it and a second pod behind the Service would refuse the calls routed to it.
+OPERATOR_REPLICAS = 2
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+# cert-manager's pods per component (chart templates/*deployment.yaml selector labels, release cert-manager).
+CERT_MANAGER_PODS = {
+    component: {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": component}
+    for name, component in (("cert-manager", "controller"), ("webhook", "webhook"), ("cainjector", "cainjector"))
+}
+
+
+def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, dict[str, str]]:
+    """Requests, so the scheduler reserves room (no BestEffort pod evicted first), and a memory limit; no
+    CPU limit, which would only throttle an operator the node has idle CPU for."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+def spread(pod_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Replicas in different zones, and on different nodes. ScheduleAnyway: the system pool may have one
+    node (dev) or fewer zones than the cluster; nodes the pods cannot run on do not count (Honor)."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "nodeTaintsPolicy": "Honor",
+            "labelSelector": {"matchLabels": dict(pod_labels)},
+        }
+        for key in (ZONE_TOPOLOGY_KEY, HOSTNAME_TOPOLOGY_KEY)
+    ]
+
+
+def replicated(pod_labels: Mapping[str, str], requests: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Chart values of a leader-electing operator: replicas, resources and their spread."""
+    return {"replicaCount": OPERATOR_REPLICAS, "resources": requests, "topologySpreadConstraints": spread(pod_labels)}
+
+
+# The chart's PodDisruptionBudget: minAvailable 1 unless set (templates/*poddisruptionbudget.yaml), so a
+# drain leaves one replica running.
+CERT_MANAGER_BUDGET = {"podDisruptionBudget": {"enabled": True}}
+CERT_MANAGER_VALUES: dict[str, Any] = {
+    "crds": {"enabled": True},
+    # Every cert-manager pod (the chart has one priority value for all).
+    "global": {"priorityClassName": OPERATORS.name},
+    **replicated(CERT_MANAGER_PODS["controller"], resources("20m", "64Mi", "256Mi")),
+    **CERT_MANAGER_BUDGET,
+    "webhook": {**replicated(CERT_MANAGER_PODS["webhook"], resources("10m", "32Mi", "128Mi")), **CERT_MANAGER_BUDGET},
+    # cainjector caches the Secrets and CRDs it injects CAs from.
+    "cainjector": {**replicated(CERT_MANAGER_PODS["cainjector"], resources("10m", "64Mi", "256Mi")), **CERT_MANAGER_BUDGET},
+}
 
 # CloudNativePG's recommended kube-prometheus-stack values (docs/src/samples/monitoring/
 # kube-stack-config.yaml @ v1.30.0, Apache-2.0), copied and pinned here rather than fetched
@@ -83,10 +143,17 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
             "ruleSelectorNilUsesHelmValues": False,
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "probeSelectorNilUsesHelmValues": False,
+            # From here on the program's own: requests and the lowest priority (so for every workload below).
+            "priorityClassName": MONITORING.name,
+            "resources": resources("100m", "512Mi", "2Gi"),
         }
     },
+    "prometheusOperator": {"priorityClassName": MONITORING.name, "resources": resources("20m", "64Mi", "256Mi")},
+    "kube-state-metrics": {"priorityClassName": MONITORING.name, "resources": resources("10m", "64Mi", "256Mi")},
     "grafana": {
         "enabled": True,
+        "priorityClassName": MONITORING.name,
+        "resources": resources("50m", "128Mi", "512Mi"),
         "defaultDashboardsEnabled": False,
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         # Not the sample's searchNamespace ALL, for which the chart's ClusterRole reads every Secret and
@@ -94,6 +161,8 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
         # dashboards and datasources are ConfigMaps there (DatabaseMonitoring puts CNPG's dashboard there).
         "rbac": {"namespaced": True},
         "sidecar": {
+            # Every sidecar container of Grafana's pod (dashboards, datasources).
+            "resources": resources("10m", "64Mi", "256Mi"),
             "dashboards": {
                 "enabled": True,
                 "label": "grafana_dashboard",
@@ -104,7 +173,10 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
             "datasources": {"resource": "configmap"},
         },
     },
-    "alertmanager": {"enabled": True},
+    "alertmanager": {
+        "enabled": True,
+        "alertmanagerSpec": {"priorityClassName": MONITORING.name, "resources": resources("10m", "32Mi", "128Mi")},
+    },
 }
 
 # Alertmanager values that send every alert (Watchdog aside) to the on-call webhook. Helm merges the
@@ -112,8 +184,8 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
 # URL stays out of the values (plain in the Helm release): Alertmanager reads it from the Secret,
 # which the Prometheus Operator mounts under /etc/alertmanager/secrets/<name>/.
 ALERTMANAGER_TO_WEBHOOK: dict = {
-    "enabled": True,
-    "alertmanagerSpec": {"secrets": [ALERT_WEBHOOK_SECRET]},
+    **KUBE_PROMETHEUS_STACK_VALUES["alertmanager"],
+    "alertmanagerSpec": {**KUBE_PROMETHEUS_STACK_VALUES["alertmanager"]["alertmanagerSpec"], "secrets": [ALERT_WEBHOOK_SECRET]},
     "config": {
         "route": {"receiver": "on-call", "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
         "receivers": [
@@ -178,6 +250,7 @@ class Operators(pulumi.ComponentResource):
     """
 
     database_ready: list[pulumi.Resource]
+    priority_classes: list[pulumi.Resource]
     prometheus_operator: list[pulumi.Resource] | None
     grafana_admin_password: pulumi.Output[str] | None
 
@@ -185,6 +258,19 @@ class Operators(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Operators", name, None, opts)
         self._provider = args.provider
         versions = args.settings
+        # Before every pod that names one: the API server refuses a pod whose priority class is missing.
+        self.priority_classes = [
+            k8s.scheduling.v1.PriorityClass(
+                f"{name}-priority-{priority.name}",
+                metadata={"name": priority.name},
+                value=priority.value,
+                description=priority.description,
+                preemption_policy=priority.preemption_policy,
+                global_default=False,
+                opts=pulumi.ResourceOptions(parent=self, provider=self._provider),
+            )
+            for priority in PRIORITIES
+        ]
         cert_manager_namespace = self._namespace(name, CERT_MANAGER_NAMESPACE)
         cert_manager = self._release(
             f"{name}-cert-manager",
@@ -192,7 +278,7 @@ class Operators(pulumi.ComponentResource):
             repo=JETSTACK_REPO,
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
-            values={"crds": {"enabled": True}},
+            values=CERT_MANAGER_VALUES,
             depends_on=[cert_manager_namespace],
         )
         self.prometheus_operator = None
@@ -209,6 +295,8 @@ class Operators(pulumi.ComponentResource):
             values={
                 # The chart's CRDs with a newer 1.30 operator image (settings.operators explains why).
                 "image": {"tag": versions.cnpg_operator_version},
+                **replicated(CNPG_OPERATOR_SELECTOR, resources("50m", "128Mi", "512Mi")),
+                "priorityClassName": OPERATORS.name,
                 # Operator settings live in the chart-owned ConfigMap in the operator's namespace.
                 "config": {
                     "create": True,
@@ -231,6 +319,15 @@ class Operators(pulumi.ComponentResource):
         )
         if self.prometheus_operator is not None:
             self._operator_pod_monitor(name, cnpg)
+        # The chart has no PodDisruptionBudget: a drain takes one operator replica at a time.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-cnpg-pdb",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CNPG_RELEASE, namespace=OPERATOR_NAMESPACE),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CNPG_OPERATOR_SELECTOR))
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[operator_namespace]),
+        )
         plugin = self._release(
             f"{name}-barman-cloud",
             chart="plugin-barman-cloud",
@@ -241,6 +338,9 @@ class Operators(pulumi.ComponentResource):
             values={
                 "image": {"tag": versions.barman_cloud_plugin_version},
                 "sidecarImage": {"tag": versions.barman_cloud_plugin_version},
+                # One replica (OPERATOR_REPLICAS says why), with requests and the operators' priority.
+                "resources": resources("20m", "64Mi", "256Mi"),
+                "priorityClassName": OPERATORS.name,
             },
             # Needs cert-manager's Certificate CRD, not the operator: the operator finds the plugin's Service
             # whenever a Cluster uses it, so both install side by side.
@@ -292,7 +392,9 @@ class Operators(pulumi.ComponentResource):
             cleanup_on_fail=True,
             skip_await=False,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends_on),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self._provider, depends_on=[*self.priority_classes, *(depends_on or [])]
+            ),
         )
 
     def _namespace(self, name: str, namespace: str) -> k8s.core.v1.Namespace:

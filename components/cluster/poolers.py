@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
 from components.builders.endpoints import Endpoints
+from components.builders.priorities import POOLERS
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -108,6 +109,8 @@ class Poolers(pulumi.ComponentResource):
             "containers": [{"name": PGBOUNCER_CONTAINER, "resources": {"requests": quantities, "limits": quantities}}],
             # Next to the instances, on the postgres pool (the only pool that takes workloads).
             "nodeSelector": dict([args.placement.node_label]),
+            # Below the instances: with the pool short of room, PostgreSQL is scheduled first.
+            "priorityClassName": POOLERS.name,
             "topologySpreadConstraints": [
                 {
                     "maxSkew": 1,

@@ -58,7 +58,8 @@ def test_install_order(prod: StackRun) -> None:
     namespace = prod.one("kubernetes:core/v1:Namespace", "operators-cnpg-system-namespace").urn
     # The operator needs only its namespace: its PodMonitor, which needs kube-prometheus-stack's CRDs, is
     # a separate resource (below), no longer rendered by the chart.
-    assert releases["cloudnative-pg"].dependencies == [namespace]
+    priorities = [r.urn for r in prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")]
+    assert sorted(releases["cloudnative-pg"].dependencies) == sorted([*priorities, namespace])
     assert cert_manager in releases["plugin-barman-cloud"].dependencies  # tests/test_deployment_order.py: the rest
     assert all(r.inputs["atomic"] is True for r in releases.values())
     assert cnpg not in releases["plugin-barman-cloud"].dependencies
@@ -136,3 +137,73 @@ def test_grafana_reads_no_secret_or_config_map_outside_its_namespace(prod: Stack
     assert (env["NAMESPACE"], env["RESOURCE"]) == ("monitoring", "configmap")
     dashboard = prod.one("kubernetes:core/v1:ConfigMap", "database-monitoring-dashboard")
     assert dashboard.inputs["metadata"]["namespace"] == env["NAMESPACE"]
+
+
+PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
+# The operators the database needs rank with it; monitoring ranks last (components/builders/priorities.py).
+NAMESPACE_PRIORITY = {"cert-manager": "postgres-operators", "cnpg-system": "postgres-operators", "monitoring": "postgres-monitoring"}
+# Leader-electing operators run two replicas (operators.OPERATOR_REPLICAS says why not the plugin).
+REPLICATED = {("cert-manager", "cert-manager"), ("cert-manager", "cert-manager-webhook"), ("cert-manager", "cert-manager-cainjector"), ("cnpg-system", "cloudnative-pg")}
+
+
+def _all_rendered(run: StackRun) -> list[dict[str, Any]]:
+    return [obj for chart in ("cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack") for obj in _rendered(run, chart)]
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) == {"matchLabels"}, selector
+    return selector["matchLabels"].items() <= labels.items()
+
+
+def test_priority_classes_rank_postgres_above_poolers_above_monitoring(prod: StackRun) -> None:
+    classes = {r.inputs["metadata"]["name"]: r.inputs for r in prod.of_type(PRIORITY_CLASS)}
+    value = {name: spec["value"] for name, spec in classes.items()}
+    assert value["postgres-operators"] >= value["postgres-instances"] > value["postgres-poolers"] > value["postgres-monitoring"] > 0
+    # Below Kubernetes' system classes; never the cluster's default; monitoring waits rather than evicting.
+    assert max(value.values()) < 1_000_000_000 and not any(spec["globalDefault"] for spec in classes.values())
+    assert classes["postgres-monitoring"]["preemptionPolicy"] == "Never"
+    cluster = prod.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster")
+    assert cluster.inputs["spec"]["priorityClassName"] == "postgres-instances"
+    poolers = prod.of_type("kubernetes:postgresql.cnpg.io/v1:Pooler")
+    assert poolers and {p.inputs["spec"]["template"]["spec"]["priorityClassName"] for p in poolers} == {"postgres-poolers"}
+    # Created before the pods that name them (the API server refuses a pod whose class is missing).
+    urns = {r.urn for r in prod.of_type(PRIORITY_CLASS)}
+    assert all(urns <= set(r.dependencies) for r in _releases(prod).values())
+
+
+def test_every_operator_pod_has_requests_a_memory_limit_and_its_priority(prod: StackRun) -> None:
+    workloads = [o for o in _all_rendered(prod) if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]
+    assert len(workloads) >= 8
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        where = f"{workload['metadata']['namespace']}/{workload['metadata']['name']}"
+        assert pod.get("priorityClassName") == NAMESPACE_PRIORITY[workload["metadata"]["namespace"]], where
+        for container in pod["containers"]:
+            found = container.get("resources") or {}
+            assert {"cpu", "memory"} <= set(found.get("requests", {})) and "memory" in found.get("limits", {}), (where, container["name"])
+    # The Prometheus Operator's own workloads take theirs from the custom resources.
+    for kind in ("Prometheus", "Alertmanager"):
+        (spec,) = [o["spec"] for o in _all_rendered(prod) if o["kind"] == kind]
+        assert spec["priorityClassName"] == "postgres-monitoring" and "memory" in spec["resources"]["limits"], kind
+
+
+def test_leader_electing_operators_run_two_replicas_spread_and_budgeted(prod: StackRun) -> None:
+    objects = _all_rendered(prod)
+    deployments = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Deployment"}
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    budgets += [r.inputs for r in prod.of_type("kubernetes:policy/v1:PodDisruptionBudget") if r.inputs["metadata"]["namespace"] == "cnpg-system"]
+    for key in REPLICATED:
+        deployment = deployments[key]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["replicas"] == 2, key
+        args = " ".join(arg for c in deployment["spec"]["template"]["spec"]["containers"] for arg in c.get("args", []))
+        assert key[1] == "cert-manager-webhook" or "--leader-elect" in args, key
+        spreads = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {s["topologyKey"] for s in spreads} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}, key
+        assert all(_matches(s["labelSelector"], labels) for s in spreads), key
+        (budget,) = [b for b in budgets if b["metadata"]["namespace"] == key[0] and _matches(b["spec"]["selector"], labels)]
+        assert budget["spec"].get("minAvailable") == 1 or budget["spec"].get("maxUnavailable") == 1, key
+    # The plugin serves its gRPC API on the leader only: one replica, so no budget that would block drains.
+    plugin = deployments[("cnpg-system", "plugin-barman-cloud")]
+    assert plugin["spec"]["replicas"] == 1
+    assert not [b for b in budgets if _matches(b["spec"]["selector"], plugin["spec"]["template"]["metadata"]["labels"])]
