@@ -22,7 +22,9 @@ class Priority:
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
 
 
-OPERATORS = Priority("postgres-operators", 1_000_000, "Operators the PostgreSQL clusters need: CloudNativePG, Barman Cloud, cert-manager.")
+OPERATORS = Priority(
+    "postgres-operators", 1_000_000, "Operators the PostgreSQL clusters need: CloudNativePG, Barman Cloud, cert-manager."
+)
 INSTANCES = Priority("postgres-instances", 900_000, "CloudNativePG PostgreSQL instances.")
 POOLERS = Priority("postgres-poolers", 800_000, "CloudNativePG PgBouncer poolers.")
 MONITORING = Priority("postgres-monitoring", 100_000, "In-cluster monitoring (kube-prometheus-stack).", "Never")

@@ -288,13 +288,13 @@ def azure_metrics_settings() -> dict[str, str]:
     """The data of Azure's ``ama-metrics-settings-configmap`` (schema v2, otelcollector/configmaps/
     ama-metrics-settings-configmap.yaml): the keep-list additions, with the minimal profile on. The agent
     reads a section header only as a line ending in ``: |-`` (shared/helpers.go ParseMetricsFiles)."""
-    keep_lists = "\n".join(
-        f'  {target} = "{"|".join(metrics)}"' for target, metrics in sorted(AZURE_KEEP_LIST_ADDITIONS.items())
-    )
+    keep_lists = "\n".join(f'  {target} = "{"|".join(metrics)}"' for target, metrics in sorted(AZURE_KEEP_LIST_ADDITIONS.items()))
     return {
         "schema-version": "v2",
         "config-version": "ver1",
-        "cluster-metrics": f"default-targets-metrics-keep-list: |-\n{keep_lists}\nminimal-ingestion-profile: |-\n  enabled = true",
+        "cluster-metrics": "\n".join(
+            ["default-targets-metrics-keep-list: |-", keep_lists, "minimal-ingestion-profile: |-", "  enabled = true"]
+        ),
     }
 
 

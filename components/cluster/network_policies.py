@@ -95,7 +95,9 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
                 _tcp(INSTANCE_MANAGER_PORT, POSTGRES_PORT),
             ),
             # Standbys stream WAL from the primary (and rewind from it), join Jobs clone it: PostgreSQL only.
-            self._allow("allow-instances", INSTANCES, [Peer(pod_selector=INSTANCES), Peer(pod_selector=JOIN_JOBS)], _tcp(POSTGRES_PORT)),
+            self._allow(
+                "allow-instances", INSTANCES, [Peer(pod_selector=INSTANCES), Peer(pod_selector=JOIN_JOBS)], _tcp(POSTGRES_PORT)
+            ),
         ]
         scrapers = []
         if args.self_managed_prometheus:

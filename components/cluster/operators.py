@@ -52,7 +52,11 @@ OPERATOR_REPLICAS = 2
 HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
 # cert-manager's pods per component (chart templates/*deployment.yaml selector labels, release cert-manager).
 CERT_MANAGER_PODS = {
-    component: {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": component}
+    component: {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": "cert-manager",
+        "app.kubernetes.io/component": component,
+    }
     for name, component in (("cert-manager", "controller"), ("webhook", "webhook"), ("cainjector", "cainjector"))
 }
 

@@ -146,7 +146,9 @@ def _azure_keeps(run: StackRun, target: str, metric: str) -> bool:
 def _in_cluster_keeps(rendered: Mapping[str, list[ChartObject]], exporter: str, metric: str) -> bool:
     name, path = IN_CLUSTER_SERVICE_MONITORS[exporter]
     monitors = [
-        item.obj for items in rendered.values() for item in items
+        item.obj
+        for items in rendered.values()
+        for item in items
         if item.obj["kind"] == "ServiceMonitor" and item.obj["metadata"]["name"] == name
     ]
     return any(
@@ -209,7 +211,9 @@ def test_azure_keeps_the_pvc_creation_time_only_through_the_settings(prod: Stack
         f"|{json.loads(FIXTURE.read_text())['minimalIngestionKeepLists']['kubestate']}", "kube_persistentvolumeclaim_created"
     )
     # ... and the ConfigMap adds it, leaving every default target and the profile as they were.
-    (settings,) = [c for c in prod.of_type("kubernetes:core/v1:ConfigMap") if c.inputs["metadata"]["name"] == AZURE_METRICS_SETTINGS]
+    (settings,) = [
+        c for c in prod.of_type("kubernetes:core/v1:ConfigMap") if c.inputs["metadata"]["name"] == AZURE_METRICS_SETTINGS
+    ]
     sections = parse_metrics_settings(settings.inputs["data"]["cluster-metrics"])
     assert sections == {
         "default-targets-metrics-keep-list": {"kubestate": "kube_persistentvolumeclaim_created"},

@@ -139,11 +139,17 @@ def test_scrapers_follow_the_monitoring_choices() -> None:
 # pkg/specs/pgbouncer/deployments.go) and the scrapers and operator as their charts do.
 DATABASE = "cnpg-database"
 POD_LABELS: dict[str, tuple[str, dict[str, str]]] = {
-    "instance": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance", "cnpg.io/instanceName": "pg-primary-1"}),
+    "instance": (
+        DATABASE,
+        {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance", "cnpg.io/instanceName": "pg-primary-1"},
+    ),
     "restored instance": (DATABASE, {"cnpg.io/cluster": "pg-restored", "cnpg.io/podRole": "instance"}),
     "join job": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/jobRole": "join", "cnpg.io/instanceName": "pg-primary-3"}),
     "initdb job": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/jobRole": "initdb"}),
-    "pooler": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "pooler", "cnpg.io/poolerName": "pg-primary-pooler-rw"}),
+    "pooler": (
+        DATABASE,
+        {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "pooler", "cnpg.io/poolerName": "pg-primary-pooler-rw"},
+    ),
     "app pod": (DATABASE, {"app": "other"}),
     "operator": ("cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": "cloudnative-pg"}),
     "barman cloud plugin": ("cnpg-system", {"app.kubernetes.io/name": "plugin-barman-cloud"}),
@@ -160,7 +166,7 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     for requirement in selector.get("matchExpressions", []):
         key, operator = requirement["key"], requirement["operator"]
         present = key in labels
-        if operator == "Exists" and not present or operator == "DoesNotExist" and present:
+        if (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
             return False
         if operator == "In" and labels.get(key) not in requirement["values"]:
             return False
@@ -175,7 +181,9 @@ def admitted(policies: dict[str, dict[str, Any]], source: str, target: str, port
     source_namespace, source_labels = POD_LABELS[source]
     namespace, labels = POD_LABELS[target]
     selecting = [
-        p["spec"] for p in policies.values() if p["metadata"]["namespace"] == namespace and _selects(p["spec"]["podSelector"], labels)
+        p["spec"]
+        for p in policies.values()
+        if p["metadata"]["namespace"] == namespace and _selects(p["spec"]["podSelector"], labels)
     ]
     if not selecting:
         return True

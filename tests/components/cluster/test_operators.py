@@ -119,13 +119,17 @@ def test_grafana_reads_no_secret_or_config_map_outside_its_namespace(prod: Stack
     bound = {o["roleRef"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"}
     # No ClusterRole the release binds grants Grafana's service account core Secrets or ConfigMaps.
     grafana_bindings = [
-        o for o in objects
+        o
+        for o in objects
         if o["kind"] == "ClusterRoleBinding" and any(s["name"] == "kube-prometheus-stack-grafana" for s in o.get("subjects", []))
     ]
     assert grafana_bindings == []
     assert not [
-        name for name, role in cluster_roles.items()
-        if "grafana" in name and name in bound and any(_grants(rule, r) for rule in role.get("rules") or [] for r in ("secrets", "configmaps"))
+        name
+        for name, role in cluster_roles.items()
+        if "grafana" in name
+        and name in bound
+        and any(_grants(rule, r) for rule in role.get("rules") or [] for r in ("secrets", "configmaps"))
     ]
     # A Role in 'monitoring', bound to Grafana's service account.
     (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "kube-prometheus-stack-grafana"]
@@ -141,13 +145,26 @@ def test_grafana_reads_no_secret_or_config_map_outside_its_namespace(prod: Stack
 
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 # The operators the database needs rank with it; monitoring ranks last (components/builders/priorities.py).
-NAMESPACE_PRIORITY = {"cert-manager": "postgres-operators", "cnpg-system": "postgres-operators", "monitoring": "postgres-monitoring"}
+NAMESPACE_PRIORITY = {
+    "cert-manager": "postgres-operators",
+    "cnpg-system": "postgres-operators",
+    "monitoring": "postgres-monitoring",
+}
 # Leader-electing operators run two replicas (operators.OPERATOR_REPLICAS says why not the plugin).
-REPLICATED = {("cert-manager", "cert-manager"), ("cert-manager", "cert-manager-webhook"), ("cert-manager", "cert-manager-cainjector"), ("cnpg-system", "cloudnative-pg")}
+REPLICATED = {
+    ("cert-manager", "cert-manager"),
+    ("cert-manager", "cert-manager-webhook"),
+    ("cert-manager", "cert-manager-cainjector"),
+    ("cnpg-system", "cloudnative-pg"),
+}
 
 
 def _all_rendered(run: StackRun) -> list[dict[str, Any]]:
-    return [obj for chart in ("cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack") for obj in _rendered(run, chart)]
+    return [
+        obj
+        for chart in ("cert-manager", "cloudnative-pg", "plugin-barman-cloud", "kube-prometheus-stack")
+        for obj in _rendered(run, chart)
+    ]
 
 
 def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -158,7 +175,9 @@ def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 def test_priority_classes_rank_postgres_above_poolers_above_monitoring(prod: StackRun) -> None:
     classes = {r.inputs["metadata"]["name"]: r.inputs for r in prod.of_type(PRIORITY_CLASS)}
     value = {name: spec["value"] for name, spec in classes.items()}
-    assert value["postgres-operators"] >= value["postgres-instances"] > value["postgres-poolers"] > value["postgres-monitoring"] > 0
+    assert (
+        value["postgres-operators"] >= value["postgres-instances"] > value["postgres-poolers"] > value["postgres-monitoring"] > 0
+    )
     # Below Kubernetes' system classes; never the cluster's default; monitoring waits rather than evicting.
     assert max(value.values()) < 1_000_000_000 and not any(spec["globalDefault"] for spec in classes.values())
     assert classes["postgres-monitoring"]["preemptionPolicy"] == "Never"
@@ -180,7 +199,10 @@ def test_every_operator_pod_has_requests_a_memory_limit_and_its_priority(prod: S
         assert pod.get("priorityClassName") == NAMESPACE_PRIORITY[workload["metadata"]["namespace"]], where
         for container in pod["containers"]:
             found = container.get("resources") or {}
-            assert {"cpu", "memory"} <= set(found.get("requests", {})) and "memory" in found.get("limits", {}), (where, container["name"])
+            assert {"cpu", "memory"} <= set(found.get("requests", {})) and "memory" in found.get("limits", {}), (
+                where,
+                container["name"],
+            )
     # The Prometheus Operator's own workloads take theirs from the custom resources.
     for kind in ("Prometheus", "Alertmanager"):
         (spec,) = [o["spec"] for o in _all_rendered(prod) if o["kind"] == kind]
@@ -191,7 +213,11 @@ def test_leader_electing_operators_run_two_replicas_spread_and_budgeted(prod: St
     objects = _all_rendered(prod)
     deployments = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "Deployment"}
     budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
-    budgets += [r.inputs for r in prod.of_type("kubernetes:policy/v1:PodDisruptionBudget") if r.inputs["metadata"]["namespace"] == "cnpg-system"]
+    budgets += [
+        r.inputs
+        for r in prod.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+        if r.inputs["metadata"]["namespace"] == "cnpg-system"
+    ]
     for key in REPLICATED:
         deployment = deployments[key]
         labels = deployment["spec"]["template"]["metadata"]["labels"]
