@@ -65,12 +65,13 @@ _CLUSTER_SCOPED_BUILTIN_KINDS = frozenset(
 
 # Values a chart's templates read that its values.yaml shows only commented out, so Helm's defaults
 # lack the key: kube-prometheus-stack 88.5.3 `# priorityClassName: ""` under prometheusOperator
-# (templates/prometheus-operator/deployment.yaml), and at the top of its grafana (templates/_pod.tpl)
-# and kube-state-metrics (templates/deployment.yaml) subcharts. Declared here, by chart.
+# (templates/prometheus-operator/deployment.yaml), at the top of its grafana (templates/_pod.tpl) and
+# kube-state-metrics (templates/deployment.yaml) subcharts, and grafana's `# useExistingRole:` under
+# rbac (templates/rolebinding.yaml). Declared here, by chart.
 COMMENTED_OUT_VALUES: dict[str, dict[str, Any]] = {
     "kube-prometheus-stack": {
         "prometheusOperator": {"priorityClassName": ""},
-        "grafana": {"priorityClassName": ""},
+        "grafana": {"priorityClassName": "", "rbac": {"useExistingRole": ""}},
         "kube-state-metrics": {"priorityClassName": ""},
     }
 }

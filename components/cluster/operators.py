@@ -101,9 +101,13 @@ CERT_MANAGER_VALUES: dict[str, Any] = {
     "cainjector": {**replicated(CERT_MANAGER_PODS["cainjector"], resources("10m", "64Mi", "256Mi")), **CERT_MANAGER_BUDGET},
 }
 
+# The Role Grafana's sidecars read dashboards and datasources with: ConfigMaps in its namespace, no Secret.
+GRAFANA_SIDECAR_ROLE = "grafana-sidecar"
+
 # CloudNativePG's recommended kube-prometheus-stack values (docs/src/samples/monitoring/
 # kube-stack-config.yaml @ v1.30.0, Apache-2.0), copied and pinned here rather than fetched
-# from a moving branch; the Grafana password is replaced by a generated secret.
+# from a moving branch; the Grafana password is replaced by a generated secret, Grafana's RBAC is
+# namespaced, and every workload gets requests and the monitoring priority.
 KUBE_PROMETHEUS_STACK_VALUES: dict = {
     "kubeControllerManager": {"enabled": False},
     "nodeExporter": {"enabled": False},
@@ -147,7 +151,6 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
             "ruleSelectorNilUsesHelmValues": False,
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "probeSelectorNilUsesHelmValues": False,
-            # From here on the program's own: requests and the lowest priority (so for every workload below).
             "priorityClassName": MONITORING.name,
             "resources": resources("100m", "512Mi", "2Gi"),
         }
@@ -161,9 +164,10 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
         "defaultDashboardsEnabled": False,
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         # Not the sample's searchNamespace ALL, for which the chart's ClusterRole reads every Secret and
-        # ConfigMap of the cluster: a Role in Grafana's namespace (grafana chart templates/role.yaml), and
+        # ConfigMap of the cluster, nor the chart's namespaced Role, which still reads the Secrets in
+        # 'monitoring': the chart binds the program's Role (grafana chart templates/rolebinding.yaml), and
         # dashboards and datasources are ConfigMaps there (DatabaseMonitoring puts CNPG's dashboard there).
-        "rbac": {"namespaced": True},
+        "rbac": {"namespaced": True, "useExistingRole": GRAFANA_SIDECAR_ROLE},
         "sidecar": {
             # Every sidecar container of Grafana's pod (dashboards, datasources).
             "resources": resources("10m", "64Mi", "256Mi"),
@@ -423,8 +427,14 @@ class Operators(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
         )
+        sidecar_role = k8s.rbac.v1.Role(
+            f"{name}-grafana-sidecar-role",
+            metadata={"name": GRAFANA_SIDECAR_ROLE, "namespace": MONITORING_NAMESPACE},
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"], verbs=["get", "watch", "list"])],
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
+        )
         values = KUBE_PROMETHEUS_STACK_VALUES
-        ready: list[pulumi.Resource] = [namespace, admin_secret]
+        ready: list[pulumi.Resource] = [namespace, admin_secret, sidecar_role]
         if alert_webhook_url is not None:
             ready.append(
                 k8s.core.v1.Secret(

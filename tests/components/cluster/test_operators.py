@@ -109,38 +109,37 @@ def _rendered(run: StackRun, chart: str) -> list[dict[str, Any]]:
     return [item.obj for item in render_release(release, stack_kubernetes_version(run))]
 
 
-def _grants(rule: dict[str, Any], resource: str) -> bool:
-    return "" in rule.get("apiGroups", []) and bool({resource, "*"} & set(rule.get("resources", [])))
-
-
-def test_grafana_reads_no_secret_or_config_map_outside_its_namespace(prod: StackRun) -> None:
+def test_grafana_reads_no_secret_and_no_config_map_outside_its_namespace(prod: StackRun) -> None:
     objects = _rendered(prod, "kube-prometheus-stack")
-    cluster_roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
-    bound = {o["roleRef"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"}
-    # No ClusterRole the release binds grants Grafana's service account core Secrets or ConfigMaps.
-    grafana_bindings = [
+    grafana_account = "kube-prometheus-stack-grafana"
+    bindings = [
         o
         for o in objects
-        if o["kind"] == "ClusterRoleBinding" and any(s["name"] == "kube-prometheus-stack-grafana" for s in o.get("subjects", []))
+        if o["kind"] in ("ClusterRoleBinding", "RoleBinding") and any(s["name"] == grafana_account for s in o.get("subjects", []))
     ]
-    assert grafana_bindings == []
-    assert not [
-        name
-        for name, role in cluster_roles.items()
-        if "grafana" in name
-        and name in bound
-        and any(_grants(rule, r) for rule in role.get("rules") or [] for r in ("secrets", "configmaps"))
+    # No ClusterRoleBinding at all (the chart's ClusterRole read every Secret and ConfigMap): one RoleBinding
+    # in 'monitoring', to the program's Role, which reads ConfigMaps there and no Secret.
+    assert [(b["kind"], b["metadata"]["namespace"], b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings] == [
+        ("RoleBinding", "monitoring", "Role", "grafana-sidecar")
     ]
-    # A Role in 'monitoring', bound to Grafana's service account.
-    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "kube-prometheus-stack-grafana"]
+    assert not [o for o in objects if o["kind"] in ("Role", "ClusterRole") and "grafana" in o["metadata"]["name"]]
+    (role,) = [
+        r.inputs
+        for r in prod.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+        if r.inputs["metadata"]["name"] == "grafana-sidecar"
+    ]
     assert role["metadata"]["namespace"] == "monitoring"
-    # The dashboard sidecar searches that namespace only, for ConfigMaps.
-    (grafana,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "kube-prometheus-stack-grafana"]
-    sidecar = next(c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard")
-    env = {e["name"]: e.get("value") for e in sidecar["env"]}
-    assert (env["NAMESPACE"], env["RESOURCE"]) == ("monitoring", "configmap")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}]
+    release = _releases(prod)["kube-prometheus-stack"]
+    assert prod.one("kubernetes:rbac.authorization.k8s.io/v1:Role").urn in release.dependencies
+    # The sidecars search that namespace only, for ConfigMaps; CNPG's dashboard lives there.
+    (grafana,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == grafana_account]
+    for name in ("grafana-sc-dashboard", "grafana-sc-datasources"):
+        sidecar = next(c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+        env = {e["name"]: e.get("value") for e in sidecar["env"]}
+        assert (env.get("NAMESPACE", "monitoring"), env["RESOURCE"]) == ("monitoring", "configmap"), name
     dashboard = prod.one("kubernetes:core/v1:ConfigMap", "database-monitoring-dashboard")
-    assert dashboard.inputs["metadata"]["namespace"] == env["NAMESPACE"]
+    assert dashboard.inputs["metadata"]["namespace"] == "monitoring"
 
 
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
