@@ -3,7 +3,7 @@ kube-prometheus-stack, installed from their official Helm repositories at pinned
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ import pulumi_random as random
 from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
-from components.builders.priorities import MONITORING, OPERATORS, PRIORITIES
+from components.builders.priorities import INSTANCES, MONITORING, OPERATORS, POOLERS, PRIORITIES, Priority
 from settings import OperatorSettings
 
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -258,7 +258,6 @@ class Operators(pulumi.ComponentResource):
     """
 
     database_ready: list[pulumi.Resource]
-    priority_classes: list[pulumi.Resource]
     prometheus_operator: list[pulumi.Resource] | None
     grafana_admin_password: pulumi.Output[str] | None
 
@@ -266,9 +265,9 @@ class Operators(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Operators", name, None, opts)
         self._provider = args.provider
         versions = args.settings
-        # Before every pod that names one: the API server refuses a pod whose priority class is missing.
-        self.priority_classes = [
-            k8s.scheduling.v1.PriorityClass(
+        # Before the releases whose pods name them: the API server refuses a pod whose class is missing.
+        self._priority_classes = {
+            priority: k8s.scheduling.v1.PriorityClass(
                 f"{name}-priority-{priority.name}",
                 metadata={"name": priority.name},
                 value=priority.value,
@@ -278,7 +277,7 @@ class Operators(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=self._provider),
             )
             for priority in PRIORITIES
-        ]
+        }
         cert_manager_namespace = self._namespace(name, CERT_MANAGER_NAMESPACE)
         cert_manager = self._release(
             f"{name}-cert-manager",
@@ -287,6 +286,7 @@ class Operators(pulumi.ComponentResource):
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
             values=CERT_MANAGER_VALUES,
+            priorities=[OPERATORS],
             depends_on=[cert_manager_namespace],
         )
         self.prometheus_operator = None
@@ -321,6 +321,8 @@ class Operators(pulumi.ComponentResource):
                     "grafanaDashboard": {"create": False},
                 },
             },
+            # The operator creates the instance and pooler pods, which name their classes too.
+            priorities=[OPERATORS, INSTANCES, POOLERS],
             # Only its namespace: the operator issues its own webhook certificate (no cert-manager) and
             # creates no PodMonitor (above), so it installs beside cert-manager and the monitoring stack.
             depends_on=[operator_namespace],
@@ -350,6 +352,7 @@ class Operators(pulumi.ComponentResource):
                 "resources": resources("20m", "64Mi", "256Mi"),
                 "priorityClassName": OPERATORS.name,
             },
+            priorities=[OPERATORS],
             # Needs cert-manager's Certificate CRD, not the operator: the operator finds the plugin's Service
             # whenever a Cluster uses it, so both install side by side.
             depends_on=[operator_namespace, cert_manager],
@@ -383,6 +386,7 @@ class Operators(pulumi.ComponentResource):
         version: str,
         namespace: str,
         values: dict,
+        priorities: Sequence[Priority],
         depends_on: list[pulumi.Resource] | None = None,
     ) -> k8s.helm.v3.Release:
         # A real Helm release: chart hooks run and operators keep managing their own webhook CA.
@@ -401,7 +405,9 @@ class Operators(pulumi.ComponentResource):
             skip_await=False,
             timeout=900,
             opts=pulumi.ResourceOptions(
-                parent=self, provider=self._provider, depends_on=[*self.priority_classes, *(depends_on or [])]
+                parent=self,
+                provider=self._provider,
+                depends_on=[*(self._priority_classes[priority] for priority in priorities), *(depends_on or [])],
             ),
         )
 
@@ -453,5 +459,6 @@ class Operators(pulumi.ComponentResource):
             version=versions.kube_prometheus_stack_version,
             namespace=MONITORING_NAMESPACE,
             values=values,
+            priorities=[MONITORING],
             depends_on=ready,
         )

@@ -58,7 +58,8 @@ def test_install_order(prod: StackRun) -> None:
     namespace = prod.one("kubernetes:core/v1:Namespace", "operators-cnpg-system-namespace").urn
     # The operator needs only its namespace: its PodMonitor, which needs kube-prometheus-stack's CRDs, is
     # a separate resource (below), no longer rendered by the chart.
-    priorities = [r.urn for r in prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")]
+    # The classes its pods name: its own, and the instances' and poolers' it creates.
+    priorities = [r.urn for r in prod.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass") if "monitoring" not in r.name]
     assert sorted(releases["cloudnative-pg"].dependencies) == sorted([*priorities, namespace])
     assert cert_manager in releases["plugin-barman-cloud"].dependencies  # tests/test_deployment_order.py: the rest
     assert all(r.inputs["atomic"] is True for r in releases.values())
@@ -184,9 +185,18 @@ def test_priority_classes_rank_postgres_above_poolers_above_monitoring(prod: Sta
     assert cluster.inputs["spec"]["priorityClassName"] == "postgres-instances"
     poolers = prod.of_type("kubernetes:postgresql.cnpg.io/v1:Pooler")
     assert poolers and {p.inputs["spec"]["template"]["spec"]["priorityClassName"] for p in poolers} == {"postgres-poolers"}
-    # Created before the pods that name them (the API server refuses a pod whose class is missing).
-    urns = {r.urn for r in prod.of_type(PRIORITY_CLASS)}
-    assert all(urns <= set(r.dependencies) for r in _releases(prod).values())
+    # Created before the pods that name them (the API server refuses a pod whose class is missing): each
+    # release waits for the classes its pods name, the CNPG operator's also for the pods it creates.
+    urn = {r.inputs["metadata"]["name"]: r.urn for r in prod.of_type(PRIORITY_CLASS)}
+    for chart, release in _releases(prod).items():
+        named = {
+            (o["spec"].get("template", {}).get("spec") or o["spec"]).get("priorityClassName")
+            for o in _rendered(prod, chart)
+            if o["kind"] in ("Deployment", "StatefulSet", "Job", "Prometheus", "Alertmanager")
+        } - {None}
+        assert named and {urn[n] for n in named} <= set(release.dependencies), chart
+    cnpg = _releases(prod)["cloudnative-pg"]
+    assert {urn["postgres-instances"], urn["postgres-poolers"]} <= set(cnpg.dependencies)
 
 
 def test_every_operator_pod_has_requests_a_memory_limit_and_its_priority(prod: StackRun) -> None:
