@@ -18,15 +18,13 @@ from components.builders.cluster_spec import INSTANCE_POD_ROLE
 from components.builders.endpoints import POSTGRES_PORT
 from components.cluster.database_monitoring import AZURE_METRICS_NAMESPACE
 from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, PROMETHEUS_POD_LABEL
+from components.cluster.poolers import PGBOUNCER_METRICS_PORT, POOLER_NAME_LABEL
 
 # The instance manager's status API. Only the operator calls it: cloudnative-pg v1.30.0 uses its remote
 # client (pkg/management/postgres/webserver/client/remote) in internal/controller and pkg/reconciler,
 # which run in the operator, and in the kubectl plugin; never in the instance manager.
 INSTANCE_MANAGER_PORT = 8000
 METRICS_PORT = 9187
-# CloudNativePG's PgBouncer exporter in pooler pods.
-PGBOUNCER_METRICS_PORT = 9127
-POOLER_NAME_LABEL = "cnpg.io/poolerName"
 # The Azure Monitor metrics add-on's scraper (Azure/prometheus-collector ama-metrics-deployment.yaml);
 # it scrapes the azmonitoring.coreos.com PodMonitors.
 AZURE_METRICS_POD_LABEL = {"rsName": "ama-metrics"}
