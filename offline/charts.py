@@ -63,6 +63,27 @@ _CLUSTER_SCOPED_BUILTIN_KINDS = frozenset(
 )
 
 
+# Values a chart's templates read that its values.yaml shows only commented out, so Helm's defaults
+# lack the key: kube-prometheus-stack 88.5.3 `# priorityClassName: ""` under prometheusOperator
+# (templates/prometheus-operator/deployment.yaml), at the top of its grafana (templates/_pod.tpl) and
+# kube-state-metrics (templates/deployment.yaml) subcharts, and grafana's `# useExistingRole:` under
+# rbac (templates/rolebinding.yaml). Declared here, by chart.
+COMMENTED_OUT_VALUES: dict[str, dict[str, Any]] = {
+    "kube-prometheus-stack": {
+        "prometheusOperator": {"priorityClassName": ""},
+        "grafana": {"priorityClassName": "", "rbac": {"useExistingRole": ""}},
+        "kube-state-metrics": {"priorityClassName": ""},
+    }
+}
+
+
+def _with_commented_out(declared: Mapping[str, Any], commented: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(declared)
+    for key, value in commented.items():
+        merged[key] = _with_commented_out(merged.get(key) or {}, value) if isinstance(value, Mapping) else value
+    return merged
+
+
 class ChartError(Exception):
     """A release the program registers does not match its chart copy."""
 
@@ -194,7 +215,8 @@ def check_release(release: HelmRelease, chart: helm.Chart, kubernetes_version: s
         chart.validate_schema(release.values)
     except helm.HelmValuesError as error:
         raise ChartError(f"{label}: values rejected by values.schema.json: {error}") from error
-    undeclared = undeclared_values(release.values, chart.merge_values({}))
+    declared = _with_commented_out(chart.merge_values({}), COMMENTED_OUT_VALUES.get(release.chart, {}))
+    undeclared = undeclared_values(release.values, declared)
     if undeclared:
         raise ChartError(f"{label}: values the chart does not declare: {', '.join(undeclared)}")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.builders.priorities import INSTANCES
 from settings import PostgresSettings
 from sizing.postgres_parameters import MIB, PG_HBA, setting_bytes
 
@@ -210,6 +211,8 @@ def cluster_spec(
             }
         ],
         "affinity": affinity,
+        # Above the poolers and monitoring, below the operators (builders/priorities.py).
+        "priorityClassName": INSTANCES.name,
         # Guaranteed QoS, and the memory the parameters were sized for.
         "resources": postgres.resources.guaranteed(),
         "bootstrap": bootstrap,

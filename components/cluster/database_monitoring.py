@@ -11,13 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.cluster_spec import ClusterRef
-from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
+from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
+from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, MONITORING_NAMESPACE
 
 METRICS_PORT = "metrics"
-# CNPG's initdb/join Job pods carry the cluster label too; only instance pods serve metrics
-# (CNPG's own PodMonitor selects the same, pkg/specs/podmonitor.go).
-INSTANCE_POD_LABEL = {"cnpg.io/podRole": "instance"}
 
 # grafana-dashboards main: its backup panels read the Barman Cloud plugin's metrics (assets/SOURCES.md).
 DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "assets" / "cnpg-grafana-dashboard.json"
@@ -26,6 +23,16 @@ DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "assets" / "cnpg-grafa
 # until the ObjectStore reports a recovery window for the cluster, e.g. before the first backup.
 LAST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
 LAST_FAILED_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp"
+# kube-state-metrics' PVC creation time: the cluster's age, from its oldest volume (pods come and go).
+PVC_CREATED_METRIC = "kube_persistentvolumeclaim_created"
+
+# Azure managed Prometheus keeps only a minimal list of each default target's metrics unless told more
+# (Azure/prometheus-collector tomlparser-default-targets-metrics-keep-list.go; kubestateRegex_minimal_mac
+# has no kube_persistentvolumeclaim_created). Its settings ConfigMap adds to a target's list; every other
+# default (targets, intervals, the minimal profile itself) stays, as sections left out keep theirs.
+AZURE_METRICS_NAMESPACE = "kube-system"
+AZURE_METRICS_SETTINGS = "ama-metrics-settings-configmap"
+AZURE_KEEP_LIST_ADDITIONS: dict[str, tuple[str, ...]] = {"kubestate": (PVC_CREATED_METRIC,)}
 
 REPLICATION_LAG_SECONDS = 300
 # A replica cluster replays the primary region's archive, a segment at least every archive_timeout
@@ -253,7 +260,7 @@ def alert_rules(
             "critical",
             "15m",
             f"(max({LAST_BACKUP_METRIC}{{{pods}}}) or vector(0)) == 0"
-            f" and on () time() - min(kube_persistentvolumeclaim_created{{{volumes}}}) > {backup_limit_seconds}",
+            f" and on () time() - min({PVC_CREATED_METRIC}{{{volumes}}}) > {backup_limit_seconds}",
             f"{where} has no base backup",
             f"No base backup of {where} has completed although its volumes are more than {backup_alert_after_hours} hours old.",
         ),
@@ -277,6 +284,20 @@ def alert_rules(
     ]
 
 
+def azure_metrics_settings() -> dict[str, str]:
+    """The data of Azure's ``ama-metrics-settings-configmap`` (schema v2, otelcollector/configmaps/
+    ama-metrics-settings-configmap.yaml): the keep-list additions, with the minimal profile on. The agent
+    reads a section header only as a line ending in ``: |-`` (shared/helpers.go ParseMetricsFiles)."""
+    keep_lists = "\n".join(f'  {target} = "{"|".join(metrics)}"' for target, metrics in sorted(AZURE_KEEP_LIST_ADDITIONS.items()))
+    return {
+        "schema-version": "v2",
+        "config-version": "ver1",
+        "cluster-metrics": "\n".join(
+            ["default-targets-metrics-keep-list: |-", keep_lists, "minimal-ingestion-profile: |-", "  enabled = true"]
+        ),
+    }
+
+
 def dashboard_json() -> str:
     """The dashboard, minified: half the bytes of the upstream file, far below the 1 MiB ConfigMap limit."""
     return json.dumps(json.loads(DASHBOARD_FILE.read_text()), separators=(",", ":"))
@@ -290,7 +311,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
         cluster = args.cluster
         metadata = {"name": cluster.name, "namespace": cluster.namespace}
         pod_monitor_spec = {
-            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_LABEL}},
+            "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_ROLE}},
             "podMetricsEndpoints": [{"port": METRICS_PORT, "relabelings": [ROLE_RELABELING]}],
         }
         if args.prometheus_operator is not None:
@@ -326,13 +347,13 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 },
                 opts=after,
             )
-            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from every namespace.
+            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from Grafana's namespace only.
             # The provider applies server-side, so no last-applied annotation copies the 125 kB.
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard",
                 metadata={
                     "name": f"{cluster.name}-grafana-dashboard",
-                    "namespace": cluster.namespace,
+                    "namespace": MONITORING_NAMESPACE,
                     "labels": GRAFANA_DASHBOARD_LABEL,
                 },
                 data={"cloudnative-pg.json": dashboard_json()},
@@ -347,5 +368,12 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 metadata=metadata,
                 spec=pod_monitor_spec,
                 opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[cluster.resource]),
+            )
+            # So that the alert rules' kube-state-metrics series reach the workspace (the add-on picks it up).
+            k8s.core.v1.ConfigMap(
+                f"{name}-azure-metrics-settings",
+                metadata={"name": AZURE_METRICS_SETTINGS, "namespace": AZURE_METRICS_NAMESPACE},
+                data=azure_metrics_settings(),
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
             )
         self.register_outputs({})

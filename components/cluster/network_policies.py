@@ -14,27 +14,36 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.builders.cluster_spec import INSTANCE_POD_ROLE
 from components.builders.endpoints import POSTGRES_PORT
+from components.cluster.database_monitoring import AZURE_METRICS_NAMESPACE
 from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, PROMETHEUS_POD_LABEL
+from components.cluster.poolers import PGBOUNCER_METRICS_PORT, POOLER_NAME_LABEL
 from settings.operators import MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
-# The instance manager's status API, which the operator (and the other instances) call.
+# The instance manager's status API. Only the operator calls it: cloudnative-pg v1.30.0 uses its remote
+# client (pkg/management/postgres/webserver/client/remote) in internal/controller and pkg/reconciler,
+# which run in the operator, and in the kubectl plugin; never in the instance manager.
 INSTANCE_MANAGER_PORT = 8000
 METRICS_PORT = 9187
-# CloudNativePG's PgBouncer exporter in pooler pods.
-PGBOUNCER_METRICS_PORT = 9127
-POOLER_NAME_LABEL = "cnpg.io/poolerName"
 # The Azure Monitor metrics add-on's scraper (Azure/prometheus-collector ama-metrics-deployment.yaml);
 # it scrapes the azmonitoring.coreos.com PodMonitors.
-AZURE_METRICS_NAMESPACE = "kube-system"
 AZURE_METRICS_POD_LABEL = {"rsName": "ama-metrics"}
 
 Selector = k8s.meta.v1.LabelSelectorArgs
 Peer = k8s.networking.v1.NetworkPolicyPeerArgs
 Port = k8s.networking.v1.NetworkPolicyPortArgs
 
-# Every pod of every CNPG cluster in the namespace: instances and their initdb/join/recovery Jobs.
-CNPG_PODS = Selector(match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key="cnpg.io/cluster", operator="Exists")])
+# PostgreSQL instance pods of every CNPG cluster in the namespace (the restored cluster's too). Not the
+# PgBouncer pods, which carry cnpg.io/cluster as well but podRole "pooler" (cnpg v1.30.0
+# pkg/specs/pgbouncer/deployments.go), nor the Job pods, which carry cnpg.io/jobRole and no podRole.
+INSTANCES = Selector(match_labels=dict(INSTANCE_POD_ROLE))
+# CNPG's join Jobs, which clone the primary with pg_basebackup for a new standby. Its other Jobs (initdb,
+# import, pgbasebackup, recovery: cnpg v1.30.0 pkg/specs/jobs.go, label cnpg.io/jobRole) reach no instance
+# of this namespace, and nothing connects to any of them.
+JOIN_JOBS = Selector(
+    match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key="cnpg.io/jobRole", operator="In", values=["join"])]
+)
 
 
 def _tcp(*ports: int) -> list[Port]:
@@ -76,17 +85,18 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
         self._name = name
         self._args = args
         allowed = [
-            # The operator drives every instance through the instance manager (8000) and
-            # connects to PostgreSQL (5432), as CloudNativePG's networking guide requires.
+            # The operator drives every instance through the instance manager (8000) and connects to
+            # PostgreSQL (5432), as CloudNativePG's networking guide requires; nobody else reaches 8000.
             self._allow(
                 "allow-operator",
-                CNPG_PODS,
+                INSTANCES,
                 [_pods_in(OPERATOR_NAMESPACE, CNPG_OPERATOR_POD_LABEL)],
                 _tcp(INSTANCE_MANAGER_PORT, POSTGRES_PORT),
             ),
-            # Standbys stream WAL from the primary and join/recovery Jobs clone it (5432); instances
-            # call each other's instance manager (8000), e.g. during switchover and pg_rewind.
-            self._allow("allow-instances", CNPG_PODS, [Peer(pod_selector=CNPG_PODS)], _tcp(POSTGRES_PORT, INSTANCE_MANAGER_PORT)),
+            # Standbys stream WAL from the primary (and rewind from it), join Jobs clone it: PostgreSQL only.
+            self._allow(
+                "allow-instances", INSTANCES, [Peer(pod_selector=INSTANCES), Peer(pod_selector=JOIN_JOBS)], _tcp(POSTGRES_PORT)
+            ),
         ]
         scrapers = []
         if args.self_managed_prometheus:
@@ -94,8 +104,8 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
         if args.azure_managed_prometheus:
             scrapers.append(_pods_in(AZURE_METRICS_NAMESPACE, AZURE_METRICS_POD_LABEL))
         if scrapers:
-            allowed.append(self._allow("allow-metrics", CNPG_PODS, scrapers, _tcp(METRICS_PORT)))
-        instances = Selector(match_labels={"cnpg.io/cluster": args.cluster_name, "cnpg.io/podRole": "instance"})
+            allowed.append(self._allow("allow-metrics", INSTANCES, scrapers, _tcp(METRICS_PORT)))
+        instances = Selector(match_labels={"cnpg.io/cluster": args.cluster_name, **INSTANCE_POD_ROLE})
         clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.client_cidrs]
         if clients:
             # The load balancers keep the client's address (externalTrafficPolicy: Local), so only the

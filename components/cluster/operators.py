@@ -3,14 +3,18 @@ kube-prometheus-stack, installed from their official Helm repositories at pinned
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.azure.aks_cluster import SYSTEM_POOL_TOLERATIONS
+from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
+from components.builders.priorities import INSTANCES, MONITORING, OPERATORS, POOLERS, PRIORITIES, Priority
 from settings import OperatorSettings
 from settings.images import barman_cloud_sidecar_tag
 from settings.operators import CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE
@@ -37,9 +41,73 @@ JETSTACK_REPO = "https://charts.jetstack.io"
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 
+# Two replicas of each operator that elects a leader, so that a lost node costs a lease (15 s for
+# CloudNativePG, 60 s for cert-manager's default) rather than a reschedule: cloudnative-pg runs with
+# --leader-elect (chart templates/deployment.yaml; cnpg v1.30.0 internal/cmd/manager/controller), and
+# cert-manager's controller and cainjector elect one (global.leaderElection) while its webhook is
+# stateless. Not the Barman Cloud plugin: its gRPC service is a controller-runtime Runnable without
+# NeedLeaderElection (plugin-barman-cloud v0.14.0 internal/cnpgi/operator/manager.go), so only the
+# leader serves it and a second pod behind the Service would refuse the calls routed to it.
+OPERATOR_REPLICAS = 2
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+# cert-manager's pods per component (chart templates/*deployment.yaml selector labels, release cert-manager).
+CERT_MANAGER_PODS = {
+    component: {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": "cert-manager",
+        "app.kubernetes.io/component": component,
+    }
+    for name, component in (("cert-manager", "controller"), ("webhook", "webhook"), ("cainjector", "cainjector"))
+}
+
+
+def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, dict[str, str]]:
+    """Requests, so the scheduler reserves room (no BestEffort pod evicted first), and a memory limit; no
+    CPU limit, which would only throttle an operator the node has idle CPU for."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+def spread(pod_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Replicas in different zones, and on different nodes. ScheduleAnyway: the system pool may have one
+    node (dev) or fewer zones than the cluster; nodes the pods cannot run on do not count (Honor)."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "nodeTaintsPolicy": "Honor",
+            "labelSelector": {"matchLabels": dict(pod_labels)},
+        }
+        for key in (ZONE_TOPOLOGY_KEY, HOSTNAME_TOPOLOGY_KEY)
+    ]
+
+
+def replicated(pod_labels: Mapping[str, str], requests: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Chart values of a leader-electing operator: replicas, resources and their spread."""
+    return {"replicaCount": OPERATOR_REPLICAS, "resources": requests, "topologySpreadConstraints": spread(pod_labels)}
+
+
+# The chart's PodDisruptionBudget: minAvailable 1 unless set (templates/*poddisruptionbudget.yaml), so a
+# drain leaves one replica running.
+CERT_MANAGER_BUDGET = {"podDisruptionBudget": {"enabled": True}}
+CERT_MANAGER_VALUES: dict[str, Any] = {
+    "crds": {"enabled": True},
+    # Every cert-manager pod (the chart has one priority value for all).
+    "global": {"priorityClassName": OPERATORS.name},
+    **replicated(CERT_MANAGER_PODS["controller"], resources("20m", "64Mi", "256Mi")),
+    **CERT_MANAGER_BUDGET,
+    "webhook": {**replicated(CERT_MANAGER_PODS["webhook"], resources("10m", "32Mi", "128Mi")), **CERT_MANAGER_BUDGET},
+    # cainjector caches the Secrets and CRDs it injects CAs from.
+    "cainjector": {**replicated(CERT_MANAGER_PODS["cainjector"], resources("10m", "64Mi", "256Mi")), **CERT_MANAGER_BUDGET},
+}
+
+# The Role Grafana's sidecars read dashboards and datasources with: ConfigMaps in its namespace, no Secret.
+GRAFANA_SIDECAR_ROLE = "grafana-sidecar"
+
 # CloudNativePG's recommended kube-prometheus-stack values (docs/src/samples/monitoring/
 # kube-stack-config.yaml @ v1.30.0, Apache-2.0), copied and pinned here rather than fetched
-# from a moving branch; the Grafana password is replaced by a generated secret.
+# from a moving branch; the Grafana password is replaced by a generated secret, Grafana's RBAC is
+# namespaced, and every workload gets requests and the monitoring priority.
 KUBE_PROMETHEUS_STACK_VALUES: dict = {
     "kubeControllerManager": {"enabled": False},
     "nodeExporter": {"enabled": False},
@@ -83,15 +151,40 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
             "ruleSelectorNilUsesHelmValues": False,
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "probeSelectorNilUsesHelmValues": False,
+            "priorityClassName": MONITORING.name,
+            "resources": resources("100m", "512Mi", "2Gi"),
         }
     },
+    "prometheusOperator": {"priorityClassName": MONITORING.name, "resources": resources("20m", "64Mi", "256Mi")},
+    "kube-state-metrics": {"priorityClassName": MONITORING.name, "resources": resources("10m", "64Mi", "256Mi")},
     "grafana": {
         "enabled": True,
+        "priorityClassName": MONITORING.name,
+        "resources": resources("50m", "128Mi", "512Mi"),
         "defaultDashboardsEnabled": False,
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+        # Not the sample's searchNamespace ALL, for which the chart's ClusterRole reads every Secret and
+        # ConfigMap of the cluster, nor the chart's namespaced Role, which still reads the Secrets in
+        # 'monitoring': the chart binds the program's Role (grafana chart templates/rolebinding.yaml), and
+        # dashboards and datasources are ConfigMaps there (DatabaseMonitoring puts CNPG's dashboard there).
+        "rbac": {"namespaced": True, "useExistingRole": GRAFANA_SIDECAR_ROLE},
+        "sidecar": {
+            # Every sidecar container of Grafana's pod (dashboards, datasources).
+            "resources": resources("10m", "64Mi", "256Mi"),
+            "dashboards": {
+                "enabled": True,
+                "label": "grafana_dashboard",
+                "labelValue": "1",
+                "searchNamespace": MONITORING_NAMESPACE,
+                "resource": "configmap",
+            },
+            "datasources": {"resource": "configmap"},
+        },
     },
-    "alertmanager": {"enabled": True},
+    "alertmanager": {
+        "enabled": True,
+        "alertmanagerSpec": {"priorityClassName": MONITORING.name, "resources": resources("10m", "32Mi", "128Mi")},
+    },
 }
 
 # Alertmanager values that send every alert (Watchdog aside) to the on-call webhook. Helm merges the
@@ -99,8 +192,8 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
 # URL stays out of the values (plain in the Helm release): Alertmanager reads it from the Secret,
 # which the Prometheus Operator mounts under /etc/alertmanager/secrets/<name>/.
 ALERTMANAGER_TO_WEBHOOK: dict = {
-    "enabled": True,
-    "alertmanagerSpec": {"secrets": [ALERT_WEBHOOK_SECRET]},
+    **KUBE_PROMETHEUS_STACK_VALUES["alertmanager"],
+    "alertmanagerSpec": {**KUBE_PROMETHEUS_STACK_VALUES["alertmanager"]["alertmanagerSpec"], "secrets": [ALERT_WEBHOOK_SECRET]},
     "config": {
         "route": {"receiver": "on-call", "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
         "receivers": [
@@ -172,6 +265,19 @@ class Operators(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Operators", name, None, opts)
         self._provider = args.provider
         versions = args.settings
+        # Before the releases whose pods name them: the API server refuses a pod whose class is missing.
+        self._priority_classes = {
+            priority: k8s.scheduling.v1.PriorityClass(
+                f"{name}-priority-{priority.name}",
+                metadata={"name": priority.name},
+                value=priority.value,
+                description=priority.description,
+                preemption_policy=priority.preemption_policy,
+                global_default=False,
+                opts=pulumi.ResourceOptions(parent=self, provider=self._provider),
+            )
+            for priority in PRIORITIES
+        }
         cert_manager_namespace = self._namespace(name, CERT_MANAGER_NAMESPACE)
         cert_manager = self._release(
             f"{name}-cert-manager",
@@ -179,7 +285,8 @@ class Operators(pulumi.ComponentResource):
             repo=JETSTACK_REPO,
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
-            values={"crds": {"enabled": True}},
+            values=CERT_MANAGER_VALUES,
+            priorities=[OPERATORS],
             depends_on=[cert_manager_namespace],
         )
         self.prometheus_operator = None
@@ -196,6 +303,8 @@ class Operators(pulumi.ComponentResource):
             values={
                 # The chart's CRDs with a newer 1.30 operator image (settings.operators explains why).
                 "image": {"tag": versions.cnpg_operator_version},
+                **replicated(CNPG_OPERATOR_SELECTOR, resources("50m", "128Mi", "512Mi")),
+                "priorityClassName": OPERATORS.name,
                 # Operator settings live in the chart-owned ConfigMap in the operator's namespace.
                 "config": {
                     "create": True,
@@ -212,12 +321,23 @@ class Operators(pulumi.ComponentResource):
                     "grafanaDashboard": {"create": False},
                 },
             },
+            # The operator creates the instance and pooler pods, which name their classes too.
+            priorities=[OPERATORS, INSTANCES, POOLERS],
             # Only its namespace: the operator issues its own webhook certificate (no cert-manager) and
             # creates no PodMonitor (above), so it installs beside cert-manager and the monitoring stack.
             depends_on=[operator_namespace],
         )
         if self.prometheus_operator is not None:
             self._operator_pod_monitor(name, cnpg)
+        # The chart has no PodDisruptionBudget: a drain takes one operator replica at a time.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-cnpg-pdb",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CNPG_RELEASE, namespace=OPERATOR_NAMESPACE),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CNPG_OPERATOR_SELECTOR))
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[operator_namespace]),
+        )
         plugin = self._release(
             f"{name}-barman-cloud",
             chart=BARMAN_CLOUD_RELEASE,
@@ -228,7 +348,11 @@ class Operators(pulumi.ComponentResource):
             values={
                 "image": {"tag": versions.barman_cloud_plugin_version},
                 "sidecarImage": {"tag": barman_cloud_sidecar_tag(versions.barman_cloud_plugin_version)},
+                # One replica (OPERATOR_REPLICAS says why), with requests and the operators' priority.
+                "resources": resources("20m", "64Mi", "256Mi"),
+                "priorityClassName": OPERATORS.name,
             },
+            priorities=[OPERATORS],
             # Needs cert-manager's Certificate CRD, not the operator: the operator finds the plugin's Service
             # whenever a Cluster uses it, so both install side by side.
             depends_on=[operator_namespace, cert_manager],
@@ -262,6 +386,7 @@ class Operators(pulumi.ComponentResource):
         version: str,
         namespace: str,
         values: dict,
+        priorities: Sequence[Priority],
         depends_on: list[pulumi.Resource] | None = None,
     ) -> k8s.helm.v3.Release:
         # A real Helm release: chart hooks run and operators keep managing their own webhook CA.
@@ -279,7 +404,11 @@ class Operators(pulumi.ComponentResource):
             cleanup_on_fail=True,
             skip_await=False,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=depends_on),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self._provider,
+                depends_on=[*(self._priority_classes[priority] for priority in priorities), *(depends_on or [])],
+            ),
         )
 
     def _namespace(self, name: str, namespace: str) -> k8s.core.v1.Namespace:
@@ -304,8 +433,14 @@ class Operators(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
         )
+        sidecar_role = k8s.rbac.v1.Role(
+            f"{name}-grafana-sidecar-role",
+            metadata={"name": GRAFANA_SIDECAR_ROLE, "namespace": MONITORING_NAMESPACE},
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"], verbs=["get", "watch", "list"])],
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
+        )
         values = KUBE_PROMETHEUS_STACK_VALUES
-        ready: list[pulumi.Resource] = [namespace, admin_secret]
+        ready: list[pulumi.Resource] = [namespace, admin_secret, sidecar_role]
         if alert_webhook_url is not None:
             ready.append(
                 k8s.core.v1.Secret(
@@ -324,5 +459,6 @@ class Operators(pulumi.ComponentResource):
             version=versions.kube_prometheus_stack_version,
             namespace=MONITORING_NAMESPACE,
             values=values,
+            priorities=[MONITORING],
             depends_on=ready,
         )

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
 from components.builders.endpoints import Endpoints, pooler_name, pooler_names
+from components.builders.priorities import POOLERS
 from settings.images import PGBOUNCER_IMAGE
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
@@ -98,6 +99,8 @@ class Poolers(pulumi.ComponentResource):
             "containers": [{"name": PGBOUNCER_CONTAINER, "resources": args.settings.resources.guaranteed()}],
             # Next to the instances, on the postgres pool (the only pool that takes workloads).
             "nodeSelector": dict([args.placement.node_label]),
+            # Below the instances: with the pool short of room, PostgreSQL is scheduled first.
+            "priorityClassName": POOLERS.name,
             "topologySpreadConstraints": [
                 {
                     "maxSkew": 1,

@@ -79,7 +79,8 @@ def test_grafana_dashboard_reads_the_barman_cloud_plugin_backup_metrics(shipped:
     dashboard = shipped.one("kubernetes:core/v1:ConfigMap", "database-monitoring-dashboard")
     # kube-prometheus-stack's Grafana sidecar loads ConfigMaps with this label from every namespace.
     assert dashboard.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"}
-    assert dashboard.inputs["metadata"]["namespace"] == "cnpg-database"
+    # Grafana's namespace: its sidecar reads ConfigMaps there only (test_operators.py).
+    assert dashboard.inputs["metadata"]["namespace"] == "monitoring"
     (content,) = dashboard.inputs["data"].values()
     # Minified: under the 1 MiB ConfigMap limit, and even under the 256 KiB annotation limit that a
     # client-side apply's last-applied annotation would hit.

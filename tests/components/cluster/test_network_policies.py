@@ -9,7 +9,8 @@ from tests.components.helpers import children, depends_on, prod_with_public_endp
 
 P = "aks-postgres-ha:"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CNPG_PODS = {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "Exists"}]}
+INSTANCES = {"matchLabels": {"cnpg.io/podRole": "instance"}}
+JOIN_JOBS = {"matchExpressions": [{"key": "cnpg.io/jobRole", "operator": "In", "values": ["join"]}]}
 
 
 def _policies(run: StackRun) -> dict[str, dict[str, Any]]:
@@ -53,15 +54,16 @@ def test_ingress_is_denied_by_default(shipped: StackRun) -> None:
 
 def test_operator_reaches_instance_manager_and_postgres(shipped: StackRun) -> None:
     spec = _policies(shipped)["allow-operator"]["spec"]
-    assert spec["podSelector"] == CNPG_PODS
+    assert spec["podSelector"] == INSTANCES
     assert spec["ingress"] == [
         {"from": [_from("cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"})], "ports": _tcp(8000, 5432)}
     ]
 
 
-def test_instances_reach_each_other(shipped: StackRun) -> None:
+def test_instances_and_jobs_reach_postgres_only(shipped: StackRun) -> None:
     spec = _policies(shipped)["allow-instances"]["spec"]
-    assert spec["ingress"] == [{"from": [{"podSelector": CNPG_PODS}], "ports": _tcp(5432, 8000)}]
+    assert spec["podSelector"] == INSTANCES
+    assert spec["ingress"] == [{"from": [{"podSelector": INSTANCES}, {"podSelector": JOIN_JOBS}], "ports": _tcp(5432)}]
 
 
 def test_both_prometheus_scrape_metrics_only(shipped: StackRun) -> None:
@@ -131,3 +133,113 @@ def test_scrapers_follow_the_monitoring_choices() -> None:
     operators = {**stack_config("prod")[P + "operators"], "selfManagedMonitoring": False}
     azure_only = _policies_with({P + "operators": operators})
     assert azure_only["allow-metrics"]["spec"]["ingress"][0]["from"] == [_from("kube-system", {"rsName": "ama-metrics"})]
+
+
+# Pods as CloudNativePG v1.30.0 labels them (pkg/specs/pods.go, pkg/specs/jobs.go,
+# pkg/specs/pgbouncer/deployments.go) and the scrapers and operator as their charts do.
+DATABASE = "cnpg-database"
+POD_LABELS: dict[str, tuple[str, dict[str, str]]] = {
+    "instance": (
+        DATABASE,
+        {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance", "cnpg.io/instanceName": "pg-primary-1"},
+    ),
+    "restored instance": (DATABASE, {"cnpg.io/cluster": "pg-restored", "cnpg.io/podRole": "instance"}),
+    "join job": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/jobRole": "join", "cnpg.io/instanceName": "pg-primary-3"}),
+    "initdb job": (DATABASE, {"cnpg.io/cluster": "pg-primary", "cnpg.io/jobRole": "initdb"}),
+    "pooler": (
+        DATABASE,
+        {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "pooler", "cnpg.io/poolerName": "pg-primary-pooler-rw"},
+    ),
+    "app pod": (DATABASE, {"app": "other"}),
+    "operator": ("cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": "cloudnative-pg"}),
+    "barman cloud plugin": ("cnpg-system", {"app.kubernetes.io/name": "plugin-barman-cloud"}),
+    "prometheus": ("monitoring", {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"}),
+    "grafana": ("monitoring", {"app.kubernetes.io/name": "grafana"}),
+    "ama-metrics": ("kube-system", {"rsName": "ama-metrics"}),
+}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for requirement in selector.get("matchExpressions", []):
+        key, operator = requirement["key"], requirement["operator"]
+        present = key in labels
+        if (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
+            return False
+        if operator == "In" and labels.get(key) not in requirement["values"]:
+            return False
+        if operator == "NotIn" and present and labels[key] in requirement["values"]:
+            return False
+    return True
+
+
+def admitted(policies: dict[str, dict[str, Any]], source: str, target: str, port: int) -> bool:
+    """Whether the NetworkPolicies admit TCP from one pod to another on a port (Kubernetes semantics: a pod
+    that some Ingress policy selects accepts what any of them allows)."""
+    source_namespace, source_labels = POD_LABELS[source]
+    namespace, labels = POD_LABELS[target]
+    selecting = [
+        p["spec"]
+        for p in policies.values()
+        if p["metadata"]["namespace"] == namespace and _selects(p["spec"]["podSelector"], labels)
+    ]
+    if not selecting:
+        return True
+    for spec in selecting:
+        for rule in spec.get("ingress", []):
+            if not any(p["port"] == port and p["protocol"] == "TCP" for p in rule.get("ports", [])):
+                continue
+            for peer in rule.get("from", []):
+                if "ipBlock" in peer:
+                    continue
+                namespaces = peer.get("namespaceSelector")
+                in_namespace = (
+                    source_namespace == namespace
+                    if namespaces is None
+                    else _selects(namespaces, {"kubernetes.io/metadata.name": source_namespace})
+                )
+                if in_namespace and _selects(peer.get("podSelector", {}), source_labels):
+                    return True
+    return False
+
+
+# (source, target, port): every flow the database namespace admits in prod (both Prometheus flavours, poolers).
+ADMITTED = {
+    ("operator", "instance", 8000),
+    ("operator", "instance", 5432),
+    ("operator", "restored instance", 8000),
+    ("operator", "restored instance", 5432),
+    ("instance", "instance", 5432),  # streaming replication, pg_rewind
+    ("restored instance", "restored instance", 5432),
+    ("join job", "instance", 5432),  # pg_basebackup from the primary
+    ("pooler", "instance", 5432),
+    ("prometheus", "instance", 9187),
+    ("ama-metrics", "instance", 9187),
+    ("prometheus", "restored instance", 9187),
+    ("ama-metrics", "restored instance", 9187),
+    ("prometheus", "pooler", 9127),
+    ("ama-metrics", "pooler", 9127),
+    # Instances of the two clusters in one namespace: a NetworkPolicy cannot say "same cluster".
+    ("instance", "restored instance", 5432),
+    ("restored instance", "instance", 5432),
+    ("join job", "restored instance", 5432),
+}
+
+
+def test_the_policies_admit_exactly_the_flows_cloudnative_pg_needs(prod: StackRun) -> None:
+    policies = _policies(prod)
+    pods = [pod for pod, (namespace, _) in POD_LABELS.items() if namespace == DATABASE]
+    ports = (5432, 8000, 9187, 9127)
+    flows = {(source, target, port) for source in POD_LABELS for target in pods for port in ports}
+    assert {flow for flow in flows if admitted(policies, *flow)} == ADMITTED
+
+
+def test_poolers_reach_no_instance_manager_and_serve_no_instance_metrics(prod: StackRun) -> None:
+    policies = _policies(prod)
+    # What the cnpg.io/cluster Exists selectors let through: poolers to 8000, scrapers to 9187 on poolers.
+    assert not admitted(policies, "pooler", "instance", 8000)
+    assert not admitted(policies, "prometheus", "pooler", 9187)
+    assert not admitted(policies, "operator", "pooler", 8000)
+    assert not admitted(policies, "instance", "instance", 8000)
