@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from offline.charts import ChartError, render_releases, write_chart_manifests
 from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
 from offline.graph import component_graph, provider_urn, resource_graph
-from offline.policy_client import PolicyPackSession
+from offline.policy_client import PolicyPackError, PolicyPackSession
 from offline.stack_file import StackFileError
 from settings import PLACEHOLDER_WARNING
 
@@ -401,15 +401,16 @@ def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
 
 
 def _run_with_policies(stack: str, config: dict[str, Any]) -> tuple[StackRun, Any]:
-    """The program run and the policy pack's report (``pulumi.RunError`` on invalid settings)."""
-    session = PolicyPackSession(stack=stack)
+    """The program run and the policy pack's report (``pulumi.RunError`` on invalid settings,
+    ``PolicyPackError`` when the stack's environment has no policy configuration)."""
+    session = PolicyPackSession(stack=stack, stack_config=config)
     with ThreadPoolExecutor(max_workers=1) as background:
         # The pack's start-up (a Python process importing pulumi-policy) overlaps the program run.
         started = background.submit(session.start)
         try:
             run = run_stack(stack, config=config)
             started.result()
-            return run, session.analyze(run.registrations, stack)
+            return run, session.analyze(run.registrations, stack, stack_config=config)
         finally:
             started.exception()  # wait for the start-up before closing
             session.close()
@@ -444,6 +445,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"render: {error}", file=sys.stderr)
         return 2
     except pulumi.RunError as error:
+        print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
+    except PolicyPackError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack

@@ -47,6 +47,19 @@ MANDATORY_POLICIES = {
     "storage-private-endpoint-only",
     "internal-load-balancer-private",
     "aks-maintenance-windows",
+    # Issue 17: every weakening of what the program ships.
+    "policy-config-environment",
+    "pooler-load-balancer-internal",
+    "cnpg-pooler-tls",
+    "cnpg-safe-parameters",
+    "cnpg-no-superuser-access",
+    "network-policy-no-allow-all",
+    "aks-network-policy-engine",
+    "namespace-pod-security-restricted",
+    "role-assignment-no-privileged-role",
+    "storage-no-cross-tenant-replication",
+    "grafana-api-keys-disabled",
+    "images-from-allowed-registries",
 }
 
 

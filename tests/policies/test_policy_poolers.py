@@ -97,12 +97,17 @@ def test_poolers_of_other_clusters_do_not_count(analyze: Analyze) -> None:
 
 def test_a_third_pooler_of_the_cluster_counts(analyze: Analyze) -> None:
     # 176 + 1 x 12 x 2 = 24 -> 200 + 3 = 203 > 200.
+    pgbouncer = compliant_stack().inputs("pooler-rw")["spec"]["pgbouncer"]
     extra = Resource(
         "kubernetes:postgresql.cnpg.io/v1:Pooler",
         "pooler-extra",
         {
             "metadata": {"name": f"{CLUSTER}-pooler-extra", "namespace": NAMESPACE},
-            "spec": {"cluster": {"name": CLUSTER}, "instances": 1, "pgbouncer": {"parameters": {"max_db_connections": "12"}}},
+            "spec": {
+                "cluster": {"name": CLUSTER},
+                "instances": 1,
+                "pgbouncer": {**pgbouncer, "parameters": {**pgbouncer["parameters"], "max_db_connections": "12"}},
+            },
         },
         parent="database",
         provider="kubernetes",
