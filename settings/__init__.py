@@ -82,7 +82,7 @@ class Settings(SettingsModel):
     """The whole stack configuration."""
 
     environment: Literal["dev", "prod"]
-    """dev or prod: prod enforces 3 zones, a paid tier, 3 instances, and selects the policy configuration policies/config.prod.json. A stack named prod (a name part prod or production) must say prod."""
+    """dev or prod: prod enforces 3 zones, a paid tier, 3 instances, config.prod.json policies; prod-named stacks say prod."""
     location: AzureRegion
     """Required. Azure region with availability zones."""
     name_prefix: NamePrefix = "cnpg"

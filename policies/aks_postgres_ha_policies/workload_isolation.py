@@ -107,7 +107,8 @@ def _denies_all_ingress(policy: Any) -> bool:
     """A NetworkPolicy selecting every pod, of type Ingress, admitting nothing."""
     spec = lookup(policy, "spec")
     selector = lookup(spec, "podSelector")
-    return _selects_everything(selector) and "Ingress" in as_list(lookup(spec, "policyTypes")) and not as_list(lookup(spec, "ingress"))
+    denies = "Ingress" in as_list(lookup(spec, "policyTypes")) and not as_list(lookup(spec, "ingress"))
+    return denies and _selects_everything(selector)
 
 
 def _validate_default_deny(args: StackValidationArgs, report_violation: ReportViolation) -> None:
