@@ -4,6 +4,7 @@ default-deny ingress where PostgreSQL runs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
@@ -72,7 +73,7 @@ def _restricted_levels(args: ResourceValidationArgs, report: Report) -> None:
 
 
 def _selects_everything(selector: Any) -> bool:
-    return isinstance(selector, dict) and not lookup(selector, "matchLabels") and not lookup(selector, "matchExpressions")
+    return isinstance(selector, Mapping) and not lookup(selector, "matchLabels") and not lookup(selector, "matchExpressions")
 
 
 def _peer_problem(peer: Any, args: ResourceValidationArgs) -> list[str]:
