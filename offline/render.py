@@ -5,8 +5,9 @@
 Runs the program under the recording mock engine with the stack's settings and writes
 ``resources.json``, ``manifests/``, ``graph.mmd``, ``graph-components.mmd``, ``summary.md`` and
 ``policy-report.md`` (the policy pack's verdicts, obtained over its Analyzer gRPC interface as
-the CLI does). Exits 1 on a mandatory policy violation and 2 on an invalid stack file or invalid
-settings, with one line per problem. Placeholders a real deployment refuses (the shipped
+the CLI does, with ``policies/config.<environment>.json``). Exits 1 on a mandatory policy violation and
+2 on an invalid stack file, invalid settings or no policy configuration for the stack's environment,
+with one line per problem. Placeholders a real deployment refuses (the shipped
 documentation ranges) are flagged at the top of the summary and on the console, not fatal.
 """
 

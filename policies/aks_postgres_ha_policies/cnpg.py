@@ -238,12 +238,20 @@ TLS_PROTOCOL_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 MIN_TLS_PROTOCOL_VERSION = "TLSv1.3"
 # Parameters whose value puts statement text or bind parameters (passwords in ALTER ROLE, personal
 # data in INSERTs) into the server log, which leaves the database for the log pipeline.
+_ZERO = re.compile(r"0+(\.0*)?\s*(us|ms|s|min)?", re.IGNORECASE)
+
+
+def _zero(value: str) -> bool:
+    """Whether a setting is 0 (numbers arrive as text or as floats: "0", "0ms", "0.0")."""
+    return _ZERO.fullmatch(value.strip()) is not None
+
+
 _LEAKING_PARAMETERS = {
-    "log_statement": (lambda value: value.lower() != "none", "logs statement text (ALTER ROLE ... PASSWORD included)"),
-    "log_min_duration_statement": (lambda value: value.strip() in ("0", "0ms", "0s"), "logs every statement"),
-    "log_min_duration_sample": (lambda value: value.strip() in ("0", "0ms", "0s"), "logs every sampled statement"),
-    "auto_explain.log_min_duration": (lambda value: value.strip() in ("0", "0ms", "0s"), "logs every statement"),
-    "log_parameter_max_length_on_error": (lambda value: value.strip() != "0", "logs bind parameters of failed statements"),
+    "log_statement": (lambda value: value.strip().lower() != "none", "logs statement text (ALTER ROLE ... PASSWORD included)"),
+    "log_min_duration_statement": (_zero, "logs every statement"),
+    "log_min_duration_sample": (_zero, "logs every sampled statement"),
+    "auto_explain.log_min_duration": (_zero, "logs every statement"),
+    "log_parameter_max_length_on_error": (lambda value: not _zero(value), "logs bind parameters of failed statements"),
 }
 
 
@@ -256,9 +264,9 @@ def _parameter_problems(parameters: object) -> list[str]:
             "scram-sha-256 lines then refuse and an attacker can replay; remove it (PostgreSQL's default is scram-sha-256)"
         )
     version = lookup(parameters, "ssl_min_protocol_version")
+    known = [known.lower() for known in TLS_PROTOCOL_VERSIONS]  # PostgreSQL reads enum values case-insensitively
     if version is not None and (
-        version not in TLS_PROTOCOL_VERSIONS
-        or TLS_PROTOCOL_VERSIONS.index(version) < TLS_PROTOCOL_VERSIONS.index(MIN_TLS_PROTOCOL_VERSION)
+        str(version).lower() not in known or known.index(str(version).lower()) < known.index(MIN_TLS_PROTOCOL_VERSION.lower())
     ):
         problems.append(
             f"ssl_min_protocol_version is {version!r}, below the {MIN_TLS_PROTOCOL_VERSION} CloudNativePG ships; "

@@ -83,6 +83,9 @@ def test_dev_config_relaxes_what_dev_does_on_purpose(analyze: Analyze) -> None:
     # dev may recreate everything; its upgrades still wait for their windows.
     assert levels["stateful-resources-protected"] == EnforcementLevel.DISABLED
     assert levels["aks-maintenance-windows"] == EnforcementLevel.MANDATORY
+    # dev's poolers may be public load balancers (still limited to the client ranges).
+    assert levels["pooler-load-balancer-internal"] == EnforcementLevel.DISABLED
+    assert levels["load-balancer-source-ranges"] == EnforcementLevel.MANDATORY
 
 
 def test_all_sets_every_level_before_policy_entries(analyze: Analyze) -> None:

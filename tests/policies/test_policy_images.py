@@ -18,9 +18,7 @@ IMAGE_ENVIRONMENT = ("SIDECAR_IMAGE",)
 def _images(value: Any) -> Iterator[str]:
     if isinstance(value, dict):
         for key, child in value.items():
-            if key == "image" and isinstance(child, str):
-                yield child
-            elif key in IMAGE_ENVIRONMENT and isinstance(child, str):
+            if (key == "image" or key in IMAGE_ENVIRONMENT) and isinstance(child, str):
                 yield child
             else:
                 yield from _images(child)

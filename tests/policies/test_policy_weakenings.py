@@ -141,7 +141,11 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _set("spec.serviceTemplate.spec.loadBalancerSourceRanges", ["0.0.0.0/0"]),
         "load-balancer-source-ranges",
     ),
-    "pooler LB public": (_pooler_rw, _delete(f"spec.serviceTemplate.metadata.annotations[{INTERNAL}]"), "pooler-load-balancer-internal"),
+    "pooler LB public": (
+        _pooler_rw,
+        _delete(f"spec.serviceTemplate.metadata.annotations[{INTERNAL}]"),
+        "pooler-load-balancer-internal",
+    ),
     "pooler LB public without source ranges": (
         _pooler_rw,
         _both(
@@ -154,17 +158,30 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
     "pooler client TLS unset": (_pooler_rw, _delete("spec.pgbouncer.parameters.client_tls_sslmode"), "cnpg-pooler-tls"),
     "pooler server TLS require": (_pooler_rw, _set("spec.pgbouncer.parameters.server_tls_sslmode", "require"), "cnpg-pooler-tls"),
     "pooler pg_hba unset": (_pooler_rw, _delete("spec.pgbouncer.pg_hba"), "cnpg-pooler-tls"),
-    "pooler pg_hba md5": (_pooler_rw, _prepend_hba("hostssl all all 0.0.0.0/0 md5", ("spec", "pgbouncer", "pg_hba")), "cnpg-pooler-tls"),
+    "pooler pg_hba md5": (
+        _pooler_rw,
+        _prepend_hba("hostssl all all 0.0.0.0/0 md5", ("spec", "pgbouncer", "pg_hba")),
+        "cnpg-pooler-tls",
+    ),
     "pooler pg_hba non-TLS": (
         _pooler_rw,
         _prepend_hba("host all all 0.0.0.0/0 scram-sha-256", ("spec", "pgbouncer", "pg_hba")),
         "cnpg-pooler-tls",
     ),
     # PostgreSQL parameters and pg_hba
-    "password_encryption md5": (_of_type(CLUSTER), _set("spec.postgresql.parameters.password_encryption", "md5"), "cnpg-safe-parameters"),
+    "password_encryption md5": (
+        _of_type(CLUSTER),
+        _set("spec.postgresql.parameters.password_encryption", "md5"),
+        "cnpg-safe-parameters",
+    ),
     "ssl_min_protocol_version TLSv1.2": (
         _of_type(CLUSTER),
         _set("spec.postgresql.parameters.ssl_min_protocol_version", "TLSv1.2"),
+        "cnpg-safe-parameters",
+    ),
+    "ssl_min_protocol_version tlsv1 (lower case)": (
+        _of_type(CLUSTER),
+        _set("spec.postgresql.parameters.ssl_min_protocol_version", "tlsv1"),
         "cnpg-safe-parameters",
     ),
     "log_statement all": (_of_type(CLUSTER), _set("spec.postgresql.parameters.log_statement", "all"), "cnpg-safe-parameters"),
@@ -172,6 +189,11 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
     "log_min_duration_statement 0": (
         _of_type(CLUSTER),
         _set("spec.postgresql.parameters.log_min_duration_statement", "0"),
+        "cnpg-safe-parameters",
+    ),
+    "log_min_duration_statement 0 as a number": (
+        _of_type(CLUSTER),
+        _set("spec.postgresql.parameters.log_min_duration_statement", 0),
         "cnpg-safe-parameters",
     ),
     "log_parameter_max_length_on_error -1": (
@@ -191,7 +213,11 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
     ),
     "superuser access": (_of_type(CLUSTER), _set("spec.enableSuperuserAccess", True), "cnpg-no-superuser-access"),
     # NetworkPolicies and the engine that enforces them
-    "NetworkPolicy rule {}": (_named(NETWORK_POLICY, "allow-pooler-clients"), _set("spec.ingress", [{}]), "network-policy-no-allow-all"),
+    "NetworkPolicy rule {}": (
+        _named(NETWORK_POLICY, "allow-pooler-clients"),
+        _set("spec.ingress", [{}]),
+        "network-policy-no-allow-all",
+    ),
     "NetworkPolicy empty peer": (
         _named(NETWORK_POLICY, "allow-operator"),
         _set("spec.ingress", [{"from": [{}], "ports": [{"port": 5432, "protocol": "TCP"}]}]),
@@ -207,8 +233,16 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _set("spec.ingress", [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]),
         "network-policy-no-allow-all",
     ),
-    "AKS NetworkPolicy engine none": (_of_type(MANAGED_CLUSTER), _set("networkProfile.networkPolicy", "none"), "aks-network-policy-engine"),
-    "AKS NetworkPolicy engine unset": (_of_type(MANAGED_CLUSTER), _delete("networkProfile.networkPolicy"), "aks-network-policy-engine"),
+    "AKS NetworkPolicy engine none": (
+        _of_type(MANAGED_CLUSTER),
+        _set("networkProfile.networkPolicy", "none"),
+        "aks-network-policy-engine",
+    ),
+    "AKS NetworkPolicy engine unset": (
+        _of_type(MANAGED_CLUSTER),
+        _delete("networkProfile.networkPolicy"),
+        "aks-network-policy-engine",
+    ),
     # Pod Security
     "database namespace enforces baseline": (
         _named(NAMESPACE, "cnpg-database"),
@@ -231,9 +265,17 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _set("subject", "system:serviceaccount:default:attacker"),
         "cnpg-federated-credentials",
     ),
-    "credential for another audience": (_of_type(CREDENTIAL, "-drill"), _set("audiences", ["api://other"]), "cnpg-federated-credentials"),
+    "credential for another audience": (
+        _of_type(CREDENTIAL, "-drill"),
+        _set("audiences", ["api://other"]),
+        "cnpg-federated-credentials",
+    ),
     # Privileged roles, at resource-group and resource scope
-    "Owner on the resource group": (_of_type(ROLE_ASSIGNMENT, "control-plane-network"), _role("Owner"), "role-assignment-no-privileged-role"),
+    "Owner on the resource group": (
+        _of_type(ROLE_ASSIGNMENT, "control-plane-network"),
+        _role("Owner"),
+        "role-assignment-no-privileged-role",
+    ),
     "Contributor on the resource group": (
         _of_type(ROLE_ASSIGNMENT, "control-plane-network"),
         _role("Contributor"),
@@ -272,7 +314,9 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
                 {
                     "defaultAction": "Deny",
                     "virtualNetworkRules": [
-                        {"virtualNetworkResourceId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"}
+                        {
+                            "virtualNetworkResourceId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"
+                        }
                     ],
                 },
             ),
@@ -284,7 +328,11 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _both(_set("publicNetworkAccess", "Enabled"), _set("networkRuleSet", {"defaultAction": "Allow"})),
         "storage-network-deny-by-default",
     ),
-    "cross-tenant replication": (_of_type(STORAGE_ACCOUNT), _set("allowCrossTenantReplication", True), "storage-no-cross-tenant-replication"),
+    "cross-tenant replication": (
+        _of_type(STORAGE_ACCOUNT),
+        _set("allowCrossTenantReplication", True),
+        "storage-no-cross-tenant-replication",
+    ),
     # Backups, Grafana
     "scheduled backup suspended": (_of_type(SCHEDULED_BACKUP), _set("spec.suspend", True), "cnpg-backups-configured"),
     "Grafana API keys": (_of_type(GRAFANA), _set("properties.apiKey", "Enabled"), "grafana-api-keys-disabled"),
@@ -350,6 +398,22 @@ def test_each_weakening_is_a_mandatory_violation_in_a_prod_environment(
     assert found, f"{case}: no mandatory {policy} violation:\n{report.describe()}"
     # Resource policies blame the changed resource; stack policies may blame the Cluster it serves.
     assert urn in {v.urn for v in found} or report.policy(policy).kind == "stack", report.describe(found)
+
+
+def test_parameters_that_keep_what_the_program_ships_pass(
+    runs: dict[str, StackRun], sessions: dict[str, PolicyPackSession], prod_settings: dict[str, Any]
+) -> None:
+    kept = {
+        "password_encryption": "SCRAM-SHA-256",
+        "ssl_min_protocol_version": "tlsv1.3",
+        "log_statement": "none",
+        "log_min_duration_statement": "250ms",
+        "log_parameter_max_length_on_error": 0,
+    }
+    mutation = _both(*(_set(f"spec.postgresql.parameters.{name}", value) for name, value in kept.items()))
+    registrations, _ = mutated(runs["prod"], _of_type(CLUSTER), mutation)
+    report = sessions["prod"].analyze(registrations, "prod", stack_config=prod_settings)
+    assert not report.mandatory_violations, report.describe()
 
 
 def test_an_issuer_not_taken_from_the_cluster_is_refused(
