@@ -44,6 +44,7 @@ ROLE_IDS = {
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
 }
+WHOLE_VNET = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"  # no /subnets/
 STACKS = ("prod", "staging")  # staging: the prod stack file under another name
 
 
@@ -313,11 +314,7 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
                 "networkRuleSet",
                 {
                     "defaultAction": "Deny",
-                    "virtualNetworkRules": [
-                        {
-                            "virtualNetworkResourceId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v"
-                        }
-                    ],
+                    "virtualNetworkRules": [{"virtualNetworkResourceId": WHOLE_VNET}],
                 },
             ),
         ),
