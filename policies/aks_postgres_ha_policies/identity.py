@@ -39,11 +39,12 @@ _BROAD_SCOPES = (
 )
 
 # Built-in roles that own, reassign or unlock what they cover: nothing this program deploys needs
-# one (components/azure/roles.py BuiltInRole lists what it grants). GUIDs as in Azure's built-in roles list.
+# one (components/azure/roles.py BuiltInRole lists what it grants). GUIDs as in Microsoft's built-in roles
+# reference (learn.microsoft.com/azure/role-based-access-control/built-in-roles), identical in every tenant.
 PRIVILEGED_ROLE_IDS = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-    "18d7d88d-d35e-4fb5-a5c3-7773c6a72ed9": "User Access Administrator",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
     "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",

@@ -37,10 +37,11 @@ STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 GRAFANA = "azure-native:dashboard:Grafana"
 
 INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal"
+# From Microsoft's built-in roles reference, not from the pack (a wrong GUID in both would pass unseen).
 ROLE_IDS = {
     "Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
-    "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c6a72ed9",
+    "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
 }
