@@ -121,3 +121,9 @@ def test_unknown_values_wait_for_the_update(analyze: Analyze) -> None:
     over = compliant_stack().with_value("cluster", f"{PARAMETERS}.max_connections", "150")
     passes(analyze(over.with_value("pooler-rw", MAX_DB, UNKNOWN)), POLICY)
     passes(analyze(over.with_value("cluster", f"{PARAMETERS}.max_connections", UNKNOWN)), POLICY)
+
+
+def test_pgbouncer_tls_minimums_are_configurable(analyze: Analyze) -> None:
+    stack = compliant_stack().with_value("pooler-rw", ("spec", "pgbouncer", "parameters", "server_tls_sslmode"), "verify-ca")
+    assert "server_tls_sslmode is \"verify-ca\"" in only(analyze(stack), "cnpg-pooler-tls", stack.urn("pooler-rw")).message
+    passes(analyze(stack, {"cnpg-pooler-tls": {"minServerTlsSslmode": "verify-ca"}}), "cnpg-pooler-tls")

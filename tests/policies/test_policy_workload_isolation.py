@@ -84,3 +84,19 @@ def test_allow_policies_next_to_the_deny_are_accepted(analyze: Analyze) -> None:
         },
     )
     assert analyze(compliant_stack().plus(allow)).violations == ()
+
+
+def test_every_namespace_with_a_pod_selector_is_not_allow_all(analyze: Analyze) -> None:
+    peer = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    allow = Resource(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "allow-metrics",
+        {
+            "metadata": {"name": "allow-metrics", "namespace": NAMESPACE},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [peer]}]},
+        },
+    )
+    assert analyze(compliant_stack().plus(allow)).violations == ()
+    everyone = compliant_stack().plus(allow).with_value("allow-metrics", "spec.ingress.0.from.0.podSelector", {})
+    violation = only(analyze(everyone), "network-policy-no-allow-all", everyone.urn("allow-metrics"))
+    assert "every pod of every namespace" in violation.message
