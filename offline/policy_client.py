@@ -8,8 +8,9 @@ and answers the engine's Analyzer RPCs: ``Handshake`` (unimplemented in Python),
 
 ``analyze()`` does one whole analysis in a fresh subprocess; ``PolicyPackSession`` keeps one
 server for many analyses (tests). Like the engine's ``ReconcilePolicyPackConfig``, the client fills
-in each policy's schema defaults, then the pack's initial config, then the per-stack config file
-(``policies/config.<stack>.json``), and validates the result against the schemas.
+in each policy's schema defaults, then the pack's initial config, then the config file of the stack's
+environment (``policies/config.<environment>.json``: strictness follows the ``environment`` setting,
+not the stack's name; a missing file is an error), and validates the result against the schemas.
 
 Differences from a real run, by necessity: properties are the program's inputs as registered
 under mocks (no provider ``Check``, so no provider defaults or autonames), and ``AnalyzeStack``
@@ -124,16 +125,38 @@ class _PolicyConfig:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-def load_policy_config(stack: str, pack_dir: Path = POLICY_PACK_DIR) -> dict[str, Any]:
-    """The per-stack policy configuration (``config.<stack>.json``), empty when there is none."""
-    path = pack_dir / f"config.{stack}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+ENVIRONMENT_KEY = f"{PROJECT}:environment"
 
 
-def _program_config(stack: str) -> dict[str, str]:
-    """The stack's program config as the CLI hands it over: strings, objects and lists as JSON."""
+def stack_environment(program_config: Mapping[str, Any]) -> str | None:
+    """The stack's ``environment`` setting (None when unset)."""
+    value = program_config.get(ENVIRONMENT_KEY)
+    return value if isinstance(value, str) else None
+
+
+def policy_config_path(program_config: Mapping[str, Any], pack_dir: Path = POLICY_PACK_DIR) -> Path:
+    """``config.<environment>.json``: strictness follows the stack's environment, not its name."""
+    environment = stack_environment(program_config)
+    if environment is None:
+        raise PolicyPackError(f"{ENVIRONMENT_KEY} is not set, so no policy configuration (config.<environment>.json) applies")
+    return pack_dir / f"config.{environment}.json"
+
+
+def load_policy_config(program_config: Mapping[str, Any], pack_dir: Path = POLICY_PACK_DIR) -> dict[str, Any]:
+    """The policy configuration of the stack's environment; a missing file is an error, never a weaker run."""
+    path = policy_config_path(program_config, pack_dir)
+    if not path.is_file():
+        raise PolicyPackError(
+            f"no policy configuration {path.name} for {ENVIRONMENT_KEY} {stack_environment(program_config)!r}; "
+            "a stack is analysed only with the configuration of its environment"
+        )
+    return json.loads(path.read_text())
+
+
+def _stack_file_config(stack: str) -> dict[str, Any]:
+    """The config of ``Pulumi.<stack>.yaml``, empty when the stack has no file."""
     path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
-    return encode_config(stack_config(stack) if path.exists() else {})
+    return stack_config(stack) if path.exists() else {}
 
 
 def _parse_level(value: Any, policy: str) -> EnforcementLevel:
@@ -292,9 +315,18 @@ def _drain(stream: IO[bytes], sink: collections.deque[str], first_line: queue.Qu
 class PolicyPackSession:
     """One running policy pack, reused for any number of analyses; use as a context manager."""
 
-    def __init__(self, pack_dir: Path = POLICY_PACK_DIR, *, stack: str = "dev", startup_timeout: float = STARTUP_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        pack_dir: Path = POLICY_PACK_DIR,
+        *,
+        stack: str = "dev",
+        stack_config: Mapping[str, Any] | None = None,
+        startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    ):
+        """``stack_config``: the stack's settings (default: ``Pulumi.<stack>.yaml``), handed to the pack as the CLI does."""
         self._pack_dir = pack_dir.resolve()
         self._stack = stack
+        self._stack_config = dict(_stack_file_config(stack) if stack_config is None else stack_config)
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
@@ -336,7 +368,7 @@ class PolicyPackSession:
             "PULUMI_PROJECT": PROJECT,
             "PULUMI_STACK": self._stack,
             "PULUMI_DRY_RUN": "true",
-            "PULUMI_CONFIG": json.dumps(_program_config(self._stack)),
+            "PULUMI_CONFIG": json.dumps(encode_config(self._stack_config)),
         }
         self._process = subprocess.Popen(
             start.argv,
@@ -379,12 +411,21 @@ class PolicyPackSession:
             if error.code() != grpc.StatusCode.UNIMPLEMENTED:  # Python packs do not implement it; the engine goes on
                 raise
 
-    def analyze(self, registrations: Sequence[Registration], stack: str, config: Mapping[str, Any] | None = None) -> PolicyReport:
-        """Analyze one stack's registrations; ``config`` replaces ``policies/config.<stack>.json``."""
+    def analyze(
+        self,
+        registrations: Sequence[Registration],
+        stack: str,
+        config: Mapping[str, Any] | None = None,
+        stack_config: Mapping[str, Any] | None = None,
+    ) -> PolicyReport:
+        """Analyze one stack's registrations with the policy config of its environment (``config.<environment>.json``,
+        ``PolicyPackError`` when there is none); ``config`` replaces it. ``stack_config``: the stack's settings
+        (default: ``Pulumi.<stack>.yaml``)."""
         if self._stub is None or self._info is None:
             raise PolicyPackError("the policy pack session is not running (use it as a context manager)")
-        settings = _reconcile(self._info, load_policy_config(stack, self._pack_dir) if config is None else config)
-        program_config = _program_config(stack)
+        values = _stack_file_config(stack) if stack_config is None else stack_config
+        settings = _reconcile(self._info, load_policy_config(values, self._pack_dir) if config is None else config)
+        program_config = encode_config(values)
         try:
             self._configure(stack, program_config, settings)
             violations = self._run(registrations, stack, program_config)
@@ -467,10 +508,15 @@ class PolicyPackSession:
             self._process = None
 
 
-def analyze(registrations: Sequence[Registration], stack: str, config: Mapping[str, Any] | None = None) -> PolicyReport:
+def analyze(
+    registrations: Sequence[Registration],
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    stack_config: Mapping[str, Any] | None = None,
+) -> PolicyReport:
     """Analyze ``registrations`` as ``pulumi preview --policy-pack policies`` would, in a fresh pack process.
 
-    ``config`` replaces the stack's policy config file (``policies/config.<stack>.json``).
+    ``config`` replaces the policy config of the stack's environment (``policies/config.<environment>.json``).
     """
-    with PolicyPackSession(stack=stack) as session:
-        return session.analyze(registrations, stack, config)
+    with PolicyPackSession(stack=stack, stack_config=stack_config) as session:
+        return session.analyze(registrations, stack, config, stack_config)

@@ -5,8 +5,9 @@
 Runs the program under the recording mock engine with the stack's settings and writes
 ``resources.json``, ``manifests/``, ``graph.mmd``, ``graph-components.mmd``, ``summary.md`` and
 ``policy-report.md`` (the policy pack's verdicts, obtained over its Analyzer gRPC interface as
-the CLI does). Exits 1 on a mandatory policy violation and 2 on an invalid stack file or invalid
-settings, with one line per problem. Placeholders a real deployment refuses (the shipped
+the CLI does, with ``policies/config.<environment>.json``). Exits 1 on a mandatory policy violation and
+2 on an invalid stack file, invalid settings or no policy configuration for the stack's environment,
+with one line per problem. Placeholders a real deployment refuses (the shipped
 documentation ranges) are flagged at the top of the summary and on the console, not fatal.
 """
 
@@ -29,7 +30,7 @@ from google.protobuf import json_format
 from offline.charts import ChartError, render_releases, write_chart_manifests
 from offline.engine import PROJECT_DIR, Registration, StackRun, run_stack, stack_config_file
 from offline.graph import component_graph, provider_urn, resource_graph
-from offline.policy_client import PolicyPackSession
+from offline.policy_client import PolicyPackError, PolicyPackSession
 from offline.stack_file import StackFileError
 from settings import PLACEHOLDER_WARNING
 
@@ -401,15 +402,16 @@ def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
 
 
 def _run_with_policies(stack: str, config: dict[str, Any]) -> tuple[StackRun, Any]:
-    """The program run and the policy pack's report (``pulumi.RunError`` on invalid settings)."""
-    session = PolicyPackSession(stack=stack)
+    """The program run and the policy pack's report (``pulumi.RunError`` on invalid settings,
+    ``PolicyPackError`` when the stack's environment has no policy configuration)."""
+    session = PolicyPackSession(stack=stack, stack_config=config)
     with ThreadPoolExecutor(max_workers=1) as background:
         # The pack's start-up (a Python process importing pulumi-policy) overlaps the program run.
         started = background.submit(session.start)
         try:
             run = run_stack(stack, config=config)
             started.result()
-            return run, session.analyze(run.registrations, stack)
+            return run, session.analyze(run.registrations, stack, stack_config=config)
         finally:
             started.exception()  # wait for the start-up before closing
             session.close()
@@ -444,6 +446,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"render: {error}", file=sys.stderr)
         return 2
     except pulumi.RunError as error:
+        print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
+    except PolicyPackError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack

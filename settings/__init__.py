@@ -82,7 +82,7 @@ class Settings(SettingsModel):
     """The whole stack configuration."""
 
     environment: Literal["dev", "prod"]
-    """dev or prod (prod enforces 3 zones, a paid tier, 3 instances)."""
+    """dev or prod: prod enforces 3 zones, a paid tier, 3 instances, config.prod.json policies; prod-named stacks say prod."""
     location: AzureRegion
     """Required. Azure region with availability zones."""
     name_prefix: NamePrefix = "cnpg"
@@ -128,6 +128,12 @@ class Settings(SettingsModel):
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Settings:
         problems = NameScheme(self.name_prefix).problems()
+        stack = (info.context or {}).get(STACK_CONTEXT)
+        if self.environment != "prod" and stack and production_stack_name(stack):
+            problems.append(
+                f"environment: {self.environment!r}, but stack {stack!r} is named as a production stack (a name part "
+                "'prod' or 'production'), and its environment selects the prod policies; set environment: prod"
+            )
         if self.environment == "prod":
             if len(self.zones) != 3:
                 problems.append(f"zones: {self.zones!r}, but prod spreads over 3 distinct zones")
@@ -171,6 +177,12 @@ class Settings(SettingsModel):
 
 # Validation context: the stack being deployed (rules that name it, e.g. disasterRecovery.primary).
 STACK_CONTEXT = "stack"
+
+def production_stack_name(stack: str) -> bool:
+    """Whether a stack's name says production: a part (split on '-', '_', '.', '/') is prod or production,
+    case-insensitive (prod, PROD, prod-eu, org/project/prod; not product)."""
+    return any(part in ("prod", "production") for part in re.split(r"[-_./]", stack.lower()))
+
 
 # Prefix of the offline render's warning for each placeholder setting (the render lists them first).
 PLACEHOLDER_WARNING = "placeholder: "

@@ -29,6 +29,8 @@ MIN_ZONES = 3
 # settings table (settings/aks.py SUPPORTED_KUBERNETES_MINORS) is the source, a test keeps them equal.
 MIN_KUBERNETES_VERSION = "1.35"
 PAID_SKU_TIERS = ("Standard", "Premium")
+# AKS network policy engines (networkProfile.networkPolicy); 'none' or unset: NetworkPolicies are ignored.
+NETWORK_POLICY_ENGINES = ("cilium", "calico", "azure")
 
 
 @for_types(MANAGED_CLUSTER)
@@ -133,6 +135,17 @@ def _paid_tier(args: ResourceValidationArgs, report: Report) -> None:
         )
 
 
+@for_types(MANAGED_CLUSTER)
+def _network_policy_engine(args: ResourceValidationArgs, report: Report) -> None:
+    engine = lookup(args.props, "networkProfile", "networkPolicy")
+    if engine not in NETWORK_POLICY_ENGINES:
+        report(
+            f"{label(args.resource_type, args.name)}: {described('networkProfile.networkPolicy', engine)}, so no engine "
+            "enforces NetworkPolicies and the database namespace's default-deny is decoration; set it to 'cilium' "
+            "(with networkDataplane 'cilium', as the program does)."
+        )
+
+
 AKS_POLICIES = [
     resource_policy("aks-workload-identity", "AKS clusters enable the OIDC issuer and workload identity.", _workload_identity),
     resource_policy(
@@ -140,6 +153,11 @@ AKS_POLICIES = [
         "The AKS API server is reachable only from authorized address ranges (or privately).",
         _authorized_ranges,
         settings=RANGE_BREADTH_SCHEMA,
+    ),
+    resource_policy(
+        "aks-network-policy-engine",
+        "AKS clusters run a NetworkPolicy engine (Cilium), so NetworkPolicies are enforced.",
+        _network_policy_engine,
     ),
     resource_policy(
         "aks-zone-redundant-node-pools",

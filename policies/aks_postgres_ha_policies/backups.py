@@ -96,6 +96,12 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
                 cluster.urn,
             )
         for schedule in own_schedules:
+            if lookup(props[schedule.urn], "spec", "suspend") is True:
+                report_violation(
+                    f"{label(schedule.resource_type, schedule.name)}: spec.suspend is true, so {where} takes no base "
+                    "backup: recoveries replay ever longer WAL and the retention policy expires nothing; remove suspend.",
+                    schedule.urn,
+                )
             method = lookup(props[schedule.urn], "spec", "method")
             plugin = lookup(props[schedule.urn], "spec", "pluginConfiguration", "name")
             if archivers and (method != "plugin" or plugin not in archivers):
@@ -125,7 +131,7 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
 BACKUP_POLICIES = [
     stack_policy(
         "cnpg-backups-configured",
-        "Every CNPG Cluster has a ScheduledBackup, the ObjectStores it references and a WAL archive folder of its own.",
+        "Every CNPG Cluster has an active ScheduledBackup, the ObjectStores it references and a WAL archive folder of its own.",
         _validate_backups,
     ),
 ]

@@ -166,7 +166,8 @@ def _auth_method(connection_type: str, fields: list[str]) -> str | None:
     return fields[position].lower() if len(fields) > position else None
 
 
-def _hba_line_problems(line: str) -> list[str]:
+def hba_line_problems(line: str) -> list[str]:
+    """Why one pg_hba line (PostgreSQL's or PgBouncer's, same format) admits weak or non-TLS connections."""
     fields = line.split("#", 1)[0].split()
     if not fields or fields[0].startswith("include"):
         return []
@@ -196,7 +197,7 @@ def _rejects_non_tls(lines: list[str]) -> bool:
 def _tls_scram_access(args: ResourceValidationArgs, report: Report) -> None:
     lines = [str(line) for line in as_list(lookup(args.props, "spec", "postgresql", "pg_hba"))]
     for index, line in enumerate(lines):
-        for problem in _hba_line_problems(line):
+        for problem in hba_line_problems(line):
             report(f"{_where(args)}: spec.postgresql.pg_hba[{index}] '{line}' {problem}.")
     if not _rejects_non_tls(lines):
         report(
@@ -231,6 +232,68 @@ def _switchover_updates(args: ResourceValidationArgs, report: Report) -> None:
         )
 
 
+# PostgreSQL's TLS protocol versions, oldest first; CloudNativePG ships ssl_min_protocol_version TLSv1.3
+# (cnpg v1.30 pkg/postgres/configuration.go, GlobalDefaultSettings), which the program keeps.
+TLS_PROTOCOL_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+MIN_TLS_PROTOCOL_VERSION = "TLSv1.3"
+# Parameters whose value puts statement text or bind parameters (passwords in ALTER ROLE, personal
+# data in INSERTs) into the server log, which leaves the database for the log pipeline.
+_ZERO = re.compile(r"0+(\.0*)?\s*(us|ms|s|min)?", re.IGNORECASE)
+
+
+def _zero(value: str) -> bool:
+    """Whether a setting is 0 (numbers arrive as text or as floats: "0", "0ms", "0.0")."""
+    return _ZERO.fullmatch(value.strip()) is not None
+
+
+_LEAKING_PARAMETERS = {
+    "log_statement": (lambda value: value.strip().lower() != "none", "logs statement text (ALTER ROLE ... PASSWORD included)"),
+    "log_min_duration_statement": (_zero, "logs every statement"),
+    "log_min_duration_sample": (_zero, "logs every sampled statement"),
+    "auto_explain.log_min_duration": (_zero, "logs every statement"),
+    "log_parameter_max_length_on_error": (lambda value: not _zero(value), "logs bind parameters of failed statements"),
+}
+
+
+def _parameter_problems(parameters: object) -> list[str]:
+    problems = []
+    encryption = lookup(parameters, "password_encryption")
+    if encryption is not None and str(encryption).lower() != "scram-sha-256":
+        problems.append(
+            f"password_encryption is {encryption!r}: new passwords are stored as MD5 hashes, which pg_hba's "
+            "scram-sha-256 lines then refuse and an attacker can replay; remove it (PostgreSQL's default is scram-sha-256)"
+        )
+    version = lookup(parameters, "ssl_min_protocol_version")
+    known = [known.lower() for known in TLS_PROTOCOL_VERSIONS]  # PostgreSQL reads enum values case-insensitively
+    if version is not None and (
+        str(version).lower() not in known or known.index(str(version).lower()) < known.index(MIN_TLS_PROTOCOL_VERSION.lower())
+    ):
+        problems.append(
+            f"ssl_min_protocol_version is {version!r}, below the {MIN_TLS_PROTOCOL_VERSION} CloudNativePG ships; "
+            "remove it"
+        )
+    for name, (leaks, what) in _LEAKING_PARAMETERS.items():
+        value = lookup(parameters, name)
+        if value is not None and leaks(str(value)):
+            problems.append(f"{name} is {value!r}, which {what} into the server log; remove it")
+    return problems
+
+
+@for_types(CNPG_CLUSTER)
+def _safe_parameters(args: ResourceValidationArgs, report: Report) -> None:
+    for problem in _parameter_problems(lookup(args.props, "spec", "postgresql", "parameters")):
+        report(f"{_where(args)}: spec.postgresql.parameters: {problem}.")
+
+
+@for_types(CNPG_CLUSTER)
+def _no_superuser_access(args: ResourceValidationArgs, report: Report) -> None:
+    if lookup(args.props, "spec", "enableSuperuserAccess") is True:
+        report(
+            f"{_where(args)}: spec.enableSuperuserAccess is true, so CloudNativePG creates a postgres password secret "
+            "and the superuser can log in over the network; set it to false (administer through kubectl cnpg psql)."
+        )
+
+
 CNPG_POLICIES = [
     resource_policy(
         "cnpg-min-instances",
@@ -255,6 +318,12 @@ CNPG_POLICIES = [
     resource_policy(
         "cnpg-pg-hba-tls-scram", "CNPG Clusters accept only TLS connections with strong authentication.", _tls_scram_access
     ),
+    resource_policy(
+        "cnpg-safe-parameters",
+        "CNPG Clusters keep SCRAM password hashing, CloudNativePG's minimum TLS version and statement data out of the log.",
+        _safe_parameters,
+    ),
+    resource_policy("cnpg-no-superuser-access", "CNPG Clusters disable network login of the superuser.", _no_superuser_access),
     resource_policy(
         "cnpg-wal-archiver-plugin", "CNPG Clusters archive WAL through a CNPG-I plugin (Barman Cloud).", _wal_archiving
     ),

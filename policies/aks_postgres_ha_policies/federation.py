@@ -16,6 +16,10 @@ from .common import UNKNOWN, as_list, depends_on_type, label, lookup, of_type, p
 from .resource_types import CNPG_CLUSTER, FEDERATED_IDENTITY_CREDENTIAL, MANAGED_CLUSTER
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+# The restore drill's throwaway recovery cluster, whose service account the program also trusts
+# (components/cluster/database.py drill_cluster_name): the prod render passes only while both agree
+# (tests/policies/test_policy_weakenings.py).
+DRILL_SUFFIX = "-drill"
 
 
 def _issuer_problem(credential: PolicyResource, issuer: Any, cluster_issuers: set[str]) -> str | None:
@@ -47,11 +51,12 @@ def _validate_federation(args: StackValidationArgs, report_violation: ReportViol
                 "name that federated credentials, ScheduledBackups and ObjectStores cannot refer to; name it explicitly.",
                 cluster.urn,
             )
+    subjects: set[str] = set()
     for cluster, name, namespace in named_clusters(args.resources, props):
         account = text(lookup(props[cluster.urn], "spec", "serviceAccountName")) or name
         subject = f"system:serviceaccount:{namespace}:{account}"
-        trusting = [credential for credential in credentials if props[credential.urn].get("subject") == subject]
-        if not trusting:
+        subjects |= {subject, f"system:serviceaccount:{namespace}:{name}{DRILL_SUFFIX}"}
+        if not any(props[credential.urn].get("subject") == subject for credential in credentials):
             report_violation(
                 f"{label(cluster.resource_type, cluster.name)} runs as service account {namespace}/{account}, but no "
                 f"FederatedIdentityCredential has subject '{subject}', so its Barman Cloud sidecar cannot reach Blob "
@@ -59,24 +64,31 @@ def _validate_federation(args: StackValidationArgs, report_violation: ReportViol
                 f"['{TOKEN_EXCHANGE_AUDIENCE}'] and the AKS cluster's OIDC issuer.",
                 cluster.urn,
             )
-        for credential in trusting:
-            where = label(credential.resource_type, credential.name)
-            audiences = as_list(props[credential.urn].get("audiences"))
-            if TOKEN_EXCHANGE_AUDIENCE not in audiences and UNKNOWN not in audiences:
-                report_violation(
-                    f"{where}: audiences {audiences} lack '{TOKEN_EXCHANGE_AUDIENCE}', the audience of AKS "
-                    f"workload identity tokens; set audiences=['{TOKEN_EXCHANGE_AUDIENCE}'].",
-                    credential.urn,
-                )
-            problem = _issuer_problem(credential, props[credential.urn].get("issuer"), cluster_issuers)
-            if problem:
-                report_violation(f"{where} (subject '{subject}'): {problem}.", credential.urn)
-
+    for credential in credentials:
+        where = label(credential.resource_type, credential.name)
+        subject = props[credential.urn].get("subject")
+        if subject is not UNKNOWN and subject not in subjects:
+            report_violation(
+                f"{where}: subject {subject!r} is not the service account of a CNPG Cluster of this stack (nor of its "
+                f"restore drill, '<cluster>{DRILL_SUFFIX}'), so whoever runs pods as it gets the database identity's "
+                f"access to the backups; trust only {sorted(subjects) or 'the Clusters service accounts'}.",
+                credential.urn,
+            )
+        audiences = as_list(props[credential.urn].get("audiences"))
+        if audiences != [TOKEN_EXCHANGE_AUDIENCE] and UNKNOWN not in audiences:
+            report_violation(
+                f"{where}: audiences {audiences} are not exactly ['{TOKEN_EXCHANGE_AUDIENCE}'], the audience of AKS "
+                f"workload identity tokens; set audiences=['{TOKEN_EXCHANGE_AUDIENCE}'].",
+                credential.urn,
+            )
+        problem = _issuer_problem(credential, props[credential.urn].get("issuer"), cluster_issuers)
+        if problem:
+            report_violation(f"{where} (subject '{subject}'): {problem}.", credential.urn)
 
 FEDERATION_POLICIES = [
     stack_policy(
         "cnpg-federated-credentials",
-        "Every CNPG Cluster's service account has a federated credential from the AKS OIDC issuer.",
+        "Federated credentials trust exactly the CNPG Clusters' service accounts, from the AKS OIDC issuer.",
         _validate_federation,
     ),
 ]

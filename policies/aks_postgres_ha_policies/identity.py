@@ -21,6 +21,7 @@ from .common import (
     resource_policy,
     stack_policy,
     text,
+    texts_setting,
 )
 from .resource_types import (
     BLOB_CONTAINER,
@@ -36,6 +37,24 @@ _BROAD_SCOPES = (
     (re.compile(r"^/subscriptions/[^/]+/*$", re.IGNORECASE), "a whole subscription"),
     (re.compile(r"^/providers/Microsoft\.Management/managementGroups/[^/]+/*$", re.IGNORECASE), "a management group"),
 )
+
+# Built-in roles that own, reassign or unlock what they cover: nothing this program deploys needs
+# one (components/azure/roles.py BuiltInRole lists what it grants). GUIDs as in Microsoft's built-in roles
+# reference (learn.microsoft.com/azure/role-based-access-control/built-in-roles), identical in every tenant.
+PRIVILEGED_ROLE_IDS = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
+    "0ab0b1a8-8aac-4efd-b8c2-3ee1fb270be8": "Azure Kubernetes Service Cluster Admin Role",
+    "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8": "Azure Kubernetes Service Contributor Role",
+    "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59": "Managed Identity Contributor",
+    "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+}
 
 # Storage data-plane and account roles: whoever holds one works with storage, whatever the scope.
 _STORAGE_ROLE_IDS = (
@@ -58,6 +77,20 @@ def _narrow_scope(args: ResourceValidationArgs, report: Report) -> None:
                 f"{label(args.resource_type, args.name)}: scope '{scope}' is {breadth}; grant the role on the resource "
                 "group or the single resource that needs it, so the principal reaches nothing beyond this deployment."
             )
+
+
+@for_types(ROLE_ASSIGNMENT)
+def _no_privileged_role(args: ResourceValidationArgs, report: Report) -> None:
+    role = text(lookup(args.props, "roleDefinitionId"))
+    forbidden = {guid.lower() for guid in texts_setting(args, "forbiddenRoleIds", list(PRIVILEGED_ROLE_IDS))}
+    guid = (role or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    if guid in forbidden:
+        name = PRIVILEGED_ROLE_IDS.get(guid, "a role the pack configuration forbids")
+        report(
+            f"{label(args.resource_type, args.name)}: roleDefinitionId '{role}' is {name}, a role that owns, "
+            "reassigns or unlocks everything in its scope (at any scope); grant the narrow built-in role the "
+            "principal needs (e.g. Storage Blob Data Contributor on the backup container)."
+        )
 
 
 def _identity_name(props: dict[str, Any]) -> str | None:
@@ -141,6 +174,19 @@ def _validate_separation(args: StackValidationArgs, report_violation: ReportViol
 
 
 IDENTITY_POLICIES = [
+    resource_policy(
+        "role-assignment-no-privileged-role",
+        "Role assignments never grant an owner-like role (Owner, Contributor, User Access Administrator, ...).",
+        _no_privileged_role,
+        settings={
+            "forbiddenRoleIds": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[0-9a-fA-F-]{36}$"},
+                "default": list(PRIVILEGED_ROLE_IDS),
+                "description": "Built-in role definition GUIDs no assignment may grant.",
+            }
+        },
+    ),
     resource_policy(
         "role-assignment-scope",
         "Role assignments never cover a whole subscription, management group or the tenant root.",

@@ -21,7 +21,7 @@ from .common import (
     stack_policy,
     text,
 )
-from .resource_types import CNPG_CLUSTER, KUBERNETES_SERVICE, MANAGED_CLUSTER, PUBLIC_IP_ADDRESS
+from .resource_types import CNPG_CLUSTER, CNPG_POOLER, KUBERNETES_SERVICE, MANAGED_CLUSTER, PUBLIC_IP_ADDRESS
 
 INTERNAL_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
 PUBLIC_IP_ANNOTATION = "service.beta.kubernetes.io/azure-pip-name"
@@ -29,7 +29,7 @@ PUBLIC_IP_ANNOTATION = "service.beta.kubernetes.io/azure-pip-name"
 
 @dataclass(frozen=True)
 class LoadBalancer:
-    """A Service of type LoadBalancer: a Kubernetes Service, or one CNPG manages for a Cluster."""
+    """A Service of type LoadBalancer: a Kubernetes Service, or one CNPG manages for a Cluster or a Pooler."""
 
     where: str
     annotations: Any
@@ -54,6 +54,8 @@ def load_balancers(resource_type: str, name: str, props: Any) -> list[LoadBalanc
             )
             for index, service in enumerate(additional)
         ]
+    elif resource_type == CNPG_POOLER:
+        services = [(f"spec.serviceTemplate of {label(resource_type, name)}", lookup(props, "spec", "serviceTemplate"))]
     else:
         return []
     return [
@@ -63,7 +65,7 @@ def load_balancers(resource_type: str, name: str, props: Any) -> list[LoadBalanc
     ]
 
 
-@for_types(KUBERNETES_SERVICE, CNPG_CLUSTER)
+@for_types(KUBERNETES_SERVICE, CNPG_CLUSTER, CNPG_POOLER)
 def _restricted_sources(args: ResourceValidationArgs, report: Report) -> None:
     for balancer in load_balancers(args.resource_type, args.name, args.props):
         ranges = as_list(lookup(balancer.spec, "loadBalancerSourceRanges"))
@@ -117,12 +119,27 @@ def _validate_public_ips(args: StackValidationArgs, report_violation: ReportViol
                 )
 
 
+@for_types(CNPG_POOLER)
+def _internal_pooler(args: ResourceValidationArgs, report: Report) -> None:
+    for balancer in load_balancers(args.resource_type, args.name, args.props):
+        if not balancer.internal:
+            report(
+                f"{balancer.where} is a public LoadBalancer: PgBouncer then answers the internet (limited only by its "
+                f'source ranges); add the annotation {INTERNAL_ANNOTATION}: "true" (network.internalEndpoint).'
+            )
+
+
 NETWORK_POLICIES = [
     resource_policy(
         "load-balancer-source-ranges",
         "LoadBalancer services admit only listed client networks, never the whole internet.",
         _restricted_sources,
         settings=RANGE_BREADTH_SCHEMA,
+    ),
+    resource_policy(
+        "pooler-load-balancer-internal",
+        "PgBouncer Poolers are reached through internal load balancers only.",
+        _internal_pooler,
     ),
     stack_policy(
         "public-ip-behind-load-balancer",

@@ -21,7 +21,7 @@ from .common import (
     text,
 )
 from .network import INTERNAL_ANNOTATION, PUBLIC_IP_ANNOTATION, load_balancers
-from .resource_types import CNPG_CLUSTER, KUBERNETES_SERVICE, PRIVATE_ENDPOINT, STORAGE_ACCOUNT
+from .resource_types import CNPG_CLUSTER, CNPG_POOLER, KUBERNETES_SERVICE, PRIVATE_ENDPOINT, STORAGE_ACCOUNT
 
 STATIC_ADDRESS_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
 INTERNAL_SUBNET_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal-subnet"
@@ -65,7 +65,7 @@ def _private_address(value: object) -> bool:
         return False
 
 
-@for_types(KUBERNETES_SERVICE, CNPG_CLUSTER)
+@for_types(KUBERNETES_SERVICE, CNPG_CLUSTER, CNPG_POOLER)
 def _internal_stays_internal(args: ResourceValidationArgs, report: Report) -> None:
     for balancer in load_balancers(args.resource_type, args.name, args.props):
         meant_internal = _private_address(lookup(balancer.annotations, STATIC_ADDRESS_ANNOTATION)) or (

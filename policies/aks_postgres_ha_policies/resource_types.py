@@ -25,6 +25,7 @@ NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
 PROMETHEUS_RULE: Final = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
+MANAGED_GRAFANA: Final = "azure-native:dashboard:Grafana"
 ACTION_GROUP: Final = "azure-native:monitor:ActionGroup"
 PROMETHEUS_RULE_GROUP: Final = "azure-native:alertsmanagement:PrometheusRuleGroup"
 

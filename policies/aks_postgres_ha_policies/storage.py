@@ -159,6 +159,15 @@ STORAGE_POLICIES = [
             "would grant full access to every backup.",
         ),
     ),
+    resource_policy(
+        "storage-no-cross-tenant-replication",
+        "Storage accounts refuse object replication to accounts of other Entra tenants.",
+        _account_flag(
+            "allowCrossTenantReplication",
+            False,
+            "otherwise an object replication policy can copy every backup to an account in a tenant you do not control.",
+        ),
+    ),
     stack_policy(
         "storage-blob-soft-delete",
         "Every storage account keeps deleted blobs recoverable (blob soft delete).",

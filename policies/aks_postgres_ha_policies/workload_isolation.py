@@ -4,10 +4,12 @@ default-deny ingress where PostgreSQL runs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
+from .cidrs import RANGE_BREADTH_SCHEMA, range_problems
 from .common import (
     Report,
     as_list,
@@ -23,7 +25,11 @@ from .common import (
 )
 from .resource_types import CNPG_CLUSTER, HELM_RELEASE, KUBERNETES_NAMESPACE, NETWORK_POLICY
 
-PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+PSA_PREFIX = "pod-security.kubernetes.io/"
+PSA_ENFORCE = f"{PSA_PREFIX}enforce"
+PSA_MODES = ("enforce", "audit", "warn")
+# What the program sets on every namespace it creates (components/builders/pod_security.py).
+REQUIRED_PSA_LEVEL = "restricted"
 PSA_LEVELS = ("restricted", "baseline", "privileged")
 PSA_VERSION = re.compile(r"latest|v1\.[0-9]+")
 
@@ -53,12 +59,57 @@ def _pod_security(args: ResourceValidationArgs, report: Report) -> None:
         )
 
 
+@for_types(KUBERNETES_NAMESPACE)
+def _restricted_levels(args: ResourceValidationArgs, report: Report) -> None:
+    labels = lookup(args.props, "metadata", "labels")
+    levels = {f"{PSA_PREFIX}{mode}": lookup(labels, f"{PSA_PREFIX}{mode}") for mode in PSA_MODES}
+    weaker = [f"{key}={level!r}" for key, level in levels.items() if level != REQUIRED_PSA_LEVEL]
+    if weaker:
+        report(
+            f"{label(args.resource_type, args.name)} has {', '.join(weaker)}; every namespace of this program runs pods "
+            f"that pass the '{REQUIRED_PSA_LEVEL}' Pod Security Standard, so enforce, audit and warn at "
+            f"'{REQUIRED_PSA_LEVEL}' and a pod asking for more privileges is refused."
+        )
+
+
+def _selects_everything(selector: Any) -> bool:
+    return isinstance(selector, Mapping) and not lookup(selector, "matchLabels") and not lookup(selector, "matchExpressions")
+
+
+def _peer_problem(peer: Any, args: ResourceValidationArgs) -> list[str]:
+    """Why one ``from`` entry admits every source, or the whole internet."""
+    block = lookup(peer, "ipBlock")
+    if block is not None:
+        return [f"ipBlock.cidr {problem}" for problem in range_problems([lookup(block, "cidr")], args)]
+    namespaces, pods = lookup(peer, "namespaceSelector"), lookup(peer, "podSelector")
+    if namespaces is None and pods is None:
+        return ["is empty, so it admits every source"]
+    if _selects_everything(namespaces) and (pods is None or _selects_everything(pods)):
+        return ["selects every pod of every namespace"]
+    return []
+
+
+@for_types(NETWORK_POLICY)
+def _no_allow_all(args: ResourceValidationArgs, report: Report) -> None:
+    where = label(args.resource_type, args.name)
+    for index, rule in enumerate(as_list(lookup(args.props, "spec", "ingress"))):
+        peers = as_list(lookup(rule, "from"))
+        if not peers:
+            report(
+                f"{where}: spec.ingress[{index}] has no 'from', so it admits every source (any pod, any address); "
+                "name the pods, namespaces or client networks it is for."
+            )
+        for peer_index, peer in enumerate(peers):
+            for problem in _peer_problem(peer, args):
+                report(f"{where}: spec.ingress[{index}].from[{peer_index}] {problem}; admit only the clients it is for.")
+
+
 def _denies_all_ingress(policy: Any) -> bool:
     """A NetworkPolicy selecting every pod, of type Ingress, admitting nothing."""
     spec = lookup(policy, "spec")
     selector = lookup(spec, "podSelector")
-    selects_all = isinstance(selector, dict) and not lookup(selector, "matchLabels") and not lookup(selector, "matchExpressions")
-    return selects_all and "Ingress" in as_list(lookup(spec, "policyTypes")) and not as_list(lookup(spec, "ingress"))
+    denies = "Ingress" in as_list(lookup(spec, "policyTypes")) and not as_list(lookup(spec, "ingress"))
+    return denies and _selects_everything(selector)
 
 
 def _validate_default_deny(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -85,6 +136,17 @@ WORKLOAD_ISOLATION_POLICIES = [
         "namespace-pod-security",
         "Every namespace enforces a pinned Pod Security Standard; Helm never creates unlabelled namespaces.",
         _pod_security,
+    ),
+    resource_policy(
+        "namespace-pod-security-restricted",
+        "Namespaces enforce, audit and warn at the restricted Pod Security Standard, as the program sets them.",
+        _restricted_levels,
+    ),
+    resource_policy(
+        "network-policy-no-allow-all",
+        "NetworkPolicy ingress rules name their sources: no empty rule or peer, no rule open to the internet.",
+        _no_allow_all,
+        settings=RANGE_BREADTH_SCHEMA,
     ),
     stack_policy(
         "cnpg-namespace-default-deny",

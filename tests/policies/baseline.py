@@ -24,8 +24,9 @@ EXEC_KUBECONFIG = (
     "args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]}}\n"
 )
 RESTRICTED = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "v1.34",
+    f"pod-security.kubernetes.io/{mode}{suffix}": value
+    for mode in ("enforce", "audit", "warn")
+    for suffix, value in (("", "restricted"), ("-version", "v1.35"))
 }
 GUARANTEED = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1000m", "memory": "4096Mi"}}
 # As the program derives them for max_connections 200: 2 poolers x 2 instances x 22 x 2 databases
@@ -61,6 +62,7 @@ def _azure() -> list[Resource]:
                 "minimumTlsVersion": "TLS1_2",
                 "allowBlobPublicAccess": False,
                 "allowSharedKeyAccess": False,
+                "allowCrossTenantReplication": False,
                 "networkRuleSet": {
                     "defaultAction": "Deny",
                     "bypass": "AzureServices",
@@ -127,6 +129,7 @@ def _azure() -> list[Resource]:
                 "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
                 "aadProfile": {"managed": True, "enableAzureRBAC": True},
                 "disableLocalAccounts": True,
+                "networkProfile": {"networkPlugin": "azure", "networkDataplane": "cilium", "networkPolicy": "cilium"},
                 "agentPoolProfiles": [{"name": "systempool", "mode": "System", "count": 2, "availabilityZones": ZONES}],
             },
             sources={"identity": ["control-plane-identity"]},
@@ -351,7 +354,14 @@ def _pooler(pooler_type: str) -> Resource:
                         "default_pool_size": POOLER_MAX_DB_CONNECTIONS,
                         "max_client_conn": "1000",
                         "reserve_pool_size": "0",
+                        "client_tls_sslmode": "require",
+                        "server_tls_sslmode": "verify-full",
                     },
+                    "pg_hba": [
+                        "hostssl app all 0.0.0.0/0 scram-sha-256",
+                        "host all all 0.0.0.0/0 reject",
+                        "host all all ::/0 reject",
+                    ],
                 },
             },
         },

@@ -11,7 +11,7 @@ from .synthetic import SyntheticStack
 
 
 class Analyze(Protocol):
-    """The ``analyze`` fixture: the stack's own policy config (``config.<stack>.json``) unless ``config``."""
+    """The ``analyze`` fixture: the policy config of the stack's environment (``config.<environment>.json``) unless ``config``."""
 
     def __call__(self, stack: SyntheticStack, config: Mapping[str, Any] | None = None) -> PolicyReport: ...
 

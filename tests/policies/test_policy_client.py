@@ -47,6 +47,19 @@ MANDATORY_POLICIES = {
     "storage-private-endpoint-only",
     "internal-load-balancer-private",
     "aks-maintenance-windows",
+    # Issue 17: every weakening of what the program ships.
+    "policy-config-environment",
+    "pooler-load-balancer-internal",
+    "cnpg-pooler-tls",
+    "cnpg-safe-parameters",
+    "cnpg-no-superuser-access",
+    "network-policy-no-allow-all",
+    "aks-network-policy-engine",
+    "namespace-pod-security-restricted",
+    "role-assignment-no-privileged-role",
+    "storage-no-cross-tenant-replication",
+    "grafana-api-keys-disabled",
+    "images-from-allowed-registries",
 }
 
 
@@ -70,6 +83,9 @@ def test_dev_config_relaxes_what_dev_does_on_purpose(analyze: Analyze) -> None:
     # dev may recreate everything; its upgrades still wait for their windows.
     assert levels["stateful-resources-protected"] == EnforcementLevel.DISABLED
     assert levels["aks-maintenance-windows"] == EnforcementLevel.MANDATORY
+    # dev's poolers may be public load balancers (still limited to the client ranges).
+    assert levels["pooler-load-balancer-internal"] == EnforcementLevel.DISABLED
+    assert levels["load-balancer-source-ranges"] == EnforcementLevel.MANDATORY
 
 
 def test_all_sets_every_level_before_policy_entries(analyze: Analyze) -> None:

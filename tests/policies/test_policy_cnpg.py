@@ -72,7 +72,7 @@ def test_recovered_cluster_inherits_checksums(analyze: Analyze) -> None:
         ("ghcr.io/cloudnative-pg/postgresql:18", "tag '18', which is rebuilt weekly"),
         ("ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie", "tag '18.6-standard-trixie', which is rebuilt"),
         ("ghcr.io/cloudnative-pg/postgresql", "has no tag"),
-        ("registry.example:5000/postgresql", "has no tag"),
+        ("ghcr.io/cloudnative-pg/postgresql-custom", "has no tag"),
     ],
 )
 def test_floating_images_are_refused(analyze: Analyze, image: str, expected: str) -> None:

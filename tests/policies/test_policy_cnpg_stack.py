@@ -49,12 +49,18 @@ def test_recovery_source_object_store_must_exist(analyze: Analyze) -> None:
 
 def test_cluster_without_federated_credential_is_refused(analyze: Analyze) -> None:
     stack = compliant_stack().with_value("cluster-credential", "subject", "system:serviceaccount:default:pg-primary")
-    assert repr(SUBJECT) in only(analyze(stack), "cnpg-federated-credentials", stack.urn("cluster")).message
+    report = analyze(stack)
+    assert repr(SUBJECT) in flagged(report, "cnpg-federated-credentials", stack.urn("cluster")).message
+    # The credential now trusts an account no Cluster runs as.
+    assert "is not the service account" in flagged(report, "cnpg-federated-credentials", stack.urn("cluster-credential")).message
+    assert len(report.violations) == 2, report.describe()
 
 
 def test_service_account_name_overrides_the_subject(analyze: Analyze) -> None:
     stack = compliant_stack().with_value("cluster", "spec.serviceAccountName", "pg-sa")
-    assert "pg-sa" in only(analyze(stack), "cnpg-federated-credentials", stack.urn("cluster")).message
+    report = analyze(stack)
+    assert "pg-sa" in flagged(report, "cnpg-federated-credentials", stack.urn("cluster")).message
+    flagged(report, "cnpg-federated-credentials", stack.urn("cluster-credential"))
 
 
 def test_credential_needs_the_token_exchange_audience(analyze: Analyze) -> None:
@@ -89,7 +95,10 @@ def test_known_issuer_matching_the_cluster_output_is_accepted(analyze: Analyze) 
 
 def test_unnamed_cluster_is_refused(analyze: Analyze) -> None:
     stack = compliant_stack().without("cluster", "metadata.name")
-    assert "metadata.name is not set" in only(analyze(stack), "cnpg-federated-credentials", stack.urn("cluster")).message
+    report = analyze(stack)
+    assert "metadata.name is not set" in flagged(report, "cnpg-federated-credentials", stack.urn("cluster")).message
+    # With no named Cluster, no service account may be trusted.
+    flagged(report, "cnpg-federated-credentials", stack.urn("cluster-credential"))
 
 
 def test_sidecar_without_equal_requests_and_limits_is_refused(analyze: Analyze) -> None:

@@ -97,12 +97,17 @@ def test_poolers_of_other_clusters_do_not_count(analyze: Analyze) -> None:
 
 def test_a_third_pooler_of_the_cluster_counts(analyze: Analyze) -> None:
     # 176 + 1 x 12 x 2 = 24 -> 200 + 3 = 203 > 200.
+    pgbouncer = compliant_stack().inputs("pooler-rw")["spec"]["pgbouncer"]
     extra = Resource(
         "kubernetes:postgresql.cnpg.io/v1:Pooler",
         "pooler-extra",
         {
             "metadata": {"name": f"{CLUSTER}-pooler-extra", "namespace": NAMESPACE},
-            "spec": {"cluster": {"name": CLUSTER}, "instances": 1, "pgbouncer": {"parameters": {"max_db_connections": "12"}}},
+            "spec": {
+                "cluster": {"name": CLUSTER},
+                "instances": 1,
+                "pgbouncer": {**pgbouncer, "parameters": {**pgbouncer["parameters"], "max_db_connections": "12"}},
+            },
         },
         parent="database",
         provider="kubernetes",
@@ -116,3 +121,9 @@ def test_unknown_values_wait_for_the_update(analyze: Analyze) -> None:
     over = compliant_stack().with_value("cluster", f"{PARAMETERS}.max_connections", "150")
     passes(analyze(over.with_value("pooler-rw", MAX_DB, UNKNOWN)), POLICY)
     passes(analyze(over.with_value("cluster", f"{PARAMETERS}.max_connections", UNKNOWN)), POLICY)
+
+
+def test_pgbouncer_tls_minimums_are_configurable(analyze: Analyze) -> None:
+    stack = compliant_stack().with_value("pooler-rw", ("spec", "pgbouncer", "parameters", "server_tls_sslmode"), "verify-ca")
+    assert "server_tls_sslmode is \"verify-ca\"" in only(analyze(stack), "cnpg-pooler-tls", stack.urn("pooler-rw")).message
+    passes(analyze(stack, {"cnpg-pooler-tls": {"minServerTlsSslmode": "verify-ca"}}), "cnpg-pooler-tls")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from offline.engine import stack_config
 from offline.policy_client import EnforcementLevel, load_policy_config
 
 from .baseline import compliant_stack
@@ -88,4 +89,5 @@ def test_blob_versioning_is_advisory(analyze: Analyze) -> None:
 
 def test_prod_config_tightens_soft_delete_beyond_the_default(analyze: Analyze) -> None:
     report = analyze(compliant_stack("prod"))
-    assert report.policy("storage-blob-soft-delete").config == load_policy_config("prod")["storage-blob-soft-delete"]
+    shipped = load_policy_config(stack_config("prod"))
+    assert report.policy("storage-blob-soft-delete").config == shipped["storage-blob-soft-delete"]
