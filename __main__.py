@@ -36,16 +36,15 @@ tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
 
 naming = Naming("naming", NamingArgs(scheme=settings.names, location=settings.location, tags=tags))
+scope = naming.scope
 
 identities = Identities(
     "identities",
     IdentitiesArgs(
-        resource_group_name=naming.resource_group_name,
+        scope=scope,
         network_scope=naming.resource_group_id,
         control_plane_name=naming.name(NameScheme.control_plane_identity),
         workload_name=naming.name(NameScheme.workload_identity),
-        location=settings.location,
-        tags=tags,
         protect=stateful,
     ),
 )
@@ -54,24 +53,20 @@ private = settings.network
 network = Network(
     "network",
     NetworkArgs(
-        resource_group_name=naming.resource_group_name,
+        scope=scope,
         vnet_name=naming.name(NameScheme.virtual_network),
-        location=settings.location,
         settings=private,
         control_plane_principal_id=identities.control_plane_principal_id,
-        tags=tags,
     ),
 )
 
 backup_storage = BackupStorage(
     "backup-storage",
     BackupStorageArgs(
-        resource_group_name=naming.resource_group_name,
+        scope=scope,
         account_name=naming.name(NameScheme.storage_account),
-        location=settings.location,
         settings=settings.backup,
         writer_principal_id=identities.workload_principal_id,
-        tags=tags,
         protect=stateful,
         private_endpoint_only=private.private_storage,
     ),
@@ -84,11 +79,9 @@ if private.private_storage:
 
     blob_endpoint_args = partial(
         BlobPrivateEndpointArgs,
-        resource_group_name=naming.resource_group_name,
-        location=settings.location,
+        scope=scope,
         subnet_id=network.private_endpoint_subnet_id,
         vnet_id=network.vnet_id,
-        tags=tags,
     )
     blob_endpoint = BlobPrivateEndpoint(
         "backup-private-endpoint",
@@ -128,26 +121,23 @@ if settings.observability.azure_monitoring:
     observability = Observability(
         "observability",
         ObservabilityArgs(
-            resource_group_name=naming.resource_group_name,
-            location=settings.location,
+            scope=scope,
             monitor_workspace_name=naming.name(NameScheme.monitor_workspace),
             log_analytics_name=naming.name(NameScheme.log_analytics),
             grafana_name=naming.name(NameScheme.grafana),
             settings=settings.observability,
             alerting=settings.alerting,
             zone_redundant=len(settings.zones) > 1,
-            tags=tags,
         ),
     )
 
 aks = AksCluster(
     "aks",
     AksClusterArgs(
-        resource_group_name=naming.resource_group_name,
+        scope=scope,
         cluster_name=naming.name(NameScheme.aks_cluster),
         dns_prefix=naming.name(NameScheme.aks_dns_prefix),
         node_resource_group=naming.name(NameScheme.node_resource_group),
-        location=settings.location,
         zones=settings.zones,
         settings=settings.aks,
         network=ClusterNetwork(
@@ -159,7 +149,6 @@ aks = AksCluster(
         control_plane_identity_id=identities.control_plane_id,
         control_plane_ready=[identities.network_role, *network.control_plane_ready],
         monitoring=ClusterMonitoring(observability.log_analytics_workspace_id) if observability else None,
-        tags=tags,
         protect=stateful,
     ),
 )
@@ -185,12 +174,10 @@ if settings.public_endpoint.enabled:
     public_ip = PublicIp(
         "public-ip",
         PublicIpArgs(
-            resource_group_name=naming.resource_group_name,
+            scope=scope,
             ip_name=naming.name(NameScheme.public_ip),
             dns_label=naming.name(NameScheme.dns_label),
-            location=settings.location,
             zones=settings.zones,
-            tags=tags,
             protect=stateful,
         ),
     )
@@ -198,7 +185,7 @@ if settings.public_endpoint.enabled:
 access = ClusterAccess(
     "cluster-access",
     ClusterAccessArgs(
-        resource_group_name=naming.resource_group_name,
+        scope=scope,
         resource_group_id=naming.resource_group_id,
         cluster_name=aks.cluster_name,
         cluster_id=aks.cluster_id,
@@ -228,12 +215,11 @@ if endpoints.internal is not None:
     DatabaseDns(
         "database-dns",
         DatabaseDnsArgs(
-            resource_group_name=naming.resource_group_name,
+            scope=scope,
             zone_name=private.private_dns_zone,
             cluster_vnet_id=network.vnet_id,
             peer_vnet_ids=[peering.remote_vnet_id for peering in private.peerings],
             a_records=endpoints.private_dns_records(),
-            tags=tags,
         ),
     )
 placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)

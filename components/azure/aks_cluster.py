@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, containerservice
 
+from components.azure.scope import AzureScope
 from components.deployed import own_outputs
 from settings import AksSettings, NodePoolSettings
 from settings.aks import POSTGRES_POOL_MAX_SURGE, SYSTEM_POOL_MAX_SURGE
@@ -46,11 +47,10 @@ class ClusterNetwork:
 
 @dataclass(frozen=True)
 class AksClusterArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     cluster_name: pulumi.Input[str]
     dns_prefix: pulumi.Input[str]
     node_resource_group: pulumi.Input[str]
-    location: str
     zones: Sequence[str]
     settings: AksSettings
     network: ClusterNetwork
@@ -59,7 +59,6 @@ class AksClusterArgs:
     # nodes to the subnet and the public IP to the load balancer.
     control_plane_ready: Sequence[pulumi.Resource]
     monitoring: ClusterMonitoring | None
-    tags: Mapping[str, str]
     # Prod: replacing or deleting the cluster deletes every PostgreSQL disk with it.
     protect: bool
 
@@ -136,9 +135,9 @@ class AksCluster(pulumi.ComponentResource):
         self.postgres_pool_taint = (*POSTGRES_NODE_LABEL, "NoSchedule") if pool.dedicated else None
         cluster = containerservice.ManagedCluster(
             f"{name}-cluster",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             resource_name_=args.cluster_name,
-            location=args.location,
+            location=args.scope.location,
             dns_prefix=args.dns_prefix,
             kubernetes_version=aks.kubernetes_version,
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=aks.sku_tier),
@@ -229,7 +228,7 @@ class AksCluster(pulumi.ComponentResource):
             ),
             # No certificate-based admin kubeconfig: it bypasses Entra ID and audit (local-accounts.md).
             disable_local_accounts=True,
-            tags=dict(args.tags),
+            tags=dict(args.scope.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.protect,
@@ -244,7 +243,7 @@ class AksCluster(pulumi.ComponentResource):
         ):
             containerservice.MaintenanceConfiguration(
                 f"{name}-{config_name}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 resource_name_=cluster.name,
                 config_name=config_name,
                 maintenance_window=_maintenance_window(window),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import storage
 
 from components.azure.roles import BuiltInRole, assign_role
+from components.azure.scope import AzureScope
 from settings import BackupSettings
 
 BACKUP_CONTAINER = "backups"
@@ -16,13 +16,11 @@ BACKUP_CONTAINER = "backups"
 
 @dataclass(frozen=True)
 class BackupStorageArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     account_name: pulumi.Input[str]
-    location: str
     settings: BackupSettings
     # The database workload identity: the only principal that may read and write backups.
     writer_principal_id: pulumi.Input[str]
-    tags: Mapping[str, str]
     protect: bool
     # Reached only through a private endpoint (BlobPrivateEndpoint): the public endpoint answers no network.
     private_endpoint_only: bool = False
@@ -47,9 +45,9 @@ class BackupStorage(pulumi.ComponentResource):
         backup = args.settings
         account = storage.StorageAccount(
             f"{name}-account",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             account_name=args.account_name,
-            location=args.location,
+            location=args.scope.location,
             kind=storage.Kind.STORAGE_V2,
             sku=storage.SkuArgs(name=args.settings.storage_sku),
             access_tier=storage.AccessTier.HOT,
@@ -63,12 +61,12 @@ class BackupStorage(pulumi.ComponentResource):
             public_network_access=storage.PublicNetworkAccess.DISABLED
             if args.private_endpoint_only
             else storage.PublicNetworkAccess.ENABLED,
-            tags=dict(args.tags),
+            tags=dict(args.scope.tags),
             opts=stateful,
         )
         blob_service = storage.BlobServiceProperties(
             f"{name}-blob-service",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             account_name=account.name,
             blob_services_name="default",
             is_versioning_enabled=True,
@@ -83,7 +81,7 @@ class BackupStorage(pulumi.ComponentResource):
         # REST spec's DateAfterCreation minimum) and deletes a previous version at the next run.
         storage.ManagementPolicy(
             f"{name}-lifecycle",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             account_name=account.name,
             management_policy_name="default",
             policy=storage.ManagementPolicySchemaArgs(
@@ -109,7 +107,7 @@ class BackupStorage(pulumi.ComponentResource):
         )
         container = storage.BlobContainer(
             f"{name}-container",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             account_name=account.name,
             container_name=BACKUP_CONTAINER,
             public_access=storage.PublicAccess.NONE,
@@ -134,7 +132,7 @@ class BackupStorage(pulumi.ComponentResource):
             # or removed; locking it is irreversible and left to the operator.
             storage.BlobContainerImmutabilityPolicy(
                 f"{name}-immutability",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 account_name=account.name,
                 container_name=container.name,
                 immutability_policy_name="default",

@@ -3,13 +3,13 @@ virtual network, resolved through the privatelink.blob.core.windows.net zone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import network
 
 from components.azure.private_dns import CLUSTER_VNET_LINK, linked_private_zone
+from components.azure.scope import AzureScope
 
 BLOB_GROUP_ID = "blob"
 BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
@@ -17,16 +17,14 @@ BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
 
 @dataclass(frozen=True)
 class BlobPrivateEndpointArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     endpoint_name: pulumi.Input[str]
-    location: str
     storage_account_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     vnet_id: pulumi.Input[str]
     # An existing privatelink zone linked to the network (a hub's, or this stack's own for a second
     # endpoint); None creates one here.
     existing_dns_zone_id: pulumi.Input[str] | None
-    tags: Mapping[str, str]
 
 
 class BlobPrivateEndpoint(pulumi.ComponentResource):
@@ -47,30 +45,30 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
         else:
             zone = linked_private_zone(
                 name,
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 zone_name=BLOB_PRIVATE_DNS_ZONE,
                 links={CLUSTER_VNET_LINK: args.vnet_id},
-                tags=args.tags,
+                tags=args.scope.tags,
                 parent=self,
             )
             dns_zone_id = zone.id
         endpoint = network.PrivateEndpoint(
             f"{name}-endpoint",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             private_endpoint_name=args.endpoint_name,
-            location=args.location,
+            location=args.scope.location,
             subnet=network.SubnetArgs(id=args.subnet_id),
             private_link_service_connections=[
                 network.PrivateLinkServiceConnectionArgs(
                     name=BLOB_GROUP_ID, private_link_service_id=args.storage_account_id, group_ids=[BLOB_GROUP_ID]
                 )
             ],
-            tags=dict(args.tags),
+            tags=dict(args.scope.tags),
             opts=child,
         )
         self.dns_ready = network.PrivateDnsZoneGroup(
             f"{name}-dns",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             private_endpoint_name=endpoint.name,
             private_dns_zone_group_name="default",
             private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name=BLOB_GROUP_ID, private_dns_zone_id=dns_zone_id)],

@@ -14,6 +14,7 @@ import yaml
 from pulumi_azure_native import authorization, containerservice
 
 from components.azure.roles import BuiltInRole, assign_role
+from components.azure.scope import AzureScope
 
 # The application ID of the AKS Entra ID server application, the audience of every AKS token
 # (the same in every tenant; azure-aks-docs kubelogin-authentication.md).
@@ -30,7 +31,7 @@ USER_NAME = "entra-kubelogin"
 
 @dataclass(frozen=True)
 class ClusterAccessArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     # The stack's own resource group: it holds this AKS cluster and no other.
     resource_group_id: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
@@ -92,7 +93,7 @@ class ClusterAccess(pulumi.ComponentResource):
         for index, group in enumerate(args.admin_group_object_ids):
             self._grant(f"admins-{index}", group, "Group", scope=args.cluster_id)
         credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             resource_name=args.cluster_name,
             format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self, depends_on=grants),

@@ -11,20 +11,20 @@ from pulumi_azure_native import privatedns
 
 from components.azure.network import peering_names
 from components.azure.private_dns import CLUSTER_VNET_LINK, linked_private_zone
+from components.azure.scope import AzureScope
 
 RECORD_TTL_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class DatabaseDnsArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     zone_name: str
     cluster_vnet_id: pulumi.Input[str]
     # Peered client networks resolve the names too.
     peer_vnet_ids: Sequence[str]
     # Record name (relative to the zone) -> private address.
     a_records: Mapping[str, str]
-    tags: Mapping[str, str]
 
 
 class DatabaseDns(pulumi.ComponentResource):
@@ -36,16 +36,16 @@ class DatabaseDns(pulumi.ComponentResource):
         links = {CLUSTER_VNET_LINK: args.cluster_vnet_id, **{peers[vnet_id]: vnet_id for vnet_id in args.peer_vnet_ids}}
         zone = linked_private_zone(
             name,
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             zone_name=args.zone_name,
             links=links,
-            tags=args.tags,
+            tags=args.scope.tags,
             parent=self,
         )
         for record, address in args.a_records.items():
             privatedns.PrivateRecordSet(
                 f"{name}-{record}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 private_zone_name=zone.name,
                 record_type="A",
                 relative_record_set_name=record,

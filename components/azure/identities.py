@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import managedidentity
 
 from components.azure.roles import BuiltInRole, assign_role
+from components.azure.scope import AzureScope
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 
 
 @dataclass(frozen=True)
 class IdentitiesArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     # Scope of the control plane's Network Contributor role: the group that holds the public IP.
     network_scope: pulumi.Input[str]
     control_plane_name: pulumi.Input[str]
     workload_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
     # Prod: a recreated identity gets a new client ID, and every federated credential, role and
     # pod annotation that names the old one stops working; backups stop until all are redone.
     # The credentials and role assignments are not protected: their names derive from the
@@ -61,15 +59,15 @@ class Identities(pulumi.ComponentResource):
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:Identities", name, None, opts)
         self._name = name
-        self._resource_group_name = args.resource_group_name
+        self._resource_group_name = args.scope.resource_group_name
         self._last_credential: managedidentity.FederatedIdentityCredential | None = None
         control_plane, workload = (
             managedidentity.UserAssignedIdentity(
                 f"{name}-{role}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 resource_name_=identity_name,
-                location=args.location,
-                tags=dict(args.tags),
+                location=args.scope.location,
+                tags=dict(args.scope.tags),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             for role, identity_name in (("control-plane", args.control_plane_name), ("workload", args.workload_name))

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import resources
 
+from components.azure.scope import AzureScope
 from settings import SUFFIX_LENGTH, NameScheme
 
 
@@ -25,6 +26,8 @@ class Naming(pulumi.ComponentResource):
     suffix: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     resource_group_id: pulumi.Output[str]
+    # The group, location and tags every other Azure component takes.
+    scope: AzureScope
 
     def __init__(self, name: str, args: NamingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:Naming", name, None, opts)
@@ -49,6 +52,7 @@ class Naming(pulumi.ComponentResource):
         )
         self.resource_group_name = group.name
         self.resource_group_id = group.id
+        self.scope = AzureScope(group.name, args.location, args.tags)
         self.register_outputs({"suffix": self.suffix, "resourceGroupName": self.resource_group_name})
 
     def name(self, rule: Callable[[NameScheme, str], str]) -> pulumi.Output[str]:

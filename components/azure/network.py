@@ -4,13 +4,14 @@ endpoints sit in, created by the program or adopted by resource ID."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import network
 
 from components.azure.roles import BuiltInRole, assign_role
+from components.azure.scope import AzureScope
 from settings import NetworkSettings
 
 NODE_SUBNET = "snet-nodes"
@@ -19,13 +20,11 @@ PRIVATE_ENDPOINT_SUBNET = "snet-private-endpoints"
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    resource_group_name: pulumi.Input[str]
+    scope: AzureScope
     vnet_name: pulumi.Input[str]
-    location: str
     settings: NetworkSettings
     # AKS's control-plane identity: it joins nodes and internal load balancers to the node subnet.
     control_plane_principal_id: pulumi.Input[str]
-    tags: Mapping[str, str]
 
 
 def peering_names(remote_vnet_ids: Sequence[str]) -> dict[str, str]:
@@ -84,9 +83,9 @@ class Network(pulumi.ComponentResource):
             peerings = peering_names([peering.remote_vnet_id for peering in settings.peerings])
             vnet = network.VirtualNetwork(
                 f"{name}-vnet",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 virtual_network_name=args.vnet_name,
-                location=args.location,
+                location=args.scope.location,
                 address_space=network.AddressSpaceArgs(address_prefixes=[settings.address_space]),
                 subnets=[
                     network.SubnetArgs(name=NODE_SUBNET, address_prefix=settings.node_subnet),
@@ -101,7 +100,7 @@ class Network(pulumi.ComponentResource):
                     )
                     for peering in settings.peerings
                 ],
-                tags=dict(args.tags),
+                tags=dict(args.scope.tags),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.vnet_id = vnet.id

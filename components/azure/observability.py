@@ -20,6 +20,7 @@ import pulumi
 from pulumi_azure_native import alertsmanagement, dashboard, monitor, operationalinsights
 
 from components.azure.roles import BuiltInRole, assign_role
+from components.azure.scope import AzureScope
 from settings import AlertingSettings, ObservabilitySettings
 
 PROMETHEUS_STREAM = "Microsoft-PrometheusMetrics"
@@ -74,15 +75,13 @@ def azure_alert_rule(rule: Mapping[str, Any], action_group_id: pulumi.Input[str]
 
 @dataclass(frozen=True)
 class ObservabilityArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
+    scope: AzureScope
     monitor_workspace_name: pulumi.Input[str]
     log_analytics_name: pulumi.Input[str]
     grafana_name: pulumi.Input[str]
     settings: ObservabilitySettings
     alerting: AlertingSettings
     zone_redundant: bool
-    tags: Mapping[str, str]
 
 
 class Observability(pulumi.ComponentResource):
@@ -101,20 +100,20 @@ class Observability(pulumi.ComponentResource):
         self._name = name
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
+        tags = dict(args.scope.tags)
         workspace = monitor.AzureMonitorWorkspace(
             f"{name}-prometheus",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             azure_monitor_workspace_name=args.monitor_workspace_name,
-            location=args.location,
+            location=args.scope.location,
             tags=tags,
             opts=child,
         )
         logs = operationalinsights.Workspace(
             f"{name}-logs",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             workspace_name=args.log_analytics_name,
-            location=args.location,
+            location=args.scope.location,
             sku=operationalinsights.WorkspaceSkuArgs(name=operationalinsights.WorkspaceSkuNameEnum.PER_GB2018),
             retention_in_days=args.settings.log_retention_days,
             tags=tags,
@@ -122,24 +121,24 @@ class Observability(pulumi.ComponentResource):
         )
         endpoint = monitor.DataCollectionEndpoint(
             f"{name}-prometheus-endpoint",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             data_collection_endpoint_name=truncated(
-                pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+                pulumi.Output.concat("MSProm-", args.scope.location, "-", args.monitor_workspace_name),
                 DATA_COLLECTION_ENDPOINT_NAME_LIMIT,
             ),
-            location=args.location,
+            location=args.scope.location,
             kind="Linux",
             tags=tags,
             opts=child,
         )
         self._prometheus_rule = monitor.DataCollectionRule(
             f"{name}-prometheus-rule",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             data_collection_rule_name=truncated(
-                pulumi.Output.concat("MSProm-", args.location, "-", args.monitor_workspace_name),
+                pulumi.Output.concat("MSProm-", args.scope.location, "-", args.monitor_workspace_name),
                 DATA_COLLECTION_RULE_NAME_LIMIT,
             ),
-            location=args.location,
+            location=args.scope.location,
             kind="Linux",
             data_collection_endpoint_id=endpoint.id,
             data_sources=monitor.DataCollectionRuleDataSourcesArgs(
@@ -159,11 +158,11 @@ class Observability(pulumi.ComponentResource):
         self._prometheus_endpoint = endpoint
         self._insights_rule = monitor.DataCollectionRule(
             f"{name}-insights-rule",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             data_collection_rule_name=truncated(
-                pulumi.Output.concat("MSCI-", args.location, "-", args.log_analytics_name), DATA_COLLECTION_RULE_NAME_LIMIT
+                pulumi.Output.concat("MSCI-", args.scope.location, "-", args.log_analytics_name), DATA_COLLECTION_RULE_NAME_LIMIT
             ),
-            location=args.location,
+            location=args.scope.location,
             kind="Linux",
             data_sources=monitor.DataCollectionRuleDataSourcesArgs(
                 extensions=[
@@ -192,9 +191,9 @@ class Observability(pulumi.ComponentResource):
         if args.settings.managed_grafana:
             grafana = dashboard.Grafana(
                 f"{name}-grafana",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 workspace_name=args.grafana_name,
-                location=args.location,
+                location=args.scope.location,
                 sku=dashboard.ResourceSkuArgs(name="Standard"),
                 identity=dashboard.ManagedServiceIdentityArgs(type=dashboard.ManagedServiceIdentityType.SYSTEM_ASSIGNED),
                 properties=dashboard.ManagedGrafanaPropertiesArgs(
@@ -247,7 +246,7 @@ class Observability(pulumi.ComponentResource):
             )
         group = monitor.ActionGroup(
             f"{name}-on-call",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             action_group_name=pulumi.Output.concat(args.monitor_workspace_name, ON_CALL_ACTION_GROUP_SUFFIX),
             location="Global",
             group_short_name=ACTION_GROUP_SHORT_NAME,
@@ -259,7 +258,7 @@ class Observability(pulumi.ComponentResource):
                 for index, address in enumerate(receivers.emails)
             ],
             webhook_receivers=webhooks,
-            tags=dict(args.tags),
+            tags=dict(args.scope.tags),
             # The webhook URL often carries its own credential (a token in the path or query).
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["webhookReceivers"]),
         )
@@ -296,9 +295,9 @@ class Observability(pulumi.ComponentResource):
         def rule_group(suffix: str, group_name: pulumi.Input[str], description: str, interval: str, rules: list) -> None:
             alertsmanagement.PrometheusRuleGroup(
                 f"{self._name}-{suffix}",
-                resource_group_name=args.resource_group_name,
+                resource_group_name=args.scope.resource_group_name,
                 rule_group_name=group_name,
-                location=args.location,
+                location=args.scope.location,
                 description=description,
                 # One scope per group (the API's limit); clusterName keeps the rules to this cluster's series.
                 scopes=[self.monitor_workspace_id],
@@ -306,7 +305,7 @@ class Observability(pulumi.ComponentResource):
                 enabled=True,
                 interval=interval,
                 rules=rules,
-                tags=dict(args.tags),
+                tags=dict(args.scope.tags),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 

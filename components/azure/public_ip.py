@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import network
 
+from components.azure.scope import AzureScope
+
 
 @dataclass(frozen=True)
 class PublicIpArgs:
-    # A group the program owns (not the AKS node group), so the address outlives the cluster.
-    resource_group_name: pulumi.Input[str]
+    # The stack's group (not the AKS node group), so the address outlives the cluster.
+    scope: AzureScope
     ip_name: pulumi.Input[str]
     dns_label: pulumi.Input[str]
-    location: str
     zones: Sequence[str]
-    tags: Mapping[str, str]
     protect: bool
 
 
@@ -34,9 +34,9 @@ class PublicIp(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:PublicIp", name, None, opts)
         address = network.PublicIPAddress(
             f"{name}-address",
-            resource_group_name=args.resource_group_name,
+            resource_group_name=args.scope.resource_group_name,
             public_ip_address_name=args.ip_name,
-            location=args.location,
+            location=args.scope.location,
             sku=network.PublicIPAddressSkuArgs(
                 name=network.PublicIPAddressSkuName.STANDARD, tier=network.PublicIPAddressSkuTier.REGIONAL
             ),
@@ -44,11 +44,11 @@ class PublicIp(pulumi.ComponentResource):
             public_ip_address_version=network.IPVersion.I_PV4,
             zones=list(args.zones),
             dns_settings=network.PublicIPAddressDnsSettingsArgs(domain_name_label=args.dns_label),
-            tags=dict(args.tags),
+            tags=dict(args.scope.tags),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.ip_name = address.name
-        self.resource_group_name = pulumi.Output.from_input(args.resource_group_name)
+        self.resource_group_name = pulumi.Output.from_input(args.scope.resource_group_name)
         self.address = address.ip_address.apply(lambda ip: ip or "")
         self.dns_label = pulumi.Output.from_input(args.dns_label)
         self.fqdn = address.dns_settings.apply(lambda dns: dns.fqdn if dns and dns.fqdn else "")
