@@ -3,8 +3,6 @@
 This file only reads settings, wires components and exports outputs.
 """
 
-from functools import partial
-
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
@@ -23,7 +21,7 @@ from components.azure.identities import Identities, IdentitiesArgs
 from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
-from components.builders.endpoints import PublicAddress, exposed_endpoints, pooler_names
+from components.builders.endpoints import exposed_endpoints
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
 from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
@@ -72,22 +70,18 @@ backup_storage = BackupStorage(
     ),
 )
 # Private storage: blob private endpoints in this network, named in one privatelink zone.
-blob_endpoint_args = None
 blob_endpoint = None
 if private.private_storage:
     from components.azure.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
 
-    blob_endpoint_args = partial(
-        BlobPrivateEndpointArgs,
-        scope=scope,
-        subnet_id=network.private_endpoint_subnet_id,
-        vnet_id=network.vnet_id,
-    )
     blob_endpoint = BlobPrivateEndpoint(
         "backup-private-endpoint",
-        blob_endpoint_args(
+        BlobPrivateEndpointArgs(
+            scope=scope,
             endpoint_name=naming.name(NameScheme.blob_private_endpoint),
             storage_account_id=backup_storage.account_id,
+            subnet_id=network.private_endpoint_subnet_id,
+            vnet_id=network.vnet_id,
             existing_dns_zone_id=private.blob_private_dns_zone_id,
         ),
     )
@@ -104,13 +98,7 @@ if settings.disaster_recovery:
             dr=settings.disaster_recovery,
             reader_principal_id=identities.workload_principal_id,
             # The peer's archive through an endpoint in this network, named in this stack's zone.
-            private_endpoint=partial(
-                blob_endpoint_args,
-                endpoint_name=naming.name(NameScheme.peer_blob_private_endpoint),
-                existing_dns_zone_id=blob_endpoint.dns_zone_id,
-            )
-            if blob_endpoint_args and blob_endpoint
-            else None,
+            private_endpoint=blob_endpoint.another(naming.name(NameScheme.peer_blob_private_endpoint)) if blob_endpoint else None,
         ),
     ).topology
 
@@ -206,7 +194,7 @@ endpoints = exposed_endpoints(
     settings.public_endpoint,
     private,
     poolers_enabled,
-    PublicAddress(public_ip.ip_name, public_ip.resource_group_name, public_ip.dns_label, public_ip.fqdn) if public_ip else None,
+    public_ip.public_address if public_ip else None,
     network.node_subnet_name,
 )
 if endpoints.internal is not None:
@@ -246,15 +234,10 @@ DatabaseNetworkPolicies(
     "network-policies",
     DatabaseNetworkPoliciesArgs(
         provider=access.provider,
-        namespace=postgres.namespace,
-        cluster_name=postgres.cluster_name,
+        endpoints=endpoints,
         cluster=database.ref.resource,
-        client_cidrs=endpoints.client_cidrs(),
         self_managed_prometheus=operators.prometheus_operator is not None,
         azure_managed_prometheus=settings.observability.azure_monitoring,
-        poolers=pooler_names(postgres.cluster_name) if poolers_enabled else (),
-        # The networks the poolers' own load balancers admit (internal when that endpoint is on).
-        pooler_client_cidrs=endpoints.pooler_client_cidrs() if poolers_enabled else [],
     ),
 )
 
@@ -307,20 +290,5 @@ if settings.restore.enabled:
     )
 
 
-export_outputs(
-    settings,
-    StackParts(
-        naming=naming,
-        identities=identities,
-        network=network,
-        backup_storage=backup_storage,
-        aks=aks,
-        access=access,
-        operators=operators,
-        database=database,
-        endpoints=endpoints,
-        public_ip=public_ip,
-        observability=observability,
-        poolers=poolers,
-    ),
-)
+parts = StackParts(naming, identities, network, backup_storage, aks, access, operators, database, endpoints)
+export_outputs(settings, parts, public_ip=public_ip, observability=observability, poolers=poolers)

@@ -40,7 +40,7 @@ INTERNAL_SERVICES = {"rw": "internalReadWrite", "ro": "internalReadOnly"}
 
 @dataclass(frozen=True)
 class StackParts:
-    """The components whose values the stack exports."""
+    """The components every stack has, whose values it exports."""
 
     naming: Naming
     identities: Identities
@@ -51,12 +51,17 @@ class StackParts:
     operators: Operators
     database: PostgresCluster
     endpoints: Endpoints
-    public_ip: PublicIp | None
-    observability: Observability | None
-    poolers: Poolers | None
 
 
-def export_outputs(settings: Settings, parts: StackParts) -> None:
+def export_outputs(
+    settings: Settings,
+    parts: StackParts,
+    *,
+    public_ip: PublicIp | None,
+    observability: Observability | None,
+    poolers: Poolers | None,
+) -> None:
+    """Export the stack's outputs; the optional features' only where they are on."""
     postgres, database, endpoints = settings.postgres, parts.database, parts.endpoints
 
     def connection_uri(host: pulumi.Input[str], port: int) -> pulumi.Output[str]:
@@ -95,11 +100,11 @@ def export_outputs(settings: Settings, parts: StackParts) -> None:
         pulumi.export(PRIMARY_OUTPUT, settings.disaster_recovery.primary)
         pulumi.export(PEER_STACK_OUTPUT, settings.disaster_recovery.peer_stack)
     pulumi.export("vnetId", parts.network.vnet_id)
-    if parts.public_ip:
-        pulumi.export("publicIpAddress", parts.public_ip.address)
-        pulumi.export("publicFqdn", parts.public_ip.fqdn)
-    if parts.observability and parts.observability.grafana_endpoint is not None:
-        pulumi.export("grafanaEndpoint", parts.observability.grafana_endpoint)
+    if public_ip:
+        pulumi.export("publicIpAddress", public_ip.address)
+        pulumi.export("publicFqdn", public_ip.fqdn)
+    if observability and observability.grafana_endpoint is not None:
+        pulumi.export("grafanaEndpoint", observability.grafana_endpoint)
     # Server, CA and a kubelogin (Entra ID) user: no credential, so a plain output.
     pulumi.export("kubeconfig", parts.access.kubeconfig)
     # Read back by the next deployment to refuse a rename that would replace the database.
@@ -111,7 +116,7 @@ def export_outputs(settings: Settings, parts: StackParts) -> None:
         pulumi.export(f"{DIRECT[role]}Host", endpoints.host(role))
         pulumi.export(f"{DIRECT[role]}Port", endpoints.port(role))
     services = {DIRECT[role]: endpoints.service_name(role) for role in ROLES}
-    if parts.public_ip:
+    if public_ip:
         services |= {PUBLIC_SERVICES[role]: endpoints.public_service_name(role) for role in ROLES}
     if endpoints.internal:
         services |= {INTERNAL_SERVICES[role]: endpoints.internal_service_name(role) for role in ROLES}
@@ -120,12 +125,12 @@ def export_outputs(settings: Settings, parts: StackParts) -> None:
     pulumi.export("databaseUser", postgres.owner)
     for role in ROLES:
         pulumi.export(f"{DIRECT[role]}Uri", connection_uri(endpoints.host(role), endpoints.port(role)))
-    if parts.poolers is not None:
+    if poolers is not None:
         # Through PgBouncer (pooler.poolMode); the same credentials and CA as the direct endpoints.
         for pooler_type, prefix in POOLED.items():
-            pulumi.export(f"{prefix}Host", parts.poolers.host(pooler_type))
-            pulumi.export(f"{prefix}Port", parts.poolers.port(pooler_type))
-            pulumi.export(f"{prefix}Uri", connection_uri(parts.poolers.host(pooler_type), parts.poolers.port(pooler_type)))
+            pulumi.export(f"{prefix}Host", poolers.host(pooler_type))
+            pulumi.export(f"{prefix}Port", poolers.port(pooler_type))
+            pulumi.export(f"{prefix}Uri", connection_uri(poolers.host(pooler_type), poolers.port(pooler_type)))
     # verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
     pulumi.export(
         "caCertificateCommand",

@@ -3,7 +3,8 @@ virtual network, resolved through the privatelink.blob.core.windows.net zone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import pulumi
 from pulumi_azure_native import network
@@ -38,6 +39,7 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BlobPrivateEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:BlobPrivateEndpoint", name, None, opts)
+        self._args = args
         child = pulumi.ResourceOptions(parent=self)
         dns_zone_id: pulumi.Input[str]
         if args.existing_dns_zone_id is not None:
@@ -77,3 +79,17 @@ class BlobPrivateEndpoint(pulumi.ComponentResource):
         self.private_endpoint_id = endpoint.id
         self.dns_zone_id = dns_zone_id
         self.register_outputs({"privateEndpointId": self.private_endpoint_id})
+
+    def another(self, endpoint_name: pulumi.Input[str]) -> Callable[..., BlobPrivateEndpointArgs]:
+        """Arguments of a second endpoint (another account's, given later as ``storage_account_id``) in the
+        same subnet, recorded in this endpoint's zone."""
+
+        def args(storage_account_id: pulumi.Input[str]) -> BlobPrivateEndpointArgs:
+            return replace(
+                self._args,
+                endpoint_name=endpoint_name,
+                storage_account_id=storage_account_id,
+                existing_dns_zone_id=self.dns_zone_id,
+            )
+
+        return args

@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import network
 
 from components.azure.scope import AzureScope
+from components.builders.endpoints import PublicAddress
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class PublicIp(pulumi.ComponentResource):
     address: pulumi.Output[str]
     dns_label: pulumi.Output[str]
     fqdn: pulumi.Output[str]
+    # What the database's and the poolers' public load balancers are put on.
+    public_address: PublicAddress
 
     def __init__(self, name: str, args: PublicIpArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PublicIp", name, None, opts)
@@ -52,4 +55,5 @@ class PublicIp(pulumi.ComponentResource):
         self.address = address.ip_address.apply(lambda ip: ip or "")
         self.dns_label = pulumi.Output.from_input(args.dns_label)
         self.fqdn = address.dns_settings.apply(lambda dns: dns.fqdn if dns and dns.fqdn else "")
+        self.public_address = PublicAddress(self.ip_name, self.resource_group_name, self.dns_label, self.fqdn)
         self.register_outputs({"address": self.address, "fqdn": self.fqdn})

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE
-from components.builders.endpoints import POSTGRES_PORT
+from components.builders.endpoints import POSTGRES_PORT, Endpoints
 from components.cluster.database_monitoring import AZURE_METRICS_NAMESPACE
 from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, PROMETHEUS_POD_LABEL
 from components.cluster.poolers import PGBOUNCER_METRICS_PORT, POOLER_NAME_LABEL
@@ -60,21 +60,12 @@ def _pods_in(namespace: str, labels: dict[str, str]) -> Peer:
 @dataclass(frozen=True)
 class DatabaseNetworkPoliciesArgs:
     provider: pulumi.ProviderResource
-    namespace: str
-    # The cluster the public load balancers select.
-    cluster_name: str
+    # The cluster's namespace, name, load balancers (the networks they admit) and PgBouncer Poolers.
+    endpoints: Endpoints
     # Created once the cluster is there: the namespace exists and no policy races its bootstrap.
     cluster: pulumi.Resource
-    # Client networks every database load balancer admits (the public endpoint's and the internal
-    # endpoint's); empty when there is neither.
-    client_cidrs: Sequence[str]
     self_managed_prometheus: bool
     azure_managed_prometheus: bool
-    # The cluster's PgBouncer Poolers (their pods listen on 5432 too); empty without pooling.
-    poolers: Sequence[str] = ()
-    # Client networks the poolers' load balancers admit (Endpoints.pooler_client_cidrs: the internal
-    # endpoint's when it is on, else the public endpoint's); empty when the poolers are in-cluster only.
-    pooler_client_cidrs: Sequence[str] = ()
 
 
 class DatabaseNetworkPolicies(pulumi.ComponentResource):
@@ -105,22 +96,21 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
             scrapers.append(_pods_in(AZURE_METRICS_NAMESPACE, AZURE_METRICS_POD_LABEL))
         if scrapers:
             allowed.append(self._allow("allow-metrics", INSTANCES, scrapers, _tcp(METRICS_PORT)))
-        instances = Selector(match_labels={"cnpg.io/cluster": args.cluster_name, **INSTANCE_POD_ROLE})
-        clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.client_cidrs]
+        instances = Selector(match_labels={"cnpg.io/cluster": args.endpoints.cluster_name, **INSTANCE_POD_ROLE})
+        clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.endpoints.client_cidrs()]
         if clients:
             # The load balancers keep the client's address (externalTrafficPolicy: Local), so only the
             # allowed client networks reach PostgreSQL, and only on the cluster's instances. (The
             # policy keeps its deployed name, allow-public-clients, though it admits internal ones too.)
             allowed.append(self._allow("allow-public-clients", instances, clients, _tcp(POSTGRES_PORT)))
-        if args.poolers:
-            poolers = Selector(
-                match_expressions=[
-                    k8s.meta.v1.LabelSelectorRequirementArgs(key=POOLER_NAME_LABEL, operator="In", values=list(args.poolers))
-                ]
-            )
+        pooler_services = list(args.endpoints.pooler_services)
+        if pooler_services:
+            in_poolers = k8s.meta.v1.LabelSelectorRequirementArgs(key=POOLER_NAME_LABEL, operator="In", values=pooler_services)
+            poolers = Selector(match_expressions=[in_poolers])
             # PgBouncer connects to the instances through the cluster's rw/ro services.
             allowed.append(self._allow("allow-poolers", instances, [Peer(pod_selector=poolers)], _tcp(POSTGRES_PORT)))
-            pooler_clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in args.pooler_client_cidrs]
+            pooler_cidrs = args.endpoints.pooler_client_cidrs()
+            pooler_clients = [Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in pooler_cidrs]
             if pooler_clients:
                 # The poolers' load balancers keep the client's address too.
                 allowed.append(self._allow("allow-pooler-clients", poolers, pooler_clients, _tcp(POSTGRES_PORT)))
@@ -144,7 +134,7 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
     ) -> k8s.networking.v1.NetworkPolicy:
         return k8s.networking.v1.NetworkPolicy(
             f"{self._name}-{policy}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=self._args.namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=self._args.endpoints.namespace),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=[self._args.cluster, *depends_on]),
         )
