@@ -34,6 +34,7 @@ from offline.stack_file import StackFileError
 from settings import PLACEHOLDER_WARNING
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+CHART_CACHE_DIR = PROJECT_DIR / "build" / ".cache" / "charts"  # see offline/charts.py
 REDACTED = "[secret]"
 
 # Assumed create durations in minutes (typical first deployment; the critical path sums them).
@@ -449,7 +450,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
     try:
-        write_chart_manifests(render_releases(run), out / "charts")
+        write_chart_manifests(render_releases(run, CHART_CACHE_DIR), out / "charts")
     except ChartError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2

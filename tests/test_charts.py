@@ -12,11 +12,13 @@ import pytest
 import yaml
 from helm_python import values_from_yaml as helm_values_from_yaml
 
+from offline import charts
 from offline.charts import (
     CHARTS_DIR,
     ChartError,
     ChartObject,
     HelmRelease,
+    cached_render_release,
     helm_releases,
     helm_template_value,
     render_release,
@@ -152,6 +154,28 @@ def test_undeclared_values_walks_subcharts_and_free_form_maps(prod: StackRun) ->
     misspelt = {**monitoring_stack.values, "grafana": {**monitoring_stack.values["grafana"], "sidecarr": {}}}
     with pytest.raises(ChartError, match=r"grafana\.sidecarr"):
         render_release(dataclasses.replace(monitoring_stack, values=misspelt), "1.35")
+
+
+def test_a_cached_render_is_the_fresh_render_and_other_inputs_render_afresh(
+    prod: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = _release(prod, "plugin-barman-cloud")
+    fresh = render_release(plugin, "1.35")
+    assert cached_render_release(plugin, "1.35", tmp_path) == fresh
+    assert len(list(tmp_path.glob("plugin-barman-cloud-*.json"))) == 1
+
+    renders: list[HelmRelease] = []
+    monkeypatch.setattr(charts, "render_release", lambda release, version: renders.append(release) or fresh)
+    assert cached_render_release(plugin, "1.35", tmp_path) == fresh
+    assert renders == []  # read back, not rendered
+    cached_render_release(dataclasses.replace(plugin, values={**plugin.values, "replicaCount": 2}), "1.35", tmp_path)
+    cached_render_release(plugin, "1.34", tmp_path)
+    assert len(renders) == 2 and len(list(tmp_path.glob("*.json"))) == 3
+
+    monkeypatch.undo()
+    with pytest.raises(ChartError, match=r"values\.schema\.json"):  # a refused release is not kept
+        cached_render_release(dataclasses.replace(plugin, values={"replicaCount": "two"}), "1.35", tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 3 and not list(tmp_path.glob("*.tmp"))
 
 
 def test_values_the_schema_rejects_are_refused(prod: StackRun) -> None:
