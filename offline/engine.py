@@ -376,14 +376,17 @@ def _cyclic_collection_paused() -> Iterator[None]:
     imports the SDK modules (millions of long-lived objects): the collector would otherwise rescan
     them over and over, half of the run's CPU time. Afterwards the run's garbage is collected once
     and the survivors (the imported SDK modules, mostly) are frozen, so later collections skip them.
+    A process that runs with the collector off (a one-shot offline render) keeps it off.
     """
+    collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
-        gc.collect()
-        gc.freeze()
+        if collecting:
+            gc.enable()
+            gc.collect()
+            gc.freeze()
 
 
 class _Collector(logging.Handler):

@@ -13,6 +13,7 @@ documentation ranges) are flagged at the top of the summary and on the console, 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -459,4 +460,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # One program run, then exit: the cyclic collector would only rescan the SDK modules (see
+    # offline/engine.py); the process's memory is returned when it ends.
+    gc.disable()
     sys.exit(main())
