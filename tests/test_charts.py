@@ -165,7 +165,12 @@ def test_a_cached_render_is_the_fresh_render_and_other_inputs_render_afresh(
     assert len(list(tmp_path.glob("plugin-barman-cloud-*.json"))) == 1
 
     renders: list[HelmRelease] = []
-    monkeypatch.setattr(charts, "render_release", lambda release, version: renders.append(release) or fresh)
+
+    def recorded(release: HelmRelease, kubernetes_version: str) -> list[ChartObject]:
+        renders.append(release)
+        return fresh
+
+    monkeypatch.setattr(charts, "render_release", recorded)
     assert cached_render_release(plugin, "1.35", tmp_path) == fresh
     assert renders == []  # read back, not rendered
     cached_render_release(dataclasses.replace(plugin, values={**plugin.values, "replicaCount": 2}), "1.35", tmp_path)
