@@ -25,6 +25,7 @@ stack's cluster gives.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -45,6 +46,7 @@ from offline.engine import PROJECT_DIR, StackRun
 
 CHARTS_DIR = PROJECT_DIR / "charts"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CACHED_RENDERS_PER_CHART = 6  # the shipped stacks' values and a few being edited
 CLUSTER_TYPE = "azure-native:containerservice:ManagedCluster"
 
 # Helm's manifest separator (SplitManifests: "(?:^|\s*\n)---\s*", "---" at a line start, need not end the
@@ -247,15 +249,33 @@ def cached_render_release(release: HelmRelease, kubernetes_version: str, cache_d
     if not (release.chart_dir / "Chart.yaml").is_file():
         return render_release(release, kubernetes_version)  # the error names the missing copy
     entry = cache_dir / f"{release.chart}-{_render_digest(release, kubernetes_version)}.json"
-    if entry.is_file():
-        return [ChartObject(item["obj"], item["text"]) for item in json.loads(entry.read_text())]
+    try:
+        cached = json.loads(entry.read_text())
+    except FileNotFoundError:  # never rendered, or pruned meanwhile by a parallel render
+        pass
+    else:
+        entry.touch()  # recently used: kept by the pruning below
+        return [ChartObject(item["obj"], item["text"]) for item in cached]
     items = render_release(release, kubernetes_version)
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent render (parallel tests) reads a whole entry or none.
     with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as partial:
         json.dump([{"obj": item.obj, "text": item.text} for item in items], partial)
     os.replace(partial.name, entry)
+    _prune(cache_dir, release.chart)
     return items
+
+
+def _prune(cache_dir: Path, chart: str) -> None:
+    """Keep the chart's most recently used renders (an entry of kube-prometheus-stack is 7 MB)."""
+    entries = []
+    for path in cache_dir.glob(f"{chart}-*.json"):
+        if not re.fullmatch(rf"{re.escape(chart)}-[0-9a-f]{{64}}\.json", path.name):
+            continue  # another chart whose name starts with this one's
+        with contextlib.suppress(FileNotFoundError):  # pruned meanwhile by a parallel render
+            entries.append((path.stat().st_mtime, path))
+    for _, stale in sorted(entries, reverse=True)[CACHED_RENDERS_PER_CHART:]:
+        stale.unlink(missing_ok=True)
 
 
 def render_releases(run: StackRun, cache_dir: Path | None = None) -> dict[str, list[ChartObject]]:

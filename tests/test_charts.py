@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,27 @@ def test_a_cached_render_is_the_fresh_render_and_other_inputs_render_afresh(
     with pytest.raises(ChartError, match=r"values\.schema\.json"):  # a refused release is not kept
         cached_render_release(dataclasses.replace(plugin, values={"replicaCount": "two"}), "1.35", tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == 3 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_cache_keeps_each_charts_most_recently_used_renders(
+    prod: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin, cnpg = _release(prod, "plugin-barman-cloud"), _release(prod, "cloudnative-pg")
+    monkeypatch.setattr(charts, "render_release", lambda release, kubernetes_version: [])
+    monkeypatch.setattr(charts, "CACHED_RENDERS_PER_CHART", 2)
+
+    def digests() -> set[str]:
+        return {path.name.removeprefix("plugin-barman-cloud-")[:8] for path in tmp_path.glob("plugin-barman-cloud-*.json")}
+
+    named: dict[str, str] = {}
+    for version in ("1.33", "1.34", "1.33", "1.35"):  # 1.33 used again after 1.34
+        before = digests()
+        cached_render_release(plugin, version, tmp_path)
+        cached_render_release(cnpg, version, tmp_path)
+        named.setdefault(version, next(iter(digests() - before), ""))
+        time.sleep(0.05)  # apart in file times
+    assert digests() == {named["1.33"], named["1.35"]}  # 1.34, the least recently used, went
+    assert len(list(tmp_path.glob("cloudnative-pg-*.json"))) == 2
 
 
 def test_values_the_schema_rejects_are_refused(prod: StackRun) -> None:
