@@ -15,7 +15,8 @@ Rendering the four releases is a third of a warm offline render, and their input
 ``render_releases(run, cache_dir)`` keeps each release's objects in ``cache_dir`` under a digest of
 everything the render and its checks read (the chart copy's files, the registered inputs, the stack's
 Kubernetes version, the Helm SDK version and this module's code). Only renders that passed the checks
-are kept, so a cached release was checked exactly as a fresh render would be.
+are kept, so a cached release was checked exactly as a fresh render would be, and only the most
+recently used few per chart.
 
 Capabilities: helm-python-sdk 0.2.2 renders with Helm's default capabilities (Kubernetes v1.36.0,
 built-in API versions only) and has no option to change them. tests/test_charts.py lists every
