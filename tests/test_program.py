@@ -128,7 +128,7 @@ def test_a_run_pauses_the_cyclic_collector_and_leaves_it_as_it_found_it(tmp_path
     program.write_text("import gc\nimport pulumi\n\npulumi.export('collecting', gc.isenabled())\n")
     assert gc.isenabled()
     assert run_stack("dev", program=program).outputs == {"collecting": False}
-    assert gc.isenabled() and gc.get_freeze_count() > 0  # the run's survivors are left out of later collections
+    assert gc.isenabled()
     gc.disable()
     try:
         run_stack("dev", program=program)
