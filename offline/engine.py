@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import runpy
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -370,22 +371,26 @@ def _reset_runtime() -> None:
 
 @contextmanager
 def _cyclic_collection_paused() -> Iterator[None]:
-    """A program run without the cyclic garbage collector, then one collection of what it left.
+    """A program run without the cyclic garbage collector, then one collection.
 
     A run allocates some 100,000 asyncio handles, tasks and outputs, and its first run in a process
     imports the SDK modules (some 300,000 long-lived objects): with the collector on, it rescanned them
-    over and over, half of the run's CPU time. All the run allocated is in the youngest generation
-    afterwards, so collecting that one generation frees the run's garbage. A process that runs with
-    the collector off (a one-shot offline render) keeps it off.
+    over and over, half of the run's CPU time. After the run (and the runtime's reset) one collection
+    frees its garbage and what the caller let go of since (the futures of a refused run would otherwise
+    report "exception never retrieved" at exit); when the run imported modules, what survives is
+    mostly those modules, frozen so that later collections skip them. A process that runs with the
+    collector off (a one-shot offline render) keeps it off.
     """
-    collecting = gc.isenabled()
+    collecting, modules = gc.isenabled(), len(sys.modules)
     gc.disable()
     try:
         yield
     finally:
         if collecting:
             gc.enable()
-            gc.collect(0)
+            gc.collect()
+            if len(sys.modules) > modules:
+                gc.freeze()
 
 
 class _Collector(logging.Handler):
@@ -491,15 +496,16 @@ def run_stack(
 
         return pulumi.Output.from_input(resolve())
 
-    try:
-        with _cyclic_collection_paused():
+    # The collection comes after the reset, which lets go of the run's outputs and futures.
+    with _cyclic_collection_paused():
+        try:
             run()
-    except Exception as error:
-        error.registrations = list(monitor.registrations)  # type: ignore[attr-defined]
-        raise
-    finally:
-        logger.removeHandler(collector)
-        _reset_runtime()
+        except Exception as error:
+            error.registrations = list(monitor.registrations)  # type: ignore[attr-defined]
+            raise
+        finally:
+            logger.removeHandler(collector)
+            _reset_runtime()
     return StackRun(
         stack=stack,
         registrations=list(monitor.registrations),
