@@ -252,7 +252,7 @@ def cached_render_release(release: HelmRelease, kubernetes_version: str, cache_d
     entry = cache_dir / f"{release.chart}-{_render_digest(release, kubernetes_version)}.json"
     try:
         cached = json.loads(entry.read_text())
-    except FileNotFoundError:  # never rendered, or pruned meanwhile by a parallel render
+    except (FileNotFoundError, ValueError):  # never rendered, pruned meanwhile by a parallel render, or damaged
         pass
     else:
         entry.touch()  # recently used: kept by the pruning below
