@@ -42,8 +42,10 @@ scan: render $(CHECKOV_VENV)/.installed
 	cd build/$(STACK) && $(CURDIR)/$(CHECKOV_VENV)/bin/checkov --framework kubernetes --compact --quiet --skip-download -d manifests
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -d build/$(STACK)
 
+# One pytest worker per CPU (pytest-xdist); TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,6 +11,13 @@ through: the registered version must be the copy's Chart.yaml version, the stack
 must satisfy the chart's ``kubeVersion``, the values must pass the chart's values.schema.json, and
 every key the program passes must be declared in the chart's (or subchart's) values.yaml.
 
+Rendering the four releases is a third of a warm offline render, and their inputs rarely change:
+``render_releases(run, cache_dir)`` keeps each release's objects in ``cache_dir`` under a digest of
+everything the render and its checks read (the chart copy's files, the registered inputs, the stack's
+Kubernetes version, the Helm SDK version and this module's code). Only renders that passed the checks
+are kept, so a cached release was checked exactly as a fresh render would be, and only the most
+recently used few per chart.
+
 Capabilities: helm-python-sdk 0.2.2 renders with Helm's default capabilities (Kubernetes v1.36.0,
 built-in API versions only) and has no option to change them. tests/test_charts.py lists every
 ``.Capabilities`` probe in the chart copies and checks that Helm's default answer is the one the
@@ -19,9 +26,15 @@ stack's cluster gives.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.metadata
 import io
+import json
+import os
 import re
 import tarfile
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +47,7 @@ from offline.engine import PROJECT_DIR, StackRun
 
 CHARTS_DIR = PROJECT_DIR / "charts"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CACHED_RENDERS_PER_CHART = 6  # the shipped stacks' values and a few being edited
 CLUSTER_TYPE = "azure-native:containerservice:ManagedCluster"
 
 # Helm's manifest separator (SplitManifests: "(?:^|\s*\n)---\s*", "---" at a line start, need not end the
@@ -243,13 +257,72 @@ def _with_release_namespace(item: ChartObject, namespace: str, cluster_scoped: s
     return ChartObject(obj, yaml.dump(obj, Dumper=_YAML_DUMPER, sort_keys=False))
 
 
-def render_releases(run: StackRun) -> dict[str, list[ChartObject]]:
-    """Objects per release (keyed by the Release's resource name), every one with its namespace set.
+def _render_digest(release: HelmRelease, kubernetes_version: str) -> str:
+    digest = hashlib.sha256()
+    inputs = {
+        "release": [release.chart, release.version, release.name, release.namespace, release.values],
+        "kubernetes": kubernetes_version,
+        "helm-python-sdk": importlib.metadata.version("helm-python-sdk"),
+    }
+    digest.update(json.dumps(inputs, sort_keys=True).encode())
+    digest.update(Path(__file__).read_bytes())
+    for path in sorted(release.chart_dir.rglob("*")):
+        if path.is_file():
+            digest.update(f"\0{path.relative_to(release.chart_dir)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached_render_release(release: HelmRelease, kubernetes_version: str, cache_dir: Path) -> list[ChartObject]:
+    """``render_release``, from ``cache_dir`` when these exact inputs were rendered before."""
+    if not (release.chart_dir / "Chart.yaml").is_file():
+        return render_release(release, kubernetes_version)  # the error names the missing copy
+    entry = cache_dir / f"{release.chart}-{_render_digest(release, kubernetes_version)}.json"
+    try:
+        cached = json.loads(entry.read_text())
+    except (FileNotFoundError, ValueError):  # never rendered, pruned meanwhile by a parallel render, or damaged
+        pass
+    else:
+        entry.touch()  # recently used: kept by the pruning below
+        return [ChartObject(item["obj"], item["text"]) for item in cached]
+    items = render_release(release, kubernetes_version)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: a concurrent render (parallel tests) reads a whole entry or none.
+    with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as partial:
+        json.dump([{"obj": item.obj, "text": item.text} for item in items], partial)
+    os.replace(partial.name, entry)
+    _prune(cache_dir, release.chart)
+    return items
+
+
+def _prune(cache_dir: Path, chart: str) -> None:
+    """Keep the chart's most recently used renders (an entry of kube-prometheus-stack is 7 MB)."""
+    entries = []
+    for path in cache_dir.glob(f"{chart}-*.json"):
+        if not re.fullmatch(rf"{re.escape(chart)}-[0-9a-f]{{64}}\.json", path.name):
+            continue  # another chart whose name starts with this one's
+        with contextlib.suppress(FileNotFoundError):  # pruned meanwhile by a parallel render
+            entries.append((path.stat().st_mtime, path))
+    for _, stale in sorted(entries, reverse=True)[CACHED_RENDERS_PER_CHART:]:
+        stale.unlink(missing_ok=True)
+
+
+def render_releases(run: StackRun, cache_dir: Path | None = None) -> dict[str, list[ChartObject]]:
+    """Objects per release (keyed by the Release's resource name), every one with its namespace set;
+    with ``cache_dir``, each release rendered before with the same inputs is read from there.
 
     Raises ChartError when a release does not match its chart copy (see ``check_release``).
     """
     kubernetes_version = stack_kubernetes_version(run)
-    rendered = [(release, render_release(release, kubernetes_version)) for release in helm_releases(run)]
+    rendered = [
+        (
+            release,
+            render_release(release, kubernetes_version)
+            if cache_dir is None
+            else cached_render_release(release, kubernetes_version, cache_dir),
+        )
+        for release in helm_releases(run)
+    ]
     cluster_scoped = set(_CLUSTER_SCOPED_BUILTIN_KINDS)
     for _, items in rendered:
         cluster_scoped.update(

@@ -14,6 +14,7 @@ documentation ranges) are flagged at the top of the summary and on the console, 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -35,6 +36,7 @@ from offline.stack_file import StackFileError
 from settings import PLACEHOLDER_WARNING
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+CHART_CACHE_DIR = PROJECT_DIR / "build" / ".cache" / "charts"  # see offline/charts.py
 REDACTED = "[secret]"
 
 # Assumed create durations in minutes (typical first deployment; the critical path sums them).
@@ -454,7 +456,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_render(run, out, report)
     try:
-        write_chart_manifests(render_releases(run), out / "charts")
+        write_chart_manifests(render_releases(run, CHART_CACHE_DIR), out / "charts")
     except ChartError as error:
         print(f"render: stack {args.stack!r}: {error}", file=sys.stderr)
         return 2
@@ -463,4 +465,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # One program run, then exit: the cyclic collector would only rescan the SDK modules (see
+    # offline/engine.py); the process's memory is returned when it ends.
+    gc.disable()
     sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 import yaml
 from helm_python import values_from_yaml as helm_values_from_yaml
 
+from offline import charts
 from offline.charts import (
     CHARTS_DIR,
     ChartError,
     ChartObject,
     HelmRelease,
+    cached_render_release,
     helm_releases,
     helm_template_value,
     render_release,
@@ -152,6 +155,54 @@ def test_undeclared_values_walks_subcharts_and_free_form_maps(prod: StackRun) ->
     misspelt = {**monitoring_stack.values, "grafana": {**monitoring_stack.values["grafana"], "sidecarr": {}}}
     with pytest.raises(ChartError, match=r"grafana\.sidecarr"):
         render_release(dataclasses.replace(monitoring_stack, values=misspelt), "1.35")
+
+
+def test_a_cached_render_is_the_fresh_render_and_other_inputs_render_afresh(
+    prod: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = _release(prod, "plugin-barman-cloud")
+    fresh = render_release(plugin, "1.35")
+    assert cached_render_release(plugin, "1.35", tmp_path) == fresh
+    assert len(list(tmp_path.glob("plugin-barman-cloud-*.json"))) == 1
+
+    renders: list[HelmRelease] = []
+
+    def recorded(release: HelmRelease, kubernetes_version: str) -> list[ChartObject]:
+        renders.append(release)
+        return fresh
+
+    monkeypatch.setattr(charts, "render_release", recorded)
+    assert cached_render_release(plugin, "1.35", tmp_path) == fresh
+    assert renders == []  # read back, not rendered
+    cached_render_release(dataclasses.replace(plugin, values={**plugin.values, "replicaCount": 2}), "1.35", tmp_path)
+    cached_render_release(plugin, "1.34", tmp_path)
+    assert len(renders) == 2 and len(list(tmp_path.glob("*.json"))) == 3
+
+    monkeypatch.undo()
+    with pytest.raises(ChartError, match=r"values\.schema\.json"):  # a refused release is not kept
+        cached_render_release(dataclasses.replace(plugin, values={"replicaCount": "two"}), "1.35", tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 3 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_cache_keeps_each_charts_most_recently_used_renders(
+    prod: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin, cnpg = _release(prod, "plugin-barman-cloud"), _release(prod, "cloudnative-pg")
+    monkeypatch.setattr(charts, "render_release", lambda release, kubernetes_version: [])
+    monkeypatch.setattr(charts, "CACHED_RENDERS_PER_CHART", 2)
+
+    def digests() -> set[str]:
+        return {path.name.removeprefix("plugin-barman-cloud-")[:8] for path in tmp_path.glob("plugin-barman-cloud-*.json")}
+
+    named: dict[str, str] = {}
+    for version in ("1.33", "1.34", "1.33", "1.35"):  # 1.33 used again after 1.34
+        before = digests()
+        cached_render_release(plugin, version, tmp_path)
+        cached_render_release(cnpg, version, tmp_path)
+        named.setdefault(version, next(iter(digests() - before), ""))
+        time.sleep(0.05)  # apart in file times
+    assert digests() == {named["1.33"], named["1.35"]}  # 1.34, the least recently used, went
+    assert len(list(tmp_path.glob("cloudnative-pg-*.json"))) == 2
 
 
 def test_values_the_schema_rejects_are_refused(prod: StackRun) -> None:

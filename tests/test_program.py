@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from pathlib import Path
 
 from google.protobuf import json_format
 
-from offline.engine import StackRun
+from offline.engine import StackRun, run_stack
 from settings.disaster_recovery import PEER_OUTPUTS, REPLICA_OUTPUTS
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
@@ -120,3 +122,17 @@ def test_nothing_in_cluster_before_the_cluster_exists(shipped: StackRun) -> None
     cluster = shipped.one("azure-native:containerservice:ManagedCluster")
     assert cluster.urn in provider.dependencies
     assert all(r.provider.startswith(provider.urn) for r in shipped.registrations if r.type.startswith("kubernetes:"))
+
+
+def test_a_run_pauses_the_cyclic_collector_and_leaves_it_as_it_found_it(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text("import gc\nimport pulumi\n\npulumi.export('collecting', gc.isenabled())\n")
+    assert gc.isenabled()
+    assert run_stack("dev", program=program).outputs == {"collecting": False}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_stack("dev", program=program)
+        assert not gc.isenabled()  # a process that runs without the collector (the render) keeps it off
+    finally:
+        gc.enable()

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,26 @@ def _render(stack: str, out: Path, *extra: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.fixture(scope="module")
+def render_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, str]]:
+    """The render of a shipped stack and its console output, one process per stack for the whole module."""
+    done: dict[str, tuple[Path, str]] = {}
+
+    def render(stack: str) -> tuple[Path, str]:
+        if stack not in done:
+            out = tmp_path_factory.mktemp(stack)
+            result = _render(stack, out)
+            assert result.returncode == 0, result.stdout + result.stderr
+            done[stack] = out, result.stdout
+        return done[stack]
+
+    return render
+
+
 @pytest.fixture(scope="module", params=["dev", "prod"])
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    out = tmp_path_factory.mktemp(request.param)
-    result = _render(request.param, out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "policy verdict PASS" in result.stdout
+def rendered(request: pytest.FixtureRequest, render_of: Callable[[str], tuple[Path, str]]) -> tuple[str, Path]:
+    out, console = render_of(request.param)
+    assert "policy verdict PASS" in console
     return request.param, out
 
 
@@ -194,10 +209,9 @@ def test_summary_flags_placeholders_and_mock_values(rendered: tuple[str, Path]) 
     assert f"Total: {custom} resources, 1 provider, {components} components." in summary
 
 
-def test_console_line_counts_and_flags_placeholders(tmp_path: Path) -> None:
-    result = _render("dev", tmp_path)
-    assert result.returncode == 0, result.stderr
-    first = result.stdout.splitlines()[0]
+def test_console_line_counts_and_flags_placeholders(render_of: Callable[[str], tuple[Path, str]]) -> None:
+    _, console = render_of("dev")
+    first = console.splitlines()[0]
     assert re.match(
         r"render: stack 'dev': \d+ resources, 1 provider, \d+ components, policy verdict PASS, "
         r"NOT DEPLOYABLE: 2 placeholder settings -> ",

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from offline.engine import run_stack, stack_config
+from offline.engine import StackRun, run_stack, stack_config
 
 P = "aks-postgres-ha:"
 HUB = "/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/rg-hub"
@@ -127,6 +127,6 @@ def test_pooler_addresses_are_optional_without_poolers() -> None:
     ]
 
 
-def test_shipped_network_ranges_are_valid() -> None:
+def test_shipped_network_ranges_are_valid(stack_runs: dict[str, StackRun]) -> None:
     for stack in ("dev", "prod"):
-        assert run_stack(stack).of_type("azure-native:containerservice:ManagedCluster")
+        assert stack_runs[stack].of_type("azure-native:containerservice:ManagedCluster")

@@ -386,28 +386,25 @@ def test_a_failed_promotion_reports_how_to_keep_the_target_a_replica_then_promot
     assert "dr got the promotion token" in err and f"  pulumi config rm --stack dr --path {TOKEN}" in err
 
 
-def sides(world: World) -> tuple[Side, Side]:
+def sides(world: World, kubeconfigs: Path) -> tuple[Side, Side]:
     made = []
     for name in ("prod", "dr"):
-        kubeconfig = Path(__file__).parent / f".{name}.kubeconfig.tmp"
+        kubeconfig = kubeconfigs / f"{name}.kubeconfig"
         made.append(Side(name, name, FakeKubectl("cnpg-database", str(kubeconfig)), "pg-primary", "appdb"))
     return made[0], made[1]
 
 
 @pytest.fixture()
-def kubeconfigs() -> Any:
-    paths = [Path(__file__).parent / f".{name}.kubeconfig.tmp" for name in ("prod", "dr")]
-    for path, name in zip(paths, ("prod", "dr"), strict=True):
-        path.write_text(kubeconfig(server(name)))
-    yield
-    for path in paths:
-        path.unlink()
+def kubeconfigs(tmp_path: Path) -> Path:
+    """A folder with each stack's kubeconfig (per test: parallel workers share no file)."""
+    for name in ("prod", "dr"):
+        (tmp_path / f"{name}.kubeconfig").write_text(kubeconfig(server(name)))
+    return tmp_path
 
 
-@pytest.mark.usefixtures("kubeconfigs")
-def test_a_token_that_never_comes_is_reported_with_the_demotion_recovery(world: World) -> None:
+def test_a_token_that_never_comes_is_reported_with_the_demotion_recovery(world: World, kubeconfigs: Path) -> None:
     world.token_factory = lambda serial: None
-    source, target = sides(world)
+    source, target = sides(world, kubeconfigs)
     options = RegionalOptions(switch_back=False, writes_before=3, timeout=0.2)
     report = run_regional(FakePulumi(world), source, target, lambda: FakeConnection(world), options)  # type: ignore[arg-type, return-value]
     assert report["passed"] is False
@@ -416,10 +413,9 @@ def test_a_token_that_never_comes_is_reported_with_the_demotion_recovery(world: 
     assert report["recovery"]["commands"][0] == f"pulumi config set --stack prod --path {PRIMARY} prod"
 
 
-@pytest.mark.usefixtures("kubeconfigs")
-def test_after_the_promotion_nothing_is_reverted(world: World) -> None:
+def test_after_the_promotion_nothing_is_reverted(world: World, kubeconfigs: Path) -> None:
     world.never_follows = True
-    source, target = sides(world)
+    source, target = sides(world, kubeconfigs)
     options = RegionalOptions(switch_back=False, writes_before=3, timeout=0.2)
     report = run_regional(FakePulumi(world), source, target, lambda: FakeConnection(world), options)  # type: ignore[arg-type, return-value]
     assert report["passed"] is False and "prod following dr" in report["error"]
