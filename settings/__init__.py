@@ -32,6 +32,7 @@ from settings.postgres import PostgresResources, PostgresSettings, PostgresStora
 from settings.public_endpoint import PublicEndpointSettings
 from settings.restore import RestoreSettings
 from settings.rules import AzureRegion, NamePrefix, SettingsModel, cpu_millicores, quantity_bytes
+from sizing.postgres_parameters import archive_timeout_problem
 
 __all__ = [
     "PLACEHOLDER_WARNING",
@@ -151,6 +152,9 @@ class Settings(SettingsModel):
         problems += self.network.problems(poolers=self.pooler.enabled)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
+            archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
+            if archive_problem:
+                problems.append(f"postgres.parameters.{archive_problem}")
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(

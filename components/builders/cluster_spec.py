@@ -154,7 +154,9 @@ def cluster_spec(
     """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
     (the plugin's serverName); the cluster's name unless given. ``replica``: ``spec.replica`` of a
     replica cluster (its source is one of ``external_clusters``)."""
-    parameters = postgres.derived_parameters
+    # A distributed topology's clusters both bound what a lost primary region takes with it (either
+    # may be promoted, and a replica cluster never forces a WAL switch itself).
+    parameters = postgres.parameters_for(paired_region=replica is not None)
     affinity: dict[str, Any] = {
         "nodeSelector": dict([placement.node_label]),
         # One instance per node, on top of one per zone.

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ClusterRef
 from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
+from sizing.postgres_parameters import REGIONAL_LOSS_BOUND_SECONDS
 
 METRICS_PORT = "metrics"
 # CNPG's initdb/join Job pods carry the cluster label too; only instance pods serve metrics
@@ -28,8 +29,11 @@ LAST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_times
 LAST_FAILED_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp"
 
 REPLICATION_LAG_SECONDS = 300
+# A completed segment waits (.ready) while nothing has reached the archive for this long: the archiver
+# is behind, and a paired primary's region lost now would lose more than its 60 s bound.
+ARCHIVE_LAG_SECONDS = REGIONAL_LOSS_BOUND_SECONDS
 # A replica cluster replays the primary region's archive, a segment at least every archive_timeout
-# (5 min) while the primary writes: an hour without a replayed transaction means the archive is not
+# (50 s while paired) while the primary writes: an hour without a replayed transaction means the archive is not
 # reaching it (or the primary has written nothing for an hour).
 REPLICA_CLUSTER_LAG_SECONDS = 3600
 # The instance's role (cnpg.io/instanceRole) as a label on its metrics: in a replica cluster every
@@ -125,6 +129,18 @@ def alert_rules(
                 "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
             ),
             replication_lag_high(pods),
+            alert(
+                # The archiver reports on the primary only; .ready counts segments Postgres has not archived yet.
+                "CNPGWALArchiveBehind",
+                "warning",
+                "2m",
+                f'max by (namespace, pod) (cnpg_collector_pg_wal_archive_status{{{pods}, value="ready"}}) > 0'
+                f" and on (namespace, pod) (time() - cnpg_pg_stat_archiver_last_archived_time{{{pods}}}) > {ARCHIVE_LAG_SECONDS}",
+                f"The WAL archive of {where} lags behind the primary",
+                "{{ $labels.pod }} has {{ $value }} WAL segments waiting and archived none for over "
+                f"{ARCHIVE_LAG_SECONDS} seconds: a region lost now loses more than that (uploads slower than WAL "
+                "generation, or the storage is slow to answer).",
+            ),
         ]
 
     def replica_role_alerts() -> list[dict[str, Any]]:
