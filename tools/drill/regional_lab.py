@@ -150,7 +150,9 @@ class RegionalLab(LoopbackServers):
     """Two single-instance regions on 127.0.0.1 replicating only through each other's archive directory."""
 
     def __init__(self, cluster: str, postgres: PostgresSettings, *, archive_timeout: int) -> None:
-        super().__init__([f"{cluster}-s", f"{cluster}-t"], postgres.parameters_for(paired_region=True), prefix="drill-lab-regional-")
+        super().__init__(
+            [f"{cluster}-s", f"{cluster}-t"], postgres.parameters_for(paired_region=True), prefix="drill-lab-regional-"
+        )
         self.archive_timeout = archive_timeout
         self.region_s, self.region_t = (self.instances[name] for name in self.names)
         self.primary = self.region_s
