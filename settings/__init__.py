@@ -22,6 +22,7 @@ from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
 from settings.disaster_recovery import DisasterRecoverySettings
+from settings.migration import MigrationSettings
 from settings.names import SUFFIX_LENGTH, NameScheme
 from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
@@ -44,6 +45,7 @@ __all__ = [
     "BackupSettings",
     "DisasterRecoverySettings",
     "GrafanaAdmin",
+    "MigrationSettings",
     "NameScheme",
     "NetworkSettings",
     "NodePoolSettings",
@@ -118,6 +120,8 @@ class Settings(SettingsModel):
     """PgBouncer connection poolers (read-write and read-only)."""
     disaster_recovery: DisasterRecoverySettings | None = None
     """Set: this stack and a peer stack in another region run one CNPG distributed topology (a primary and a replica cluster)."""
+    migration: MigrationSettings | None = None
+    """Set: the cluster is created by importing an existing PostgreSQL (first deployment only; README 'Migrating in')."""
 
     @field_validator("zones")
     @classmethod
@@ -155,6 +159,13 @@ class Settings(SettingsModel):
             archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
             if archive_problem:
                 problems.append(f"postgres.parameters.{archive_problem}")
+        if self.migration:
+            problems += self.migration.problems()
+            if self.disaster_recovery and self.disaster_recovery.created_as_replica:
+                problems.append(
+                    "migration: set, but disasterRecovery.createdAs is 'replica': a replica cluster is created from the "
+                    "peer's backups; import on the primary stack"
+                )
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(
