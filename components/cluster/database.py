@@ -239,6 +239,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
                 external_clusters=external_clusters,
+                volume_snapshot_class=args.backup.volume_snapshot_class,
                 **replication,
             ),
             provider=args.provider,
