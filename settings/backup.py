@@ -56,15 +56,15 @@ class VolumeSnapshotSettings(SettingsModel):
     beside the object-store ones; WAL stays in Blob storage, which a snapshot restore replays from."""
 
     enabled: bool = False
-    """Add a ScheduledBackup of method volumeSnapshot (hot: pg_backup_start/stop on a standby, no fencing)."""
+    """Add a ScheduledBackup of method volumeSnapshot (hot: pg_backup_start/stop on a standby, no fencing).
+    CNPG never prunes them: `python -m tools.drill prune-snapshots --keep N` deletes all but the newest N
+    (README 'Restore'); deleting a Backup deletes its VolumeSnapshots and, through the class's Delete
+    policy, the Azure snapshots."""
     schedule: CronSchedule = "0 0 3 * * *"
     """Its cron: 6 fields, seconds first (0 0 3 * * * = daily 03:00 UTC, an hour after the object-store backup)."""
     class_name: Dns1123Label = "csi-azuredisk-vsc"
     """VolumeSnapshotClass of the data and WAL volumes: AKS ships csi-azuredisk-vsc (disk.csi.azure.com,
     incremental snapshots, deletionPolicy Delete)."""
-    keep: int = Field(default=7, ge=1, le=100)
-    """Snapshot backups to keep: `python -m tools.drill prune-snapshots` deletes older ones (CNPG never
-    prunes them); each deletion removes its VolumeSnapshots and, through the class's Delete policy, the Azure snapshots."""
 
 
 class BackupSettings(SettingsModel):
