@@ -90,7 +90,7 @@ def test_the_snapshot_drill_needs_snapshot_backups_on_the_cluster(
     assert drill.main(argv, kubectl=FakeKubectl) == 1
     assert "takes no volume-snapshot backups; set backup.volumeSnapshot.enabled true" in capsys.readouterr().err
     assert FakeKubectl.instances[-1].created == []
-    assert "backup" not in SOURCE_CLUSTER["spec"]
+    assert "volumeSnapshot" not in json.dumps(SOURCE_CLUSTER)
 
 
 def test_only_completed_snapshot_backups_beyond_the_newest_are_pruned() -> None:
