@@ -227,6 +227,7 @@ database = PostgresCluster(
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
         topology=topology,
+        migration=settings.migration,
     ),
 )
 

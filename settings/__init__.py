@@ -22,6 +22,7 @@ from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
 from settings.disaster_recovery import DisasterRecoverySettings
+from settings.migration import MigrationSettings
 from settings.names import SUFFIX_LENGTH, NameScheme
 from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
@@ -32,6 +33,7 @@ from settings.postgres import PostgresResources, PostgresSettings, PostgresStora
 from settings.public_endpoint import PublicEndpointSettings
 from settings.restore import RestoreSettings
 from settings.rules import AzureRegion, NamePrefix, SettingsModel, cpu_millicores, quantity_bytes
+from sizing.postgres_parameters import archive_timeout_problem
 
 __all__ = [
     "PLACEHOLDER_WARNING",
@@ -43,6 +45,7 @@ __all__ = [
     "BackupSettings",
     "DisasterRecoverySettings",
     "GrafanaAdmin",
+    "MigrationSettings",
     "NameScheme",
     "NetworkSettings",
     "NodePoolSettings",
@@ -117,6 +120,8 @@ class Settings(SettingsModel):
     """PgBouncer connection poolers (read-write and read-only)."""
     disaster_recovery: DisasterRecoverySettings | None = None
     """Set: this stack and a peer stack in another region run one CNPG distributed topology (a primary and a replica cluster)."""
+    migration: MigrationSettings | None = None
+    """Set: the cluster is created by importing an existing PostgreSQL (first deployment only; README 'Migrating in')."""
 
     @field_validator("zones")
     @classmethod
@@ -157,6 +162,16 @@ class Settings(SettingsModel):
         problems += self.network.problems(self.aks.node_ceiling(), poolers=self.pooler.enabled)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
+            archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
+            if archive_problem:
+                problems.append(f"postgres.parameters.{archive_problem}")
+        if self.migration:
+            problems += self.migration.problems()
+            if self.disaster_recovery and self.disaster_recovery.created_as_replica:
+                problems.append(
+                    "migration: set, but disasterRecovery.createdAs is 'replica': a replica cluster is created from the "
+                    "peer's backups; import on the primary stack"
+                )
         problems += capacity_problems(self)
         problems += pooler_problems(self)
         problems += self.alerting.problems(

@@ -51,6 +51,22 @@ class BackupSidecarSettings(ContainerResources):
     database needs time rather than memory; raise it if `kubectl describe pod` shows OOMKilled."""
 
 
+class VolumeSnapshotSettings(SettingsModel):
+    """Base backups as Azure Disk snapshots of the data and WAL volumes (CNPG method volumeSnapshot),
+    beside the object-store ones; WAL stays in Blob storage, which a snapshot restore replays from."""
+
+    enabled: bool = False
+    """Add a ScheduledBackup of method volumeSnapshot (hot: pg_backup_start/stop on a standby, no fencing).
+    CNPG never prunes them: `python -m tools.drill prune-snapshots --keep N` deletes all but the newest N
+    (README 'Restore'); deleting a Backup deletes its VolumeSnapshots and, through the class's Delete
+    policy, the Azure snapshots."""
+    schedule: CronSchedule = "0 0 3 * * *"
+    """Its cron: 6 fields, seconds first (0 0 3 * * * = daily 03:00 UTC, an hour after the object-store backup)."""
+    class_name: Dns1123Label = "csi-azuredisk-vsc"
+    """VolumeSnapshotClass of the data and WAL volumes: AKS ships csi-azuredisk-vsc (disk.csi.azure.com,
+    incremental snapshots, deletionPolicy Delete)."""
+
+
 class BackupSettings(SettingsModel):
     retention: Retention = "7d"
     """Barman retention policy of the object store: <n>d, <n>w or <n>m."""
@@ -74,6 +90,8 @@ class BackupSettings(SettingsModel):
     """Names of on-demand Backup objects to create (each becomes one backup)."""
     alert_after_hours: int = Field(default=26, ge=1, le=24 * 31)
     """Alert when the newest base backup is older than this (a daily schedule plus slack)."""
+    volume_snapshot: VolumeSnapshotSettings = VolumeSnapshotSettings()
+    """Optional volume-snapshot base backups for a faster restore of a large database (README 'Restore')."""
     sidecar: BackupSidecarSettings = BackupSidecarSettings()
     """Resources of the Barman Cloud plugin sidecar (instance pods and the restore job)."""
     azure_credentials: Literal["inheritFromAzureAD", "useDefaultAzureCredentials"] = "inheritFromAzureAD"
@@ -86,6 +104,11 @@ class BackupSettings(SettingsModel):
     (plugin-barman-cloud #649 and PR #816, open); a wider chain that may pick another credential
     when the token file is missing. Upstream tests neither with workload identity; change it only
     when a plugin release documents the other mode for workload identity."""
+
+    @property
+    def volume_snapshot_class(self) -> str | None:
+        """The VolumeSnapshotClass the clusters back up with, None without volume-snapshot backups."""
+        return self.volume_snapshot.class_name if self.volume_snapshot.enabled else None
 
     @property
     def retention_days(self) -> int:

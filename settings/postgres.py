@@ -132,12 +132,18 @@ class PostgresSettings(SettingsModel):
     @property
     def derived_parameters(self) -> dict[str, str]:
         """``postgresql.parameters`` of the Cluster: derived from the pod and the WAL volume, overrides applied."""
+        return self.parameters_for(paired_region=False)
+
+    def parameters_for(self, *, paired_region: bool) -> dict[str, str]:
+        """``derived_parameters`` of a cluster whose archive a replica cluster in another region replays
+        (``paired_region``: the shorter archive_timeout) or not."""
         return derive_parameters(
             self.resources.memory_bytes,
             self.resources.millicores,
             self.max_connections,
             self.parameters,
             wal_volume_bytes=self.storage.wal_bytes,
+            paired_region=paired_region,
         )
 
     @property

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from settings.rules import CnpgClusterName, SettingsModel
+from settings.rules import CnpgClusterName, Dns1123Label, SettingsModel
 
 # The settings each target reads; any other target field is a leftover that would be ignored.
 TARGET_FIELDS = {"latest": (), "backup": ("backup_id",), "time": ("target_time",)}
@@ -24,6 +24,12 @@ class RestoreSettings(SettingsModel):
     """Barman backup ID, for target backup (only)."""
     target_time: str | None = None
     """RFC 3339 time in the past, for target time (only)."""
+    method: Literal["objectStore", "volumeSnapshot"] = "objectStore"
+    """objectStore: download a base backup from Blob storage; volumeSnapshot: new disks from the volume
+    snapshots of snapshotBackup (minutes, whatever the size), then WAL from Blob storage. Target latest or time."""
+    snapshot_backup: Dns1123Label | None = None
+    """For method volumeSnapshot (only): the name of a completed Backup of method volumeSnapshot
+    (kubectl get backups); its snapshots are <name> (data) and <name>-wal."""
     cluster_name: CnpgClusterName = "pg-restored"
     """Name of the recovery cluster (DNS-1035, at most 50 characters; not postgres.clusterName)."""
 
@@ -66,6 +72,23 @@ class RestoreSettings(SettingsModel):
                     f"restore.{key}: {value!r} — only target '{_target_of(field)}' reads it, but target is "
                     f"'{self.target}': remove it or change restore.target"
                 )
+        if self.method == "volumeSnapshot":
+            if self.snapshot_backup is None:
+                problems.append(
+                    "restore.snapshotBackup: missing, but method 'volumeSnapshot' needs the name of a completed "
+                    "volumeSnapshot Backup (kubectl get backups)"
+                )
+            if self.target == "backup":
+                # cloudnative-pg v1.30.0 validateBootstrapRecoveryDataSource.
+                problems.append(
+                    "restore.target: 'backup' — a restore from volume snapshots starts from snapshotBackup; CloudNativePG "
+                    "refuses a backupID with it: use target latest or time"
+                )
+        elif self.snapshot_backup is not None:
+            problems.append(
+                f"restore.snapshotBackup: {self.snapshot_backup!r} — only method 'volumeSnapshot' reads it, but method "
+                f"is {self.method!r}: remove it or set restore.method volumeSnapshot"
+            )
         if self.enabled and self.cluster_name == primary_cluster_name:
             problems.append(
                 f"restore.clusterName: {self.cluster_name!r} — must differ from postgres.clusterName: the recovery "

@@ -16,6 +16,7 @@ from pulumi import RunError
 from offline.engine import StackOutputs, StackRun, run_stack, stack_config
 from settings import SettingsError, parse_settings
 from settings.disaster_recovery import DEMOTION_TOKEN_FIELDS, PEER_OUTPUTS, REPLICA_OUTPUTS
+from sizing.postgres_parameters import setting_seconds
 from tests.test_program import _plain_parts
 from tests.test_settings import _section
 
@@ -166,6 +167,28 @@ def test_paired_prod_stays_primary_and_can_replay_the_dr_archive(paired_prod: St
     endpoint = paired_prod.one(PRIVATE_ENDPOINT, "peer-stack-blob-endpoint")
     assert endpoint.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"] == dr.outputs["backupStorageAccountId"]
     assert paired_prod.outputs["disasterRecoveryPeerStack"] == DR
+
+
+def test_a_paired_primary_loses_at_most_60_seconds_with_its_region(paired_prod: StackRun, dr: StackRun, prod: StackRun) -> None:
+    # The archive is all that leaves the region: a lost primary takes at most archive_timeout of
+    # commits plus the segment's upload (10 s left for it; CNPGWALArchiveBehind watches a slower archiver).
+    upload_seconds = 10
+    assert setting_seconds(_spec(paired_prod)["postgresql"]["parameters"]["archive_timeout"]) + upload_seconds <= 60
+    # The replica cluster has it too, so it holds the bound the moment it is promoted.
+    assert setting_seconds(_spec(dr)["postgresql"]["parameters"]["archive_timeout"]) + upload_seconds <= 60
+    # Alone, a primary keeps the cheaper 5 minutes (no replica cluster to lose less to).
+    assert _spec(prod)["postgresql"]["parameters"]["archive_timeout"] == "5min"
+
+
+@pytest.mark.parametrize("value", ["5min", "51s", "0", "2h", "soon"])
+def test_a_paired_archive_timeout_above_the_bound_is_refused(value: str) -> None:
+    values = {key.removeprefix(P): value for key, value in stack_config("dr").items()}
+    values["postgres"] = {**values["postgres"], "parameters": {"archive_timeout": value}}
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(values, stack="dr")
+    assert f"postgres.parameters.archive_timeout {value!r} — " in str(raised.value)
+    values["postgres"]["parameters"]["archive_timeout"] = "30s"
+    assert parse_settings(values, stack="dr").postgres.parameters_for(paired_region=True)["archive_timeout"] == "30s"
 
 
 def test_a_switchover_demotes_prod_then_promotes_dr_with_the_token(paired_prod: StackRun, dr: StackRun) -> None:

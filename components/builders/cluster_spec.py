@@ -126,6 +126,30 @@ def recovery_bootstrap(source: str, postgres: PostgresSettings, app_secret_name:
     return {"source": source, "database": postgres.database, "owner": postgres.owner, "secret": {"name": app_secret_name}}
 
 
+def volume_snapshot_backup(class_name: str) -> dict[str, Any]:
+    """``spec.backup.volumeSnapshot``: hot snapshots of the data and WAL volumes (one class for both),
+    owned by their Backup, so deleting the Backup deletes them (cloudnative-pg v1.30.0
+    docs/src/appendixes/backup_volumesnapshot.md)."""
+    return {
+        "className": class_name,
+        # Online: pg_backup_start/stop on the instance, no fencing; the backup waits until its last
+        # WAL segment is archived, so the snapshot plus the Blob archive is always restorable.
+        "online": True,
+        "onlineConfiguration": {"immediateCheckpoint": False, "waitForArchive": True},
+        "snapshotOwnerReference": "backup",
+    }
+
+
+def volume_snapshot_source(backup_name: str) -> dict[str, Any]:
+    """``bootstrap.recovery.volumeSnapshots`` from the snapshots CNPG named after ``backup_name``
+    (data: the Backup's name, WAL: ``<name>-wal``; pkg/reconciler/persistentvolumeclaim/calculator.go)."""
+
+    def snapshot(name: str) -> dict[str, str]:
+        return {"name": name, "kind": "VolumeSnapshot", "apiGroup": "snapshot.storage.k8s.io"}
+
+    return {"storage": snapshot(backup_name), "walStorage": snapshot(f"{backup_name}-wal")}
+
+
 def distributed_topology(
     self_name: str, peer_name: str, primary: str, promotion_token: pulumi.Input[str] | None
 ) -> dict[str, Any]:
@@ -151,11 +175,15 @@ def cluster_spec(
     external_clusters: Sequence[dict[str, Any]] = (),
     archive_server_name: pulumi.Input[str] | None = None,
     replica: dict[str, Any] | None = None,
+    volume_snapshot_class: str | None = None,
 ) -> dict[str, Any]:
     """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
     (the plugin's serverName); the cluster's name unless given. ``replica``: ``spec.replica`` of a
-    replica cluster (its source is one of ``external_clusters``)."""
-    parameters = postgres.derived_parameters
+    replica cluster (its source is one of ``external_clusters``). ``volume_snapshot_class``: set, the
+    cluster also takes volume-snapshot base backups with that VolumeSnapshotClass."""
+    # A distributed topology's clusters both bound what a lost primary region takes with it (either
+    # may be promoted, and a replica cluster never forces a WAL switch itself).
+    parameters = postgres.parameters_for(paired_region=replica is not None)
     affinity: dict[str, Any] = {
         "nodeSelector": dict([placement.node_label]),
         # One instance per node, on top of one per zone.
@@ -228,4 +256,6 @@ def cluster_spec(
         spec["externalClusters"] = list(external_clusters)
     if replica:
         spec["replica"] = replica
+    if volume_snapshot_class:
+        spec["backup"] = {"volumeSnapshot": volume_snapshot_backup(volume_snapshot_class)}
     return spec

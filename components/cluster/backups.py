@@ -47,6 +47,27 @@ class Backups(pulumi.ComponentResource):
                 parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec.cluster"]
             ),
         )
+        snapshots = args.settings.volume_snapshot
+        if snapshots.enabled:
+            # Beside the object-store schedule, never instead of it: snapshots live in this region's
+            # subscription, with the disks, and are restorable only together with the WAL archive.
+            k8s.apiextensions.CustomResource(
+                f"{name}-snapshots",
+                api_version="postgresql.cnpg.io/v1",
+                kind="ScheduledBackup",
+                metadata={"name": f"{cluster.name}-snapshots", "namespace": cluster.namespace},
+                spec={
+                    "schedule": snapshots.schedule,
+                    "cluster": cluster_ref,
+                    "backupOwnerReference": "self",
+                    "immediate": False,
+                    "target": "prefer-standby",
+                    "method": "volumeSnapshot",
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec.cluster"]
+                ),
+            )
         for backup_name in args.settings.on_demand:
             k8s.apiextensions.CustomResource(
                 f"{name}-on-demand-{backup_name}",

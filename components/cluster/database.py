@@ -23,9 +23,10 @@ from components.builders.cluster_spec import (
     recovery_bootstrap,
 )
 from components.builders.endpoints import Endpoints
+from components.builders.migration import CA_KEY, PASSWORD_KEY, import_bootstrap, import_source, source_secret_name
 from components.builders.pod_security import pod_security_labels
 from components.deployed import own_outputs
-from settings import BackupSettings, PostgresSettings
+from settings import BackupSettings, MigrationSettings, PostgresSettings
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class PostgresClusterArgs:
     allow_replacement: bool
     # Set (disasterRecovery): this cluster and the peer stack's form one CNPG distributed topology.
     topology: Topology | None = None
+    # Set (migration): the cluster is created by importing an existing PostgreSQL.
+    migration: MigrationSettings | None = None
 
 
 # barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
@@ -185,6 +188,13 @@ class PostgresCluster(pulumi.ComponentResource):
                 "dataChecksums": True,
             }
         }
+        external_clusters: list[dict[str, Any]] = []
+        secrets: list[pulumi.Resource] = [app_secret]
+        if args.migration:
+            source_secret = self._migration_source_secret(f"{name}-migration-source", postgres, args.migration, in_namespace)
+            secrets.append(source_secret)
+            bootstrap["initdb"]["import"] = import_bootstrap(args.migration)
+            external_clusters.append(import_source(args.migration, source_secret_name(postgres.cluster_name)))
         replication: dict[str, Any] = {}
         if topology:
             peer_store_name = f"{postgres.cluster_name}-peer-archive"
@@ -201,12 +211,12 @@ class PostgresCluster(pulumi.ComponentResource):
             )
             if peer_app_password is not None:  # created as a replica of the peer
                 bootstrap = {"recovery": recovery_bootstrap(topology.peer_name, postgres, self.app_secret_name)}
+            # Both archives, named by stack: whichever is primary, the other replays its WAL.
+            external_clusters += [
+                archive_source(topology.self_name, self.object_store_name, postgres.cluster_name),
+                archive_source(topology.peer_name, peer_store_name, topology.peer_server_name),
+            ]
             replication = {
-                # Both archives, named by stack: whichever is primary, the other replays its WAL.
-                "external_clusters": [
-                    archive_source(topology.self_name, self.object_store_name, postgres.cluster_name),
-                    archive_source(topology.peer_name, peer_store_name, topology.peer_server_name),
-                ],
                 "replica": distributed_topology(
                     topology.self_name, topology.peer_name, topology.primary, topology.promotion_token
                 ),
@@ -225,11 +235,13 @@ class PostgresCluster(pulumi.ComponentResource):
                 bootstrap=bootstrap,
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
+                external_clusters=external_clusters,
+                volume_snapshot_class=args.backup.volume_snapshot_class,
                 **replication,
             ),
             provider=args.provider,
             parent=self,
-            depends_on=[namespace, *args.operators_ready, app_secret, *stores, trust, args.backup_target.writer_role],
+            depends_on=[namespace, *args.operators_ready, *secrets, *stores, trust, args.backup_target.writer_role],
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
@@ -267,6 +279,24 @@ class PostgresCluster(pulumi.ComponentResource):
             metadata={"name": store_name, "namespace": args.postgres.namespace},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=depends_on),
+        )
+
+    @staticmethod
+    def _migration_source_secret(
+        resource_name: str, postgres: PostgresSettings, migration: MigrationSettings, opts: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        """The import source's password (a Pulumi secret from the stack's secret config) and CA."""
+        data: dict[str, pulumi.Input[str]] = {
+            PASSWORD_KEY: pulumi.Output.secret(migration.source.password.get_secret_value())
+        }
+        if migration.source.ca_certificate:
+            data[CA_KEY] = migration.source.ca_certificate
+        return k8s.core.v1.Secret(
+            resource_name,
+            metadata={"name": source_secret_name(postgres.cluster_name), "namespace": postgres.namespace},
+            type="Opaque",
+            string_data=data,
+            opts=opts,
         )
 
     @staticmethod

@@ -12,7 +12,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
-from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, MONITORING_NAMESPACE
+from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
+from settings.operators import MONITORING_NAMESPACE
+from sizing.postgres_parameters import REGIONAL_LOSS_BOUND_SECONDS
 
 METRICS_PORT = "metrics"
 
@@ -35,8 +37,11 @@ AZURE_METRICS_SETTINGS = "ama-metrics-settings-configmap"
 AZURE_KEEP_LIST_ADDITIONS: dict[str, tuple[str, ...]] = {"kubestate": (PVC_CREATED_METRIC,)}
 
 REPLICATION_LAG_SECONDS = 300
+# A completed segment waits (.ready) while nothing has reached the archive for this long: the archiver
+# is behind, and a paired primary's region lost now would lose more than its 60 s bound.
+ARCHIVE_LAG_SECONDS = REGIONAL_LOSS_BOUND_SECONDS
 # A replica cluster replays the primary region's archive, a segment at least every archive_timeout
-# (5 min) while the primary writes: an hour without a replayed transaction means the archive is not
+# (50 s while paired) while the primary writes: an hour without a replayed transaction means the archive is not
 # reaching it (or the primary has written nothing for an hour).
 REPLICA_CLUSTER_LAG_SECONDS = 3600
 # The instance's role (cnpg.io/instanceRole) as a label on its metrics: in a replica cluster every
@@ -132,6 +137,18 @@ def alert_rules(
                 "Standby {{ $labels.pod }} has no WAL receiver: it falls behind the primary and cannot be a synchronous standby.",
             ),
             replication_lag_high(pods),
+            alert(
+                # The archiver reports on the primary only; .ready counts segments Postgres has not archived yet.
+                "CNPGWALArchiveBehind",
+                "warning",
+                "2m",
+                f'max by (namespace, pod) (cnpg_collector_pg_wal_archive_status{{{pods}, value="ready"}}) > 0'
+                f" and on (namespace, pod) (time() - cnpg_pg_stat_archiver_last_archived_time{{{pods}}}) > {ARCHIVE_LAG_SECONDS}",
+                f"The WAL archive of {where} lags behind the primary",
+                "{{ $labels.pod }} has {{ $value }} WAL segments waiting and archived none for over "
+                f"{ARCHIVE_LAG_SECONDS} seconds: a region lost now loses more than that (uploads slower than WAL "
+                "generation, or the storage is slow to answer).",
+            ),
         ]
 
     def replica_role_alerts() -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from components.builders.cluster_spec import (
     cluster_spec,
     cnpg_cluster,
     recovery_bootstrap,
+    volume_snapshot_source,
 )
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import federated_credential_name
@@ -52,13 +53,17 @@ def recovery_target(restore: RestoreSettings) -> dict[str, Any] | None:
 
 
 def archive_keepers(restore: RestoreSettings) -> dict[str, str]:
-    """What makes a restore a different restore: a change recreates its archive suffix."""
-    return {
+    """What makes a restore a different restore: a change recreates its archive suffix. The snapshot
+    keys are added only for a snapshot restore, so existing restores keep their keepers (and folder)."""
+    keepers = {
         "clusterName": restore.cluster_name,
         "target": restore.target,
         "backupId": restore.backup_id or "",
         "targetTime": restore.target_time or "",
     }
+    if restore.snapshot_backup:
+        keepers["snapshotBackup"] = restore.snapshot_backup
+    return keepers
 
 
 class RestoredCluster(pulumi.ComponentResource):
@@ -90,6 +95,9 @@ class RestoredCluster(pulumi.ComponentResource):
         target = recovery_target(restore)
         if target:
             recovery["recoveryTarget"] = target
+        if restore.snapshot_backup:
+            # New disks from the snapshots; WAL from the source's archive (``source``) up to the target.
+            recovery["volumeSnapshots"] = volume_snapshot_source(restore.snapshot_backup)
         archive_suffix = random.RandomString(
             f"{name}-archive-suffix",
             length=ARCHIVE_SUFFIX_LENGTH,
@@ -112,6 +120,7 @@ class RestoredCluster(pulumi.ComponentResource):
                 bootstrap={"recovery": recovery},
                 external_clusters=[archive_source(RECOVERY_SOURCE, args.object_store_name, source.cluster_name)],
                 archive_server_name=self.archive_server_name,
+                volume_snapshot_class=args.backup.volume_snapshot_class,
             ),
             provider=args.source.provider,
             parent=self,

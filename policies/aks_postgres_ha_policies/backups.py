@@ -95,6 +95,7 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
                 "cannot expire anything. Add a ScheduledBackup with method: plugin.",
                 cluster.urn,
             )
+        object_store_schedules = 0
         for schedule in own_schedules:
             if lookup(props[schedule.urn], "spec", "suspend") is True:
                 report_violation(
@@ -104,6 +105,17 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
                 )
             method = lookup(props[schedule.urn], "spec", "method")
             plugin = lookup(props[schedule.urn], "spec", "pluginConfiguration", "name")
+            if method == "volumeSnapshot":
+                # Beside the plugin's backups: CNPG snapshots with the Cluster's spec.backup.volumeSnapshot.
+                if lookup(props[cluster.urn], "spec", "backup", "volumeSnapshot", "className") is None:
+                    report_violation(
+                        f"{label(schedule.resource_type, schedule.name)}: spec.method is volumeSnapshot, but {where} has "
+                        "no spec.backup.volumeSnapshot.className, so every snapshot backup fails; set the "
+                        "VolumeSnapshotClass there.",
+                        schedule.urn,
+                    )
+                continue
+            object_store_schedules += 1
             if archivers and (method != "plugin" or plugin not in archivers):
                 report_violation(
                     f"{label(schedule.resource_type, schedule.name)}: spec.method is {method or 'unset (barmanObjectStore)'} "
@@ -112,6 +124,12 @@ def _validate_backups(args: StackValidationArgs, report_violation: ReportViolati
                     "scheduled backup fails.",
                     schedule.urn,
                 )
+        if own_schedules and not object_store_schedules:
+            report_violation(
+                f"{where} has only volume-snapshot ScheduledBackups: snapshots stay with the disks in this region "
+                "and the retention policy of the object store expires nothing; add a ScheduledBackup with method: plugin.",
+                cluster.urn,
+            )
         if all(lookup(plugin, "parameters", "barmanObjectName") is None for plugin in archiver_plugins):
             report_violation(
                 f"{where}: no WAL archiver plugin names an ObjectStore (parameters.barmanObjectName), so nothing says "

@@ -174,3 +174,33 @@ def test_the_own_archive_entry_of_a_distributed_topology_is_not_a_recovery_sourc
         "the folder it recovers from (spec.externalClusters 'prod')"
         in only(analyze(renamed), "cnpg-backups-configured", renamed.urn("cluster")).message
     )
+
+
+def _with_snapshot_schedule(stack: SyntheticStack) -> SyntheticStack:
+    schedule = copy.deepcopy(dict(stack.inputs("scheduled-backup")))
+    schedule["metadata"] = {"name": f"{CLUSTER}-snapshots", "namespace": NAMESPACE}
+    schedule["spec"] = {"schedule": "0 0 3 * * *", "cluster": {"name": CLUSTER}, "method": "volumeSnapshot"}
+    return stack.plus(Resource(CNPG_SCHEDULED_BACKUP, "snapshot-schedule", schedule, parent="database", provider="kubernetes"))
+
+
+def test_volume_snapshot_backups_beside_the_plugin_are_accepted(analyze: Analyze) -> None:
+    stack = _with_snapshot_schedule(compliant_stack()).with_value(
+        "cluster", "spec.backup", {"volumeSnapshot": {"className": "csi-azuredisk-vsc"}}
+    )
+    passes(analyze(stack), "cnpg-backups-configured")
+
+
+def test_volume_snapshot_backups_need_the_cluster_snapshot_class(analyze: Analyze) -> None:
+    stack = _with_snapshot_schedule(compliant_stack())
+    violation = only(analyze(stack), "cnpg-backups-configured", stack.urn("snapshot-schedule"))
+    assert "no spec.backup.volumeSnapshot.className" in violation.message
+
+
+def test_volume_snapshot_backups_alone_are_refused(analyze: Analyze) -> None:
+    stack = (
+        _with_snapshot_schedule(compliant_stack())
+        .without("scheduled-backup")
+        .with_value("cluster", "spec.backup", {"volumeSnapshot": {"className": "csi-azuredisk-vsc"}})
+    )
+    violation = only(analyze(stack), "cnpg-backups-configured", stack.urn("cluster"))
+    assert "only volume-snapshot ScheduledBackups" in violation.message

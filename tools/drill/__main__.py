@@ -1,11 +1,14 @@
-"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional|verify --stack NAME``.
+"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional|verify|prune-snapshots --stack NAME``.
 
 - failover: kill the primary (pod delete or node drain) under a writer; RTO, RPO, healing.
-- restore: back up, restore into a throwaway Cluster, compare checksums.
+- restore: back up, restore into a throwaway Cluster, compare checksums; ``--method volumeSnapshot``
+  from a volume-snapshot backup (disks from snapshots, WAL from Blob storage), with its time.
 - regional ``--stack S --to T``: a controlled switchover of a CNPG distributed topology from stack S
   to its peer T through ``pulumi config`` and ``pulumi up`` (demotion token, promotion), under a
   writer; RTO, RPO, the time to the token, to T accepting writes and to S following T.
 - verify: check the live stack end to end after ``pulumi up`` (tools/drill/verify.py), one line per check.
+- prune-snapshots ``--keep N``: delete the stack's scheduled volume-snapshot backups beyond the newest N
+  (CNPG never prunes them; their snapshots go with them).
 
 Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``) and
 talks only to the stack's own cluster: kubectl gets the stack's ``kubeconfig`` output (a private
@@ -41,7 +44,7 @@ from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl, cluster_ca, kubeconfig_server, same_server
 from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name, stack_setting
 from tools.drill.regional import RefusedError, RegionalOptions, Side, run_regional
-from tools.drill.restore import TABLE_NAME, RestoreOptions, run_restore
+from tools.drill.restore import METHODS, OBJECT_STORE, TABLE_NAME, RestoreOptions, prune_snapshots, run_restore
 from tools.drill.verify import Probes, VerifyOptions, check_line, run_verify
 from tools.drill.writer import FAIL_FAST_OPTIONS, Connect, DrillError, database_error
 
@@ -55,7 +58,7 @@ VERIFY_TOOLS = ("kubectl", "pulumi", "az")
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
-    drills = main.add_subparsers(dest="drill", required=True, metavar="failover|restore|regional|verify")
+    drills = main.add_subparsers(dest="drill", required=True, metavar="DRILL")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack", required=True, type=matching(STACK_NAME, "a Pulumi stack name ([org/[project/]]name)"))
     common.add_argument("--outputs", type=Path, help="stack outputs as JSON (pulumi stack output --json --show-secrets)")
@@ -89,6 +92,10 @@ def parser() -> argparse.ArgumentParser:
         help="name of the throwaway Cluster (default <cluster>-drill, the one the stack trusts to read backups)",
     )  # fmt: skip
     restore.add_argument("--keep", action="store_true", help="leave the recovery Cluster for inspection")
+    restore.add_argument(
+        "--method", choices=METHODS, default=OBJECT_STORE,
+        help="objectStore: a Barman Cloud backup from Blob storage (default); volumeSnapshot: disk snapshots, WAL from Blob",
+    )  # fmt: skip
     regional = drills.add_parser(
         "regional", parents=[guarded], help="switch the primary over to the peer stack through pulumi; measure RTO/RPO"
     )
@@ -105,6 +112,14 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     # No fault and no production guard: it only reads, but for one Backup and one test notification.
     drills.add_parser("verify", parents=[common], help="check the deployed stack end to end (after every first pulumi up)")
+    # Routine housekeeping, not a fault: no production guard.
+    prune = drills.add_parser(
+        "prune-snapshots", parents=[common], help="delete scheduled volume-snapshot backups beyond the newest --keep"
+    )
+    prune.add_argument(
+        "--keep", type=bounded(int, 1, 1000, "a whole number"), default=7,
+        help="snapshot backups to keep (default 7: a week of the daily schedule)",
+    )  # fmt: skip
     return main
 
 
@@ -161,6 +176,8 @@ def run(args: argparse.Namespace, outputs: dict[str, Any], kube: Kubectl, connec
         endpoint = connect or read_write_endpoint(_required(outputs, "readWriteUri"), kube, cluster)
         options = FailoverOptions(cluster, args.failure, args.switch_back, args.writes_before, args.timeout)
         report = run_failover(kube, endpoint, options)
+    elif args.drill == "prune-snapshots":
+        report = prune_snapshots(kube, cluster, args.keep)
     else:
         report = run_restore(
             kube,
@@ -172,6 +189,7 @@ def run(args: argparse.Namespace, outputs: dict[str, Any], kube: Kubectl, connec
                 tables=tuple(args.tables),
                 timeout=args.timeout,
                 keep=args.keep,
+                method=args.method,
             ),
         )
     return {"stack": args.stack, "cluster": cluster, "namespace": kube.namespace, **report}
@@ -356,7 +374,8 @@ def main(
                 to_outputs = stack_outputs(args.to, args.to_outputs, cli)
                 refusal = regional_refusal(args, outputs, to_outputs)
             else:
-                refusal = None if args.drill == "verify" else production_refusal(args, "--stack", args.stack)
+                unguarded = args.drill in ("verify", "prune-snapshots")
+                refusal = None if unguarded else production_refusal(args, "--stack", args.stack)
             if refusal:
                 raise RefusedError(refusal)
             kube = stack_kubectl(kubectl, outputs, args.stack, args.kubeconfig, ("--stack", "--kubeconfig"), workdir)

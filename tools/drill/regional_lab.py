@@ -26,7 +26,7 @@ The restore script serves a segment's ``.partial`` when the segment itself is no
 barman-cloud-wal-restore does (it accepts any WAL name the requested one prefixes): T needs it,
 the shutdown checkpoint is in no other archived file. A standby asks the archive again for a
 missing segment after ``wal_retrieve_retry_interval`` (PostgreSQL's 5s; CNPG keeps it), which
-dominates the RTO. The lab lowers ``archive_timeout`` (the program renders 5min) so that T's new
+dominates the RTO. The lab lowers ``archive_timeout`` (the program renders 50s while paired) so that T's new
 timeline reaches T's archive in seconds; on Azure, S's copy of T's last writes lags by up to one
 ``archive_timeout`` plus that retry interval.
 Nothing leaves 127.0.0.1; every wait is bounded.
@@ -150,7 +150,9 @@ class RegionalLab(LoopbackServers):
     """Two single-instance regions on 127.0.0.1 replicating only through each other's archive directory."""
 
     def __init__(self, cluster: str, postgres: PostgresSettings, *, archive_timeout: int) -> None:
-        super().__init__([f"{cluster}-s", f"{cluster}-t"], postgres.derived_parameters, prefix="drill-lab-regional-")
+        super().__init__(
+            [f"{cluster}-s", f"{cluster}-t"], postgres.parameters_for(paired_region=True), prefix="drill-lab-regional-"
+        )
         self.archive_timeout = archive_timeout
         self.region_s, self.region_t = (self.instances[name] for name in self.names)
         self.primary = self.region_s
@@ -383,7 +385,7 @@ def run_regional_lab(
         measurement=measurement, demotion=demotion, promotion=promotion, follow_seconds=followed_at - promotion.promoted_at,
         follow_after_last_write_seconds=followed_at - last.acknowledged_at, followed_timeline=followed_timeline,
         follower=follower, follower_in_recovery=bool(row and row[0]), archive_timeout=archive_timeout,
-        parameters=postgres.derived_parameters,
+        parameters=postgres.parameters_for(paired_region=True),
     )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ import yaml
 from offline.engine import PROJECT_DIR, StackRun, run_stack, stack_config
 
 PROMTOOL_IN_PROJECT = PROJECT_DIR / ".tools" / "promtool"
-# A healthy replica cluster's designated primary: within one archive_timeout (5 min) of the primary.
+# A healthy replica cluster's designated primary: within a few archive_timeouts of the primary.
 ARCHIVE_REPLAY_LAG_SECONDS = 240
 # Job pods of the cluster that a scrape of everything labelled cnpg.io/cluster would also see.
 JOB_POD_SUFFIXES = ("-1-initdb-x7k2p", "-3-join-q9z4m")
@@ -518,6 +518,32 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
             )
         ],
     )
+
+    if not cluster.replica:
+        # Uploads slower than WAL generation: segments wait, nothing reaches the archive, nothing fails.
+        yield Scenario(
+            "the WAL archive falls behind a busy primary",
+            30,
+            {
+                metric("cnpg_collector_pg_wal_archive_status", primary, value="ready"): _timeline((0, 10), (3, 20)),
+                metric("cnpg_pg_stat_archiver_last_archived_time", primary): _timeline(("0+60", 10), (540, 20)),
+            },
+            [
+                (11, []),
+                (
+                    20,
+                    [
+                        Fired(
+                            "CNPGWALArchiveBehind",
+                            {"namespace": cluster.namespace, "pod": primary},
+                            f"{primary} has 3 WAL segments waiting and archived none for over 60 seconds: a region "
+                            "lost now loses more than that (uploads slower than WAL generation, or the storage is slow "
+                            "to answer).",
+                        )
+                    ],
+                ),
+            ],
+        )
 
     # The healthy series' backup completed at minute 1 and none since.
     stale_backup_minutes = limit_minutes + 60

@@ -47,6 +47,7 @@ def test_alerts_cover_the_failure_modes(prod: StackRun) -> None:
         "CNPGStreamingReplicasMissing",
         "CNPGStandbyNotStreaming",
         "CNPGReplicationLagHigh",
+        "CNPGWALArchiveBehind",
         "CNPGTransactionIdAgeHigh",
         "CNPGTransactionIdWraparoundNear",
         "CNPGLongRunningTransaction",
