@@ -14,7 +14,7 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 # Imported after validation so bad settings fail fast, before any resource module loads.
-from components.azure.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring, ClusterNetwork
+from components.azure.aks_cluster import POSTGRES_NODE_LABEL, AksCluster, AksClusterArgs, ClusterMonitoring
 from components.azure.backup_storage import BackupStorage, BackupStorageArgs
 from components.azure.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.azure.identities import Identities, IdentitiesArgs
@@ -47,7 +47,7 @@ identities = Identities(
     ),
 )
 
-private = settings.network
+private, postgres = settings.network, settings.postgres
 network = Network(
     "network",
     NetworkArgs(
@@ -128,12 +128,7 @@ aks = AksCluster(
         node_resource_group=naming.name(NameScheme.node_resource_group),
         zones=settings.zones,
         settings=settings.aks,
-        network=ClusterNetwork(
-            node_subnet_id=network.node_subnet_id,
-            pod_cidr=private.pod_cidr,
-            service_cidr=private.service_cidr,
-            dns_service_ip=private.dns_service_ip,
-        ),
+        network=network.cluster_network,
         control_plane_identity_id=identities.control_plane_id,
         control_plane_ready=[identities.network_role, *network.control_plane_ready],
         monitoring=ClusterMonitoring(observability.log_analytics_workspace_id) if observability else None,
@@ -143,17 +138,9 @@ aks = AksCluster(
 # A replica cluster of a distributed topology is monitored for its own role.
 replica_cluster = bool(settings.disaster_recovery and settings.disaster_recovery.replica_here)
 if observability:
-    observability.connect_cluster(
-        aks.cluster_id,
-        aks.cluster_name,
-        alert_rules(
-            settings.postgres.namespace,
-            settings.postgres.cluster_name,
-            settings.postgres.instances,
-            settings.backup.alert_after_hours,
-            replica_cluster=replica_cluster,
-        ),
-    )
+    backup_hours, cluster = settings.backup.alert_after_hours, postgres.cluster_name
+    rules = alert_rules(postgres.namespace, cluster, postgres.instances, backup_hours, replica_cluster=replica_cluster)
+    observability.connect_cluster(aks.cluster_id, aks.cluster_name, rules)
 
 public_ip = None
 if settings.public_endpoint.enabled:
@@ -186,7 +173,6 @@ operators = Operators(
     OperatorsArgs(provider=access.provider, settings=settings.operators, alert_webhook_url=settings.alerting.webhook_url),
 )
 
-postgres = settings.postgres
 poolers_enabled = settings.pooler.enabled
 endpoints = exposed_endpoints(
     postgres.cluster_name,

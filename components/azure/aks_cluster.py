@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, containerservice
 
+from components.azure.network import ClusterNetwork
 from components.azure.scope import AzureScope
 from components.deployed import own_outputs
 from settings import AksSettings, NodePoolSettings
@@ -33,16 +34,6 @@ class ClusterMonitoring:
     """Azure monitoring the cluster reports to (from the observability component)."""
 
     log_analytics_workspace_id: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
-class ClusterNetwork:
-    """Where the nodes sit and the cluster's own address ranges (from the network settings)."""
-
-    node_subnet_id: pulumi.Input[str]
-    pod_cidr: str
-    service_cidr: str
-    dns_service_ip: str
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,16 @@ PRIVATE_ENDPOINT_SUBNET = "snet-private-endpoints"
 
 
 @dataclass(frozen=True)
+class ClusterNetwork:
+    """Where the nodes sit and the cluster's own address ranges (from the network settings)."""
+
+    node_subnet_id: pulumi.Input[str]
+    pod_cidr: str
+    service_cidr: str
+    dns_service_ip: str
+
+
+@dataclass(frozen=True)
 class NetworkArgs:
     scope: AzureScope
     vnet_name: pulumi.Input[str]
@@ -55,6 +65,8 @@ class Network(pulumi.ComponentResource):
 
     vnet_id: pulumi.Output[str]
     node_subnet_id: pulumi.Output[str]
+    # What AKS is given: the node subnet and the cluster's own address ranges.
+    cluster_network: ClusterNetwork
     node_subnet_name: str
     private_endpoint_subnet_id: pulumi.Output[str]
     # What AKS must wait for before it puts nodes in the subnet.
@@ -108,6 +120,8 @@ class Network(pulumi.ComponentResource):
             self.node_subnet_name = NODE_SUBNET
             self.private_endpoint_subnet_id = pulumi.Output.concat(vnet.id, "/subnets/", PRIVATE_ENDPOINT_SUBNET)
             self.control_plane_ready = [vnet]
+        ranges = (settings.pod_cidr, settings.service_cidr, settings.dns_service_ip)
+        self.cluster_network = ClusterNetwork(self.node_subnet_id, *ranges)
         self.register_outputs(
             {
                 "vnetId": self.vnet_id,
