@@ -315,6 +315,7 @@ if settings.restore.enabled:
             identities=identities,
             oidc_issuer_url=aks.oidc_issuer_url,
             object_store_name=database.object_store_name,
+            source_server_name=database.archive_server_name,
             app_secret_name=database.app_secret_name,
             placement=placement,
         ),
