@@ -253,6 +253,7 @@ database = PostgresCluster(
         protect=stateful,
         allow_replacement=settings.allow_database_replacement,
         topology=topology,
+        restoring=settings.restore.enabled,
     ),
 )
 

@@ -24,7 +24,14 @@ from components.builders.cluster_spec import (
 )
 from components.builders.endpoints import Endpoints
 from components.builders.pod_security import pod_security_labels
-from components.cluster.major_upgrade import ArchivePlan, archive_plan, major_refusal, pre_upgrade_backup
+from components.cluster.major_upgrade import (
+    ArchivePlan,
+    archive_plan,
+    first_backup_name,
+    major_refusal,
+    pre_upgrade_backup_name,
+    upgrade_backup,
+)
 from settings import BackupSettings, PostgresSettings
 
 
@@ -55,6 +62,8 @@ class PostgresClusterArgs:
     allow_replacement: bool
     # Set (disasterRecovery): this cluster and the peer stack's form one CNPG distributed topology.
     topology: Topology | None = None
+    # restore.enabled: a restore cluster reads this cluster's archive folder.
+    restoring: bool = False
 
 
 # barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
@@ -248,6 +257,7 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.running_major = cluster.id.apply(lambda _: postgres.major_version)
+        plan.apply(lambda planned: self._first_backup_after_upgrade(name, planned, args, cluster))
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
 
     def _object_store(
@@ -289,7 +299,7 @@ class PostgresCluster(pulumi.ComponentResource):
         renamed = rename_refusal(deployed, args.postgres)
         # An acknowledged rename replaces the cluster with a new one (initdb): no upgrade, any major.
         refusal = (
-            major_refusal(deployed, args.postgres, in_pair=args.topology is not None)
+            major_refusal(deployed, args.postgres, in_pair=args.topology is not None, restoring=args.restoring)
             if renamed is None
             else None
             if args.allow_replacement
@@ -305,11 +315,30 @@ class PostgresCluster(pulumi.ComponentResource):
         """The plan's folder, once the pre-upgrade backup (registered only when this deployment upgrades) completed."""
         if plan.upgrade_from is None:
             return pulumi.Output.from_input(plan.server_name)
-        backup = pre_upgrade_backup(
-            f"{name}-before-pg{args.postgres.major_version}",
+        major = args.postgres.major_version
+        backup = upgrade_backup(
+            f"{name}-before-pg{major}",
+            pre_upgrade_backup_name(args.postgres.cluster_name, major),
             args.postgres,
+            awaited=True,
             provider=args.provider,
             parent=self,
             depends_on=depends_on,
         )
         return backup.id.apply(lambda _: plan.server_name)
+
+    def _first_backup_after_upgrade(
+        self, name: str, plan: ArchivePlan, args: PostgresClusterArgs, cluster: pulumi.Resource
+    ) -> None:
+        """A base backup into the new folder once the upgraded cluster is Ready (not awaited)."""
+        if plan.upgrade_from is not None:
+            major = args.postgres.major_version
+            upgrade_backup(
+                f"{name}-first-pg{major}",
+                first_backup_name(args.postgres.cluster_name, major),
+                args.postgres,
+                awaited=False,
+                provider=args.provider,
+                parent=self,
+                depends_on=[cluster],
+            )

@@ -13,7 +13,9 @@ The program adds what upstream advises around it:
   backups and WAL for a rollback (the Barman Cloud plugin does not separate them itself:
   postgres_upgrades.md "Manual archive path separation with the Barman Cloud plugin");
 - a backup first: an on-demand ``Backup`` named for the upgrade, which Pulumi awaits until it is
-  completed before the Cluster gets the new image; a backup that fails stops the deployment there.
+  completed before the Cluster gets the new image; a backup that fails stops the deployment there;
+- a base backup in the new folder once the upgraded cluster is Ready (the pre-upgrade backups and WAL
+  cannot recover to a point after the upgrade).
 
 The deployed major and folder are read back from the stack's own outputs, as the rename guard
 reads the deployed names. A stack keeps the folder it archives to today until its next major change.
@@ -48,7 +50,13 @@ def archive_folder(cluster_name: str, major: int) -> str:
 
 
 def pre_upgrade_backup_name(cluster_name: str, major: int) -> str:
+    """The backup taken before the upgrade to ``major``, of the old major, in the old folder."""
     return f"{cluster_name}-before-pg{major}"
+
+
+def first_backup_name(cluster_name: str, major: int) -> str:
+    """The first base backup of the upgraded cluster, in its new folder (the old folder's cannot recover past the upgrade)."""
+    return f"{cluster_name}-first-pg{major}"
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,10 @@ def _deployed_major(deployed: Mapping[str, Any]) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def major_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSettings, *, in_pair: bool) -> str | None:
-    """Why the settings may not change the major this stack runs, or None."""
+def major_refusal(
+    deployed: Mapping[str, Any] | None, postgres: PostgresSettings, *, in_pair: bool, restoring: bool
+) -> str | None:
+    """Why the settings may not change the major this stack runs, or None (``restoring``: restore.enabled)."""
     running = _deployed_major(deployed or {})
     wanted = postgres.major_version
     if running is None or running == wanted:
@@ -81,6 +91,11 @@ def major_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSettings
         return f"{key}; CloudNativePG upgrades in place only to PostgreSQL {MIN_UPGRADE_TARGET} or later."
     if in_pair:
         return f"{key} in a disaster-recovery pair; {PAIR_UPGRADE_ORDER}"
+    if restoring:
+        return (
+            f"{key}, and restore.enabled: the restore cluster recovers from the folder the cluster archives to, which "
+            "the upgrade replaces with an empty one; finish the restore (restore.enabled: false) before the upgrade"
+        )
     return None
 
 
@@ -100,37 +115,40 @@ def archive_plan(deployed: Mapping[str, Any] | None, postgres: PostgresSettings,
     return ArchivePlan(archive_folder(postgres.cluster_name, postgres.major_version), upgrade_from=running)
 
 
-def pre_upgrade_backup(
+def upgrade_backup(
     resource_name: str,
+    backup_name: str,
     postgres: PostgresSettings,
     *,
+    awaited: bool,
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: list[pulumi.Resource],
 ) -> k8s.apiextensions.CustomResource:
-    """An on-demand Backup of the running (old-major) cluster into its current folder, awaited until completed.
+    """An on-demand Backup of the cluster into the folder it archives to at the time; ``awaited``: the
+    create succeeds only once CNPG marks it completed (pulumi-kubernetes 4.x ``pulumi.com/waitFor``).
 
-    Retained on delete: the next deployment no longer registers it, and the Backup object stays
-    in the namespace as the record of the backup a rollback restores."""
+    Retained on delete: the next deployment no longer registers it, and the Backup object stays in
+    the namespace as the record of what a rollback or recovery starts from."""
+    metadata: dict[str, Any] = {"name": backup_name, "namespace": postgres.namespace}
+    timeouts = None
+    if awaited:
+        metadata["annotations"] = {
+            "pulumi.com/waitFor": "jsonpath={.status.phase}=completed",
+            "pulumi.com/timeoutSeconds": str(PRE_UPGRADE_BACKUP_TIMEOUT_HOURS * 3600),
+        }
+        timeouts = pulumi.CustomTimeouts(create=f"{PRE_UPGRADE_BACKUP_TIMEOUT_HOURS}h")
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version="postgresql.cnpg.io/v1",
         kind="Backup",
-        metadata={
-            "name": pre_upgrade_backup_name(postgres.cluster_name, postgres.major_version),
-            "namespace": postgres.namespace,
-            # pulumi-kubernetes 4.x generic await: the create succeeds only once CNPG marks the backup completed.
-            "annotations": {
-                "pulumi.com/waitFor": "jsonpath={.status.phase}=completed",
-                "pulumi.com/timeoutSeconds": str(PRE_UPGRADE_BACKUP_TIMEOUT_HOURS * 3600),
-            },
-        },
+        metadata=metadata,
         spec={"cluster": {"name": postgres.cluster_name}, "target": "prefer-standby", **backup_method()},
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,
             depends_on=depends_on,
             retain_on_delete=True,
-            custom_timeouts=pulumi.CustomTimeouts(create=f"{PRE_UPGRADE_BACKUP_TIMEOUT_HOURS}h"),
+            custom_timeouts=timeouts,
         ),
     )

@@ -27,6 +27,10 @@ def _server_name(run: StackRun) -> str:
     return str(plugins[0]["parameters"]["serverName"])
 
 
+def _upgrade_backups(run: StackRun) -> list[str]:
+    return [backup.name for backup in run.of_type(BACKUP) if "-pg" in backup.name]
+
+
 def _upgrade_to_19(stack: str, deployed: dict[str, Any]) -> StackRun:
     return run_stack(stack, {P + "postgres": _section(stack, "postgres", image=IMAGE_19)}, deployed_outputs=deployed)
 
@@ -38,7 +42,7 @@ def test_an_unchanged_major_keeps_the_deployed_archive_folder_and_takes_no_backu
     assert _server_name(run) == deployed.get("backupServerName", "pg-primary")
     assert run.outputs["backupServerName"] == _server_name(run)
     assert run.outputs["postgresMajorVersion"] == 18
-    assert not [backup for backup in run.of_type(BACKUP) if "before-pg" in backup.name]
+    assert not _upgrade_backups(run)
 
 
 def test_a_major_upgrade_takes_a_backup_first_and_archives_into_a_new_folder() -> None:
@@ -63,11 +67,17 @@ def test_a_major_upgrade_takes_a_backup_first_and_archives_into_a_new_folder() -
     # Kept in the namespace when the next deployment no longer registers it: the rollback's record.
     assert backup.retain_on_delete
 
+    # Once the upgraded cluster is Ready, a first base backup into the new folder (not awaited).
+    first = run.one(BACKUP, "database-first-pg19")
+    assert first.inputs["metadata"] == {"name": "pg-primary-first-pg19", "namespace": "cnpg-database"}
+    assert first.inputs["spec"] == backup.inputs["spec"]
+    assert cluster.urn in first.dependencies and first.retain_on_delete
+
 
 def test_the_next_deployment_keeps_the_new_folder_without_another_backup() -> None:
     run = _upgrade_to_19("prod", {**LIVE_18, "postgresMajorVersion": 19, "backupServerName": "pg-primary-pg19"})
     assert _server_name(run) == "pg-primary-pg19"
-    assert not run.of_type(BACKUP) or not [b for b in run.of_type(BACKUP) if "before-pg" in b.name]
+    assert not _upgrade_backups(run)
 
 
 def test_a_restore_reads_the_folder_the_cluster_archives_to() -> None:
@@ -104,7 +114,17 @@ def test_an_acknowledged_replacement_is_a_new_cluster_at_any_major() -> None:
     overrides = {P + "postgres": _section("dev", "postgres", clusterName="pg-main"), P + "allowDatabaseReplacement": True}
     run = run_stack("dev", overrides, deployed_outputs={**LIVE_18, "postgresMajorVersion": 19})
     assert _server_name(run) == "pg-main"
-    assert not [b for b in run.of_type(BACKUP) if "before-pg" in b.name]
+    assert not _upgrade_backups(run)
+
+
+def test_an_upgrade_during_a_restore_is_refused() -> None:
+    overrides = {
+        P + "postgres": _section("prod", "postgres", image=IMAGE_19),
+        P + "restore": {"enabled": True, "clusterName": "pg-restored"},
+    }
+    message, registered = _refused("prod", overrides, LIVE_18)
+    assert "and restore.enabled: the restore cluster recovers from the folder the cluster archives to" in message
+    assert "database-cluster" not in registered and not [name for name in registered if "-pg19" in name]
 
 
 def test_a_split_major_pair_is_refused_with_the_order_to_upgrade_a_pair(prod: StackRun) -> None:
