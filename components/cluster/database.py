@@ -297,14 +297,11 @@ class PostgresCluster(pulumi.ComponentResource):
     @staticmethod
     def _checked_plan(deployed: Mapping[str, Any] | None, args: PostgresClusterArgs) -> ArchivePlan:
         renamed = rename_refusal(deployed, args.postgres)
-        # An acknowledged rename replaces the cluster with a new one (initdb): no upgrade, any major.
-        refusal = (
-            major_refusal(deployed, args.postgres, in_pair=args.topology is not None, restoring=args.restoring)
-            if renamed is None
-            else None
-            if args.allow_replacement
-            else renamed
-        )
+        if renamed is None:
+            refusal = major_refusal(deployed, args.postgres, in_pair=args.topology is not None, restoring=args.restoring)
+        else:
+            # An acknowledged rename replaces the cluster with a new one (initdb): no upgrade, any major.
+            refusal = None if args.allow_replacement else renamed
         if refusal:
             raise pulumi.RunError(refusal)
         return archive_plan(deployed, args.postgres, same_cluster=renamed is None)
