@@ -127,6 +127,9 @@ def upgrade_backup(
 ) -> k8s.apiextensions.CustomResource:
     """An on-demand Backup of the cluster into the folder it archives to at the time; ``awaited``: the
     create succeeds only once CNPG marks it completed (pulumi-kubernetes 4.x ``pulumi.com/waitFor``).
+    One that times out stays in the state with an initialization error, which the engine turns into
+    an update, awaited again, on every later deployment (pulumi/pulumi step_generator.go, hasInitErrors):
+    the Cluster keeps waiting until a backup completed.
 
     Retained on delete: the next deployment no longer registers it, and the Backup object stays in
     the namespace as the record of what a rollback or recovery starts from."""
