@@ -84,8 +84,9 @@ def major_refusal(
     if wanted < running:
         return (
             f"{key}; pg_upgrade goes one way and CloudNativePG refuses a lower major. Keep PostgreSQL {running}; to go "
-            f"back, recover the Backup {pre_upgrade_backup_name(postgres.cluster_name, running)!r} from the archive folder "
-            f"the cluster used before the upgrade into a new cluster at the old major ({RUNBOOK})."
+            "back, recover the archive folder the cluster used before the upgrade (its last backup, "
+            f"{pre_upgrade_backup_name(postgres.cluster_name, running)!r}, and its WAL up to the upgrade) into a new "
+            f"cluster at the old major ({RUNBOOK})."
         )
     if wanted < MIN_UPGRADE_TARGET:
         return f"{key}; CloudNativePG upgrades in place only to PostgreSQL {MIN_UPGRADE_TARGET} or later."
@@ -131,8 +132,12 @@ def upgrade_backup(
     an update, awaited again, on every later deployment (pulumi/pulumi step_generator.go, hasInitErrors):
     the Cluster keeps waiting until a backup completed.
 
-    Retained on delete: the next deployment no longer registers it, and the Backup object stays in
-    the namespace as the record of what a rollback or recovery starts from."""
+    Retained on delete: the next deployment no longer registers it, and Pulumi must not be what
+    deletes it. (The plugin's catalog maintenance deletes the pre-upgrade one anyway once the cluster
+    archives to the new folder: it drops every completed Backup object of the cluster that the current
+    folder's catalog lacks, matching by cluster UID, not folder: plugin-barman-cloud v0.14.0
+    internal/cnpgi/instance/retention.go deleteBackupsNotInCatalog. The backup itself stays in the old
+    folder, which retention no longer touches: it prunes the current folder only.)"""
     metadata: dict[str, Any] = {"name": backup_name, "namespace": postgres.namespace}
     timeouts = None
     if awaited:

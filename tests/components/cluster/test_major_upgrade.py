@@ -64,7 +64,7 @@ def test_a_major_upgrade_takes_a_backup_first_and_archives_into_a_new_folder() -
     assert backup.custom_timeouts[0] == f"{PRE_UPGRADE_BACKUP_TIMEOUT_HOURS}h"
     # ... before the Cluster gets the new image: its spec waits for the backup.
     assert backup.urn in cluster.property_dependencies["spec"]
-    # Kept in the namespace when the next deployment no longer registers it: the rollback's record.
+    # The next deployment no longer registers it; Pulumi must not delete a backup record then.
     assert backup.retain_on_delete
 
     # Once the upgraded cluster is Ready, a first base backup into the new folder (not awaited).
@@ -97,7 +97,8 @@ def test_a_downgrade_is_refused_before_the_namespace_cluster_or_backup() -> None
     message, registered = _refused("prod", {}, {**LIVE_18, "postgresMajorVersion": 19})
     assert "\n" not in message
     assert message.startswith("postgres.image: PostgreSQL 18, but this stack runs PostgreSQL 19; pg_upgrade goes one way")
-    assert "'pg-primary-before-pg19'" in message and "Major-version upgrade" in message
+    assert "recover the archive folder the cluster used before the upgrade (its last backup, 'pg-primary-before-pg19'" in message
+    assert "Major-version upgrade" in message
     assert "database-namespace" not in registered and "database-cluster" not in registered
     assert not [name for name in registered if "before-pg" in name]
 
