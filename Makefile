@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: setup render scan test lint lock bench drill-lab drill-lab-regional clean
+.PHONY: setup render scan test lint lock bench drill-lab drill-lab-regional drill-lab-upgrade clean
 
 # Every install is from a lock with a hash for each file of the whole closure (--no-deps: nothing
 # unlisted comes in), the same locks CI installs; `pip check` then proves the closure complete.
@@ -62,6 +62,10 @@ drill-lab: setup
 
 drill-lab-regional: setup
 	$(BIN)/python -m tools.drill.regional_lab --stack $(STACK)
+
+# Needs the old major's server: apt-get install postgresql-15 (Debian).
+drill-lab-upgrade: setup
+	$(BIN)/python -m tools.drill.upgrade_lab
 
 # Regenerate the locks after changing a requirements file (tests/test_locks.py fails until then).
 # Needs uv (https://docs.astral.sh/uv/) on PATH; it resolves from PyPI for Python 3.11.5+ on every

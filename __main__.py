@@ -214,6 +214,7 @@ database = PostgresCluster(
         allow_replacement=settings.allow_database_replacement,
         topology=topology,
         migration=settings.migration,
+        restoring=settings.restore.enabled,
     ),
 )
 
@@ -271,6 +272,7 @@ if settings.restore.enabled:
             identities=identities,
             oidc_issuer_url=aks.oidc_issuer_url,
             object_store_name=database.object_store_name,
+            source_server_name=database.archive_server_name,
             app_secret_name=database.app_secret_name,
             placement=placement,
         ),

@@ -259,6 +259,7 @@ class Registration:
     protect: bool
     delete_before_replace: bool
     additional_secret_outputs: list[str]
+    retain_on_delete: bool = False
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -305,6 +306,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     delete_before_replace=request.deleteBeforeReplace,
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    retain_on_delete=request.retainOnDelete,
                 )
             )
         return response

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components.builders.endpoints import Endpoints
+from components.cluster.major_upgrade import DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
@@ -85,12 +86,14 @@ def export_outputs(
     # Read by a disaster-recovery peer (settings/disaster_recovery.py PEER_OUTPUTS).
     pulumi.export("location", settings.location)
     pulumi.export("namePrefix", settings.name_prefix)
-    pulumi.export("postgresMajorVersion", postgres.major_version)
+    # Also read back by this stack's next deployment (components/cluster/major_upgrade.py): the major the
+    # cluster runs once Ready, and the folder it archives to.
+    pulumi.export(DEPLOYED_MAJOR_OUTPUT, database.running_major)
     pulumi.export("backupContainerId", parts.backup_storage.container_id)
     pulumi.export("backupStorageAccountId", parts.backup_storage.account_id)
     pulumi.export("backupStoragePrivate", settings.network.private_storage)
     pulumi.export("backupDestinationPath", database.destination_path)
-    pulumi.export("backupServerName", postgres.cluster_name)
+    pulumi.export(DEPLOYED_SERVER_NAME_OUTPUT, database.archive_server_name)
     pulumi.export("networkAddressSpace", settings.network.address_space)
     pulumi.export("privateDnsZone", settings.network.private_dns_zone)
     pulumi.export("maintenanceWindows", settings.aks.maintenance.exported())

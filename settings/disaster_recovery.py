@@ -44,6 +44,17 @@ REPLICA_OUTPUTS = ("applicationPassword",)
 # What this stack exports about its place in the topology (read back by the peer's checks).
 PRIMARY_OUTPUT = "disasterRecoveryPrimary"
 PEER_STACK_OUTPUT = "disasterRecoveryPeerStack"
+# How a pair changes its major. A replica cluster replays the primary's WAL, and pg_upgrade starts a new
+# system (new identifier, timeline 1) whose WAL no replica of the old one can replay, so the pair cannot
+# be upgraded in place together; CNPG (v1.30.0 postgres_upgrades.md) documents the in-place upgrade for
+# one cluster only.
+PAIR_UPGRADE_ORDER = (
+    "a pair runs one major, and a replica cannot replay a pg_upgrade'd primary, so upgrade it in this order: "
+    "1. destroy the replica stack's cluster (pulumi destroy there); 2. remove disasterRecovery from the primary "
+    "stack and upgrade it alone (backup first, new archive folder); 3. recreate the replica stack at the new major "
+    "(createdAs: replica, a new backup.archiveGeneration) and add disasterRecovery back on both "
+    "(README 'Major-version upgrade')"
+)
 # The config key of this section (the offline engine reads peerStack from it to answer the StackReference).
 CONFIG_KEY = "disasterRecovery"
 _QUALIFIED_STACK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/aks-postgres-ha/[A-Za-z0-9_.-]+")
@@ -183,7 +194,7 @@ def peer_problems(
     if int(peer["postgresMajorVersion"]) != postgres_major:
         problems.append(
             f"postgres.image: PostgreSQL {postgres_major}, but the peer runs PostgreSQL "
-            f"{int(peer['postgresMajorVersion'])}; a replica replays the primary's WAL, so the major must be equal"
+            f"{int(peer['postgresMajorVersion'])}; {PAIR_UPGRADE_ORDER}"
         )
     if peer["backupStoragePrivate"] is True and not private_storage:
         problems.append(

@@ -25,6 +25,14 @@ from components.builders.cluster_spec import (
 from components.builders.endpoints import Endpoints
 from components.builders.migration import CA_KEY, PASSWORD_KEY, import_bootstrap, import_source, source_secret_name
 from components.builders.pod_security import pod_security_labels
+from components.cluster.major_upgrade import (
+    ArchivePlan,
+    archive_plan,
+    first_backup_name,
+    major_refusal,
+    pre_upgrade_backup_name,
+    upgrade_backup,
+)
 from components.deployed import own_outputs
 from settings import BackupSettings, MigrationSettings, PostgresSettings
 
@@ -58,6 +66,8 @@ class PostgresClusterArgs:
     topology: Topology | None = None
     # Set (migration): the cluster is created by importing an existing PostgreSQL.
     migration: MigrationSettings | None = None
+    # restore.enabled: a restore cluster reads this cluster's archive folder.
+    restoring: bool = False
 
 
 # barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
@@ -115,21 +125,26 @@ class PostgresCluster(pulumi.ComponentResource):
     deployed_names: dict[str, pulumi.Input[str]]
     object_store_name: str
     destination_path: pulumi.Output[str]
+    # The folder under destination_path the cluster archives to (the plugin's serverName).
+    archive_server_name: pulumi.Output[str]
+    # The major the cluster runs: known once the Cluster is Ready on it (a failed upgrade leaves the last one).
+    running_major: pulumi.Output[int]
     app_password: pulumi.Output[str]
     app_secret_name: str
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
         postgres = args.postgres
-        # The names this stack deployed last time (none on its first deployment), read back from
-        # its own outputs: the Namespace (and through it the Cluster) is registered only after
-        # the check, so a refused rename touches nothing.
+        # The names and the major this stack deployed last time (none on its first deployment), read
+        # back from its own outputs: the Namespace (and through it the Cluster) is registered only
+        # after the check, so a refused rename or major change touches nothing.
         deployed = own_outputs(f"{name}-deployed-names", self)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
-        namespace_name = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
-            lambda checked: self._checked_namespace(checked[0], args)
+        plan = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
+            lambda checked: self._checked_plan(checked[0], args)
         )
+        namespace_name = plan.apply(lambda _: postgres.namespace)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             # CloudNativePG's pods and the Barman Cloud sidecar pass the restricted Pod Security Standard.
@@ -180,6 +195,10 @@ class PostgresCluster(pulumi.ComponentResource):
             f"{name}-object-store", self.object_store_name, self.destination_path, args, store_ready, args.backup.retention
         )
         stores = [object_store]
+        # A major upgrade: the Cluster gets the new image and folder only once the backup completed.
+        self.archive_server_name = plan.apply(
+            lambda planned: self._after_pre_upgrade_backup(name, planned, args, [namespace, object_store])
+        )
         bootstrap: dict[str, Any] = {
             "initdb": {
                 "database": postgres.database,
@@ -213,7 +232,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 bootstrap = {"recovery": recovery_bootstrap(topology.peer_name, postgres, self.app_secret_name)}
             # Both archives, named by stack: whichever is primary, the other replays its WAL.
             external_clusters += [
-                archive_source(topology.self_name, self.object_store_name, postgres.cluster_name),
+                archive_source(topology.self_name, self.object_store_name, self.archive_server_name),
                 archive_source(topology.peer_name, peer_store_name, topology.peer_server_name),
             ]
             replication = {
@@ -232,6 +251,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 placement=args.placement,
                 workload_client_id=args.identities.workload_client_id,
                 object_store=self.object_store_name,
+                archive_server_name=self.archive_server_name,
                 bootstrap=bootstrap,
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
@@ -245,6 +265,8 @@ class PostgresCluster(pulumi.ComponentResource):
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
+        self.running_major = cluster.id.apply(lambda _: postgres.major_version)
+        plan.apply(lambda planned: self._first_backup_after_upgrade(name, planned, args, cluster))
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
 
     def _object_store(
@@ -300,8 +322,47 @@ class PostgresCluster(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _checked_namespace(deployed: Mapping[str, Any] | None, args: PostgresClusterArgs) -> str:
-        refusal = None if args.allow_replacement else rename_refusal(deployed, args.postgres)
+    def _checked_plan(deployed: Mapping[str, Any] | None, args: PostgresClusterArgs) -> ArchivePlan:
+        renamed = rename_refusal(deployed, args.postgres)
+        if renamed is None:
+            refusal = major_refusal(deployed, args.postgres, in_pair=args.topology is not None, restoring=args.restoring)
+        else:
+            # An acknowledged rename replaces the cluster with a new one (initdb): no upgrade, any major.
+            refusal = None if args.allow_replacement else renamed
         if refusal:
             raise pulumi.RunError(refusal)
-        return args.postgres.namespace
+        return archive_plan(deployed, args.postgres, same_cluster=renamed is None)
+
+    def _after_pre_upgrade_backup(
+        self, name: str, plan: ArchivePlan, args: PostgresClusterArgs, depends_on: list[pulumi.Resource]
+    ) -> pulumi.Output[str]:
+        """The plan's folder, once the pre-upgrade backup (registered only when this deployment upgrades) completed."""
+        if plan.upgrade_from is None:
+            return pulumi.Output.from_input(plan.server_name)
+        major = args.postgres.major_version
+        backup = upgrade_backup(
+            f"{name}-before-pg{major}",
+            pre_upgrade_backup_name(args.postgres.cluster_name, major),
+            args.postgres,
+            awaited=True,
+            provider=args.provider,
+            parent=self,
+            depends_on=depends_on,
+        )
+        return backup.id.apply(lambda _: plan.server_name)
+
+    def _first_backup_after_upgrade(
+        self, name: str, plan: ArchivePlan, args: PostgresClusterArgs, cluster: pulumi.Resource
+    ) -> None:
+        """A base backup into the new folder once the upgraded cluster is Ready (not awaited)."""
+        if plan.upgrade_from is not None:
+            major = args.postgres.major_version
+            upgrade_backup(
+                f"{name}-first-pg{major}",
+                first_backup_name(args.postgres.cluster_name, major),
+                args.postgres,
+                awaited=False,
+                provider=args.provider,
+                parent=self,
+                depends_on=[cluster],
+            )

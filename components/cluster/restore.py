@@ -38,6 +38,8 @@ class RestoredClusterArgs:
     identities: Identities
     oidc_issuer_url: pulumi.Input[str]
     object_store_name: str
+    # The folder the source archives to (changes with each major upgrade).
+    source_server_name: pulumi.Input[str]
     app_secret_name: str
     placement: Placement
 
@@ -118,7 +120,7 @@ class RestoredCluster(pulumi.ComponentResource):
                 workload_client_id=args.identities.workload_client_id,
                 object_store=args.object_store_name,
                 bootstrap={"recovery": recovery},
-                external_clusters=[archive_source(RECOVERY_SOURCE, args.object_store_name, source.cluster_name)],
+                external_clusters=[archive_source(RECOVERY_SOURCE, args.object_store_name, args.source_server_name)],
                 archive_server_name=self.archive_server_name,
                 volume_snapshot_class=args.backup.volume_snapshot_class,
             ),

@@ -156,6 +156,10 @@ class LoopbackServers:
     def _configure(self, instance: LabInstance) -> None:
         raise NotImplementedError
 
+    def _bin_dir(self, instance: LabInstance) -> Path:
+        """The server programs ``instance`` runs (one PostgreSQL for all, unless a subclass says otherwise)."""
+        return self.bin_dir
+
     def _connect(self, instance: LabInstance) -> psycopg.Connection[Any]:
         return psycopg.connect(
             host=HOST, port=instance.port, user=SUPERUSER, password=self.password, dbname="postgres",
@@ -168,7 +172,7 @@ class LoopbackServers:
         self._install.write(password_file, self.password)
         try:
             self._run(
-                [str(self.bin_dir / "initdb"), "-D", str(instance.data_dir), "--username", SUPERUSER,
+                [str(self._bin_dir(instance) / "initdb"), "-D", str(instance.data_dir), "--username", SUPERUSER,
                  "--pwfile", str(password_file), "--auth=scram-sha-256", "--data-checksums",
                  "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"],
             )  # fmt: skip
@@ -223,7 +227,7 @@ class LoopbackServers:
         log = (self.work_dir / f"{instance.name}.log").open("ab")
         with log:
             instance.process = subprocess.Popen(
-                [str(self.bin_dir / "postgres"), "-D", str(instance.data_dir)],
+                [str(self._bin_dir(instance) / "postgres"), "-D", str(instance.data_dir)],
                 stdout=log, stderr=subprocess.STDOUT, env=self._install.environment(), cwd=self.work_dir,
                 **self._install.as_server_account(),
             )  # fmt: skip
@@ -238,11 +242,13 @@ class LoopbackServers:
                     raise DrillError(f"{instance.name} does not start ({error}):\n{log_text}") from None
                 time.sleep(0.05)
 
-    def _run(self, command: list[str], **environment: str) -> str:
-        """Run one of the server's programs as the server account; its standard output."""
+    def _run(self, command: list[str], *, cwd: Path | None = None, **environment: str) -> str:
+        """Run one of the server's programs as the server account (in ``cwd``, the work directory by default);
+        its standard output."""
         try:
             return subprocess.run(
-                command, capture_output=True, text=True, env=self._install.environment(**environment), cwd=self.work_dir,
+                command, capture_output=True, text=True, env=self._install.environment(**environment),
+                cwd=cwd or self.work_dir,
                 check=True, timeout=120, **self._install.as_server_account(),
             ).stdout  # fmt: skip
         except subprocess.CalledProcessError as error:
