@@ -9,9 +9,13 @@ re-check one before pinning it with `crane digest <image>` or `docker buildx ima
 from __future__ import annotations
 
 # PgBouncer of the CNPG Poolers (Pooler spec.pgbouncer.image). CloudNativePG 1.30's default is 1.25.1
-# (pkg/versions/versions.go), which CVE-2026-6664 to -6668 affect; 1.25.2 fixes them. Tag only: the
-# public pins of this tag name three different digests (it is rebuilt), and none could be resolved here.
-PGBOUNCER_IMAGE = "ghcr.io/cloudnative-pg/pgbouncer:1.25.2"
+# (pkg/versions/versions.go), which CVE-2026-6664 to -6668 affect; 1.25.2 fixes them. The tag is rebuilt,
+# so public pins of it differ: this digest is the one three unrelated public projects pull by digest in
+# their CI (another names sha256:3610a667... as a later build). No registry is reachable from here:
+# re-check it as above before the first deployment, and take the tag's current digest.
+PGBOUNCER_IMAGE = (
+    "ghcr.io/cloudnative-pg/pgbouncer:1.25.2@sha256:15c9765980546b8660ff105c06ad6ef9d2001fb9c5b31400021a1952cbe49930"
+)
 
 # The Barman Cloud sidecar image of each plugin release operators.barmanCloudPluginVersion may name. The
 # plugin's release manifest names its images by tag only (Taskfile.yml manifest-internal); four unrelated

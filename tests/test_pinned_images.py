@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from offline.charts import render_releases
 from offline.engine import StackRun
 from settings.images import BARMAN_CLOUD_SIDECAR_DIGESTS, PGBOUNCER_IMAGE
@@ -49,9 +47,5 @@ def test_pgbouncer_has_the_cve_fixes() -> None:
     assert tuple(int(part) for part in match.groups()) >= (1, 25, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no digest of pgbouncer:1.25.2 could be proven offline (public pins disagree); settings/images.py",
-)
 def test_pgbouncer_is_pinned_by_digest() -> None:
     assert DIGEST.search(PGBOUNCER_IMAGE)
