@@ -172,17 +172,9 @@ operators = Operators(
     "operators",
     OperatorsArgs(provider=access.provider, settings=settings.operators, alert_webhook_url=settings.alerting.webhook_url),
 )
+scrapers = operators.scrapers(azure_managed=settings.observability.azure_monitoring)
 
-poolers_enabled = settings.pooler.enabled
-endpoints = exposed_endpoints(
-    postgres.cluster_name,
-    postgres.namespace,
-    settings.public_endpoint,
-    private,
-    poolers_enabled,
-    public_ip.public_address if public_ip else None,
-    network.node_subnet_name,
-)
+endpoints = exposed_endpoints(settings, public_ip.public_address if public_ip else None, network.node_subnet_name)
 if endpoints.internal is not None:
     from components.azure.database_dns import DatabaseDns, DatabaseDnsArgs
 
@@ -224,8 +216,7 @@ DatabaseNetworkPolicies(
         provider=access.provider,
         endpoints=endpoints,
         cluster=database.ref.resource,
-        self_managed_prometheus=operators.prometheus_operator is not None,
-        azure_managed_prometheus=settings.observability.azure_monitoring,
+        scrapers=scrapers,
     ),
 )
 
@@ -237,14 +228,13 @@ DatabaseMonitoring(
         cluster=database.ref,
         instances=postgres.instances,
         backup_alert_after_hours=settings.backup.alert_after_hours,
-        prometheus_operator=operators.prometheus_operator,
-        azure_managed_prometheus=settings.observability.azure_monitoring,
+        scrapers=scrapers,
         replica_cluster=replica_cluster,
     ),
 )
 
 poolers = None
-if poolers_enabled:
+if settings.pooler.enabled:
     poolers = Poolers(
         "poolers",
         PoolersArgs(
@@ -254,8 +244,7 @@ if poolers_enabled:
             database=postgres.database,
             placement=placement,
             endpoints=endpoints,
-            prometheus_operator=operators.prometheus_operator,
-            azure_managed_prometheus=settings.observability.azure_monitoring,
+            scrapers=scrapers,
         ),
     )
 
@@ -265,15 +254,12 @@ if settings.restore.enabled:
     RestoredCluster(
         "restore",
         RestoredClusterArgs(
-            source=database.ref,
+            source=database,
             postgres=postgres,
             restore=settings.restore,
             backup=settings.backup,
             identities=identities,
             oidc_issuer_url=aks.oidc_issuer_url,
-            object_store_name=database.object_store_name,
-            source_server_name=database.archive_server_name,
-            app_secret_name=database.app_secret_name,
             placement=placement,
         ),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from settings import NetworkSettings, PublicEndpointSettings
+from settings import PublicEndpointSettings, Settings
 from settings.pooler import POOLER_TYPES
 from settings.rules import ROLES
 
@@ -244,22 +244,16 @@ class Endpoints:
         }
 
 
-def exposed_endpoints(
-    cluster_name: str,
-    namespace: str,
-    public_endpoint: PublicEndpointSettings,
-    network: NetworkSettings,
-    poolers: bool,
-    public: PublicAddress | None,
-    node_subnet_name: str,
-) -> Endpoints:
+def exposed_endpoints(settings: Settings, public: PublicAddress | None, node_subnet_name: str) -> Endpoints:
     """How clients reach the cluster: on the public address when there is one, on the internal load
     balancer's static addresses when network.internalEndpoint is on, each pooler on its own address."""
+    cluster_name, namespace = settings.postgres.cluster_name, settings.postgres.namespace
+    network, poolers = settings.network, settings.pooler.enabled
     internal = network.internal_endpoint
     return Endpoints(
         cluster_name=cluster_name,
         namespace=namespace,
-        settings=public_endpoint,
+        settings=settings.public_endpoint,
         public=public,
         internal=InternalAddress(
             ips={role: internal.ip(role) for role in ROLES},

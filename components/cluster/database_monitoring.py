@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
-from components.cluster.operators import GRAFANA_DASHBOARD_LABEL
+from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, Scrapers
 from settings.operators import MONITORING_NAMESPACE
 from sizing.postgres_parameters import REGIONAL_LOSS_BOUND_SECONDS
 
@@ -62,9 +62,7 @@ class DatabaseMonitoringArgs:
     cluster: ClusterRef
     instances: int
     backup_alert_after_hours: int
-    # Prometheus Operator CRDs from kube-prometheus-stack; None: no self-managed Prometheus.
-    prometheus_operator: list[pulumi.Resource] | None
-    azure_managed_prometheus: bool
+    scrapers: Scrapers
     # A replica cluster of a distributed topology (disasterRecovery.primary is the peer).
     replica_cluster: bool = False
 
@@ -331,9 +329,9 @@ class DatabaseMonitoring(pulumi.ComponentResource):
             "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_ROLE}},
             "podMetricsEndpoints": [{"port": METRICS_PORT, "relabelings": [ROLE_RELABELING]}],
         }
-        if args.prometheus_operator is not None:
+        if args.scrapers.prometheus_operator is not None:
             after = pulumi.ResourceOptions(
-                parent=self, provider=cluster.provider, depends_on=[cluster.resource, *args.prometheus_operator]
+                parent=self, provider=cluster.provider, depends_on=[cluster.resource, *args.scrapers.prometheus_operator]
             )
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor",
@@ -376,7 +374,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 data={"cloudnative-pg.json": dashboard_json()},
                 opts=after,
             )
-        if args.azure_managed_prometheus:
+        if args.scrapers.azure_managed:
             # Azure managed Prometheus reads only its own API group (installed by the AKS add-on).
             k8s.apiextensions.CustomResource(
                 f"{name}-azure-pod-monitor",

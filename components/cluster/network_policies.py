@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from components.builders.cluster_spec import INSTANCE_POD_ROLE
 from components.builders.endpoints import POSTGRES_PORT, Endpoints
 from components.cluster.database_monitoring import AZURE_METRICS_NAMESPACE
-from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, PROMETHEUS_POD_LABEL
+from components.cluster.operators import CNPG_OPERATOR_POD_LABEL, PROMETHEUS_POD_LABEL, Scrapers
 from components.cluster.poolers import PGBOUNCER_METRICS_PORT, POOLER_NAME_LABEL
 from settings.operators import MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
@@ -64,8 +64,7 @@ class DatabaseNetworkPoliciesArgs:
     endpoints: Endpoints
     # Created once the cluster is there: the namespace exists and no policy races its bootstrap.
     cluster: pulumi.Resource
-    self_managed_prometheus: bool
-    azure_managed_prometheus: bool
+    scrapers: Scrapers
 
 
 class DatabaseNetworkPolicies(pulumi.ComponentResource):
@@ -90,9 +89,9 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
             ),
         ]
         scrapers = []
-        if args.self_managed_prometheus:
+        if args.scrapers.prometheus_operator is not None:
             scrapers.append(_pods_in(MONITORING_NAMESPACE, PROMETHEUS_POD_LABEL))
-        if args.azure_managed_prometheus:
+        if args.scrapers.azure_managed:
             scrapers.append(_pods_in(AZURE_METRICS_NAMESPACE, AZURE_METRICS_POD_LABEL))
         if scrapers:
             allowed.append(self._allow("allow-metrics", INSTANCES, scrapers, _tcp(METRICS_PORT)))

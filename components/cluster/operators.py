@@ -250,6 +250,17 @@ class OperatorsArgs:
     alert_webhook_url: pulumi.Input[str] | None = None
 
 
+@dataclass(frozen=True)
+class Scrapers:
+    """Which Prometheus scrapes the database's pods, decided once for every monitor and NetworkPolicy."""
+
+    # The self-managed Prometheus (kube-prometheus-stack): its operator's CRDs, which monitors wait
+    # for; None when it is not installed.
+    prometheus_operator: list[pulumi.Resource] | None
+    # Azure managed Prometheus (observability.azureMonitoring): its agents read the ama-metrics CRDs.
+    azure_managed: bool
+
+
 class Operators(pulumi.ComponentResource):
     """Installs the operators in dependency order and exposes what later layers wait for.
 
@@ -260,6 +271,9 @@ class Operators(pulumi.ComponentResource):
     database_ready: list[pulumi.Resource]
     prometheus_operator: list[pulumi.Resource] | None
     grafana_admin_password: pulumi.Output[str] | None
+
+    def scrapers(self, azure_managed: bool) -> Scrapers:
+        return Scrapers(self.prometheus_operator, azure_managed)
 
     def __init__(self, name: str, args: OperatorsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:Operators", name, None, opts)

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
 from components.builders.endpoints import Endpoints, pooler_name, pooler_names
 from components.builders.priorities import POOLERS
+from components.cluster.operators import Scrapers
 from settings.images import PGBOUNCER_IMAGE
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
@@ -56,9 +57,7 @@ class PoolersArgs:
     database: str
     placement: Placement
     endpoints: Endpoints
-    # Prometheus Operator CRDs from kube-prometheus-stack; None: no self-managed Prometheus.
-    prometheus_operator: list[pulumi.Resource] | None
-    azure_managed_prometheus: bool
+    scrapers: Scrapers
 
 
 class Poolers(pulumi.ComponentResource):
@@ -145,9 +144,9 @@ class Poolers(pulumi.ComponentResource):
             "podMetricsEndpoints": [{"port": PGBOUNCER_METRICS_PORT_NAME}],
         }
         flavours: list[tuple[str, str, list[pulumi.Resource]]] = []
-        if args.prometheus_operator is not None:
-            flavours.append(("pod-monitor", "monitoring.coreos.com/v1", args.prometheus_operator))
-        if args.azure_managed_prometheus:
+        if args.scrapers.prometheus_operator is not None:
+            flavours.append(("pod-monitor", "monitoring.coreos.com/v1", args.scrapers.prometheus_operator))
+        if args.scrapers.azure_managed:
             # Azure managed Prometheus reads only its own API group (installed by the AKS add-on).
             flavours.append(("azure-pod-monitor", "azmonitoring.coreos.com/v1", []))
         for suffix, api_version, crds in flavours:

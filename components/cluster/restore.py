@@ -20,7 +20,7 @@ from components.builders.cluster_spec import (
     volume_snapshot_source,
 )
 from components.cluster.backups import Backups, BackupsArgs
-from components.cluster.database import federated_credential_name
+from components.cluster.database import PostgresCluster, federated_credential_name
 from settings import BackupSettings, PostgresSettings, RestoreSettings
 
 RECOVERY_SOURCE = "origin"
@@ -29,18 +29,15 @@ ARCHIVE_SUFFIX_LENGTH = 8
 
 @dataclass(frozen=True)
 class RestoredClusterArgs:
-    # The source cluster (Ready) and its settings: same image (PostgreSQL major), resources, volume sizes.
-    source: ClusterRef
+    # The source cluster (Ready: its ref, its ObjectStore, the folder it archives to now, which changes
+    # with each major upgrade, and its app credentials) and its settings: same image, resources, volumes.
+    source: PostgresCluster
     postgres: PostgresSettings
     restore: RestoreSettings
     # The primary's schedule and retention; on-demand backups stay the primary's.
     backup: BackupSettings
     identities: Identities
     oidc_issuer_url: pulumi.Input[str]
-    object_store_name: str
-    # The folder the source archives to (changes with each major upgrade).
-    source_server_name: pulumi.Input[str]
-    app_secret_name: str
     placement: Placement
 
 
@@ -87,13 +84,14 @@ class RestoredCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RestoredClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:RestoredCluster", name, None, opts)
+        origin = args.source
         source, restore = args.postgres, args.restore
         trust = args.identities.federate(
             federated_credential_name(source.namespace, restore.cluster_name),
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(source.namespace, restore.cluster_name),
         )
-        recovery = recovery_bootstrap(RECOVERY_SOURCE, source, args.app_secret_name)
+        recovery = recovery_bootstrap(RECOVERY_SOURCE, source, args.source.app_secret_name)
         target = recovery_target(restore)
         if target:
             recovery["recoveryTarget"] = target
@@ -118,17 +116,17 @@ class RestoredCluster(pulumi.ComponentResource):
                 source,
                 placement=args.placement,
                 workload_client_id=args.identities.workload_client_id,
-                object_store=args.object_store_name,
+                object_store=args.source.object_store_name,
                 bootstrap={"recovery": recovery},
-                external_clusters=[archive_source(RECOVERY_SOURCE, args.object_store_name, args.source_server_name)],
+                external_clusters=[archive_source(RECOVERY_SOURCE, origin.object_store_name, origin.archive_server_name)],
                 archive_server_name=self.archive_server_name,
                 volume_snapshot_class=args.backup.volume_snapshot_class,
             ),
-            provider=args.source.provider,
+            provider=args.source.ref.provider,
             parent=self,
-            depends_on=[args.source.resource, trust],
+            depends_on=[args.source.ref.resource, trust],
         )
-        self.ref = ClusterRef(args.source.provider, source.namespace, restore.cluster_name, self.cluster)
+        self.ref = ClusterRef(args.source.ref.provider, source.namespace, restore.cluster_name, self.cluster)
         Backups(
             f"{name}-backups",
             BackupsArgs(cluster=self.ref, settings=args.backup.model_copy(update={"on_demand": []})),
