@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,6 +36,9 @@ BOOLEAN_PARAMETERS_CNPG_PARSES = ("hot_standby_feedback", "sync_replication_slot
 POSTGRES_TRUE = ("on", "true", "yes", "1")
 POSTGRES_BOOLEANS = (*POSTGRES_TRUE, "off", "false", "no", "0")
 
+# Stack output recording the volume sizes by settings key; the next deployment reads it back.
+DEPLOYED_STORAGE_SIZES_OUTPUT = "postgresStorageSizes"
+
 
 class PostgresResources(ContainerResources):
     cpu: CpuQuantity = "2"
@@ -53,6 +58,25 @@ class PostgresStorage(SettingsModel):
     @property
     def wal_bytes(self) -> int:
         return quantity_bytes(self.wal_size)
+
+    def sizes(self) -> dict[str, str]:
+        """Each volume's size by its settings key (exported as DEPLOYED_STORAGE_SIZES_OUTPUT)."""
+        return {"dataSize": self.data_size, "walSize": self.wal_size}
+
+    def shrink_problems(self, deployed: Mapping[str, Any] | None) -> list[str]:
+        """A volume smaller than this stack deployed (``deployed``: its last deployment's outputs), one line each.
+
+        A larger size is an online expansion (CNPG resizes the PVCs, storage.resizeInUseVolumes defaults to true);
+        Kubernetes refuses a smaller PVC request, so CNPG could never apply it."""
+        sizes = (deployed or {}).get(DEPLOYED_STORAGE_SIZES_OUTPUT)
+        if not isinstance(sizes, Mapping):
+            return []  # first deployment, or deployed before the sizes were exported
+        return [
+            f"postgres.storage.{key}: {wanted!r}, but this stack's volumes are {sizes[key]!r}; a PersistentVolumeClaim "
+            "can grow but never shrink: keep at least the deployed size"
+            for key, wanted in self.sizes().items()
+            if isinstance(sizes.get(key), str) and quantity_bytes(wanted) < quantity_bytes(sizes[key])
+        ]
 
 
 class PostgresSettings(SettingsModel):

@@ -121,9 +121,9 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
         postgres = args.postgres
-        # The names this stack deployed last time (none on its first deployment), read back from
-        # its own outputs: the Namespace (and through it the Cluster) is registered only after
-        # the check, so a refused rename touches nothing.
+        # The names and volume sizes this stack deployed last time (none on its first deployment), read
+        # back from its own outputs: the Namespace (and through it the Cluster) is registered only after
+        # the check, so a refused rename or shrink touches nothing.
         deployed = own_outputs(f"{name}-deployed-names", self)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
@@ -304,4 +304,7 @@ class PostgresCluster(pulumi.ComponentResource):
         refusal = None if args.allow_replacement else rename_refusal(deployed, args.postgres)
         if refusal:
             raise pulumi.RunError(refusal)
+        shrinks = args.postgres.storage.shrink_problems(deployed)
+        if shrinks:
+            raise pulumi.RunError("; ".join(shrinks))
         return args.postgres.namespace
