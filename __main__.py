@@ -21,10 +21,10 @@ from components.azure.identities import Identities, IdentitiesArgs
 from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
-from components.builders.endpoints import exposed_endpoints
+from components.builders.endpoints import exposed_endpoints, pooler_names
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
-from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, alert_rules
+from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, MonitoredPoolers, alert_rules
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Operators, OperatorsArgs
 from components.cluster.poolers import Poolers, PoolersArgs
@@ -142,6 +142,12 @@ aks = AksCluster(
 )
 # A replica cluster of a distributed topology is monitored for its own role.
 replica_cluster = bool(settings.disaster_recovery and settings.disaster_recovery.replica_here)
+# The poolers are alerted on with the database, in both Prometheus flavours.
+monitored_poolers = (
+    MonitoredPoolers(pooler_names(settings.postgres.cluster_name), pool_sizes(settings).default_pool_size)
+    if settings.pooler.enabled
+    else None
+)
 if observability:
     observability.connect_cluster(
         aks.cluster_id,
@@ -152,6 +158,7 @@ if observability:
             settings.postgres.instances,
             settings.backup.alert_after_hours,
             replica_cluster=replica_cluster,
+            poolers=monitored_poolers,
         ),
     )
 
@@ -253,6 +260,7 @@ DatabaseMonitoring(
         prometheus_operator=operators.prometheus_operator,
         azure_managed_prometheus=settings.observability.azure_monitoring,
         replica_cluster=replica_cluster,
+        poolers=monitored_poolers,
     ),
 )
 
