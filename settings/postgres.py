@@ -51,9 +51,9 @@ class PostgresStorage(SettingsModel):
     storage_class: Dns1123Label = "managed-csi-premium"
     """StorageClass of data and WAL volumes (managed-csi-premium: Premium ZRS on multi-zone AKS)."""
     data_size: StorageQuantity = "64Gi"
-    """Data volume size per instance."""
+    """Data volume size per instance; it can grow (an online expansion) but never shrink."""
     wal_size: StorageQuantity = "16Gi"
-    """WAL volume size per instance; max_wal_size is derived to stay within a quarter of it."""
+    """WAL volume size per instance (can grow, never shrink); max_wal_size is derived to stay within a quarter of it."""
 
     @property
     def wal_bytes(self) -> int:
