@@ -38,7 +38,7 @@ EXPECTED_OUTPUTS = {
     "postgresNamespace",
     "postgresClusterName",
     "nodePoolVmSizes",
-    "postgresStorageSizes",
+    "postgresStorage",
     # What a disaster-recovery peer reads.
     *PEER_OUTPUTS,
     *REPLICA_OUTPUTS,
