@@ -93,7 +93,12 @@ def test_premium_ssd_v2_data_volumes_get_the_storage_class_the_program_creates()
         "kind": "StorageClass",
         "metadata": {"name": "premium2-disk-sc"},
         "provisioner": "disk.csi.azure.com",
-        "parameters": {"skuName": "PremiumV2_LRS", "cachingMode": "None", "DiskIOPSReadWrite": "6000", "DiskMBpsReadWrite": "250"},
+        "parameters": {
+            "skuName": "PremiumV2_LRS",
+            "cachingMode": "None",
+            "DiskIOPSReadWrite": "6000",
+            "DiskMBpsReadWrite": "250",
+        },
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
