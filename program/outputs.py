@@ -17,6 +17,7 @@ from components.cluster.major_upgrade import DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SER
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
+from settings.postgres import DEPLOYED_STORAGE_OUTPUT
 from settings.rules import ROLES
 
 if TYPE_CHECKING:  # types only: the optional features' modules load only where they are on
@@ -115,6 +116,8 @@ def export_outputs(
         pulumi.export(output_name, deployed_name)
     # Read back by the next deployment to refuse a VM size change AKS cannot make in place.
     pulumi.export(DEPLOYED_VM_SIZES_OUTPUT, parts.aks.vm_sizes)
+    # Read back by the next deployment to refuse a volume shrink or StorageClass move Kubernetes cannot make.
+    pulumi.export(DEPLOYED_STORAGE_OUTPUT, postgres.storage.deployed())
     for role in ROLES:
         pulumi.export(f"{DIRECT[role]}Host", endpoints.host(role))
         pulumi.export(f"{DIRECT[role]}Port", endpoints.port(role))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,6 +36,18 @@ BOOLEAN_PARAMETERS_CNPG_PARSES = ("hot_standby_feedback", "sync_replication_slot
 POSTGRES_TRUE = ("on", "true", "yes", "1")
 POSTGRES_BOOLEANS = (*POSTGRES_TRUE, "off", "false", "no", "0")
 
+# Stack output recording the volumes' sizes and StorageClasses; the next deployment reads it back.
+DEPLOYED_STORAGE_OUTPUT = "postgresStorage"
+# AKS ships no Premium SSD v2 StorageClass; the program creates this one (azure-aks-docs use-premium-v2-disks.md:
+# disk.csi.azure.com, skuName PremiumV2_LRS, cachingMode None, allowVolumeExpansion).
+PREMIUM_V2_STORAGE_CLASS = "premium2-disk-sc"
+# Premium SSD v2 performance (Azure disks-types.md): 3,000 IOPS and 125 MB/s come free; at most 500 IOPS per GiB
+# and 80,000 a disk, 0.25 MB/s per provisioned IOPS and 1,200 MB/s a disk. Azure refuses a disk outside them.
+PREMIUM_V2_BASELINE_IOPS = 3000
+PREMIUM_V2_IOPS_PER_GIB = 500
+PREMIUM_V2_BASELINE_MBPS = 125
+PREMIUM_V2_MBPS_PER_IOPS = 0.25
+
 
 class PostgresResources(ContainerResources):
     cpu: CpuQuantity = "2"
@@ -42,17 +56,87 @@ class PostgresResources(ContainerResources):
     """Memory request = limit of each instance; memory parameters are derived from it."""
 
 
+class PremiumV2Disk(SettingsModel):
+    iops: int = Field(default=PREMIUM_V2_BASELINE_IOPS, ge=PREMIUM_V2_BASELINE_IOPS, le=80_000)
+    """Provisioned IOPS of each data disk (3,000 free; at most 500 per GiB of dataSize)."""
+    throughput_mbps: int = Field(default=PREMIUM_V2_BASELINE_MBPS, ge=PREMIUM_V2_BASELINE_MBPS, le=1200)
+    """Provisioned throughput of each data disk in MB/s (125 free; at most 0.25 per provisioned IOPS)."""
+
+
 class PostgresStorage(SettingsModel):
     storage_class: Dns1123Label = "managed-csi-premium"
-    """StorageClass of data and WAL volumes (managed-csi-premium: Premium ZRS on multi-zone AKS)."""
+    """StorageClass of the WAL volumes, and of the data volumes without premiumV2 (managed-csi-premium: Premium ZRS on
+    multi-zone AKS)."""
+    premium_v2: PremiumV2Disk | None = None
+    """Set: data volumes on Premium SSD v2 (zonal LRS disks, no host caching) through the StorageClass premium2-disk-sc
+    the program creates. Only in regions that offer Premium SSD v2 in every zone of zones; the postgres pool's
+    premium-storage sizes take it."""
     data_size: StorageQuantity = "64Gi"
-    """Data volume size per instance."""
+    """Data volume size per instance; it can grow (an online expansion) but never shrink."""
     wal_size: StorageQuantity = "16Gi"
-    """WAL volume size per instance; max_wal_size is derived to stay within a quarter of it."""
+    """WAL volume size per instance (can grow, never shrink); max_wal_size is derived to stay within a quarter of it."""
+
+    @model_validator(mode="after")
+    def _premium_v2_performance(self) -> PostgresStorage:
+        disk = self.premium_v2
+        if disk is None:
+            return self
+        max_iops = max(PREMIUM_V2_BASELINE_IOPS, PREMIUM_V2_IOPS_PER_GIB * (quantity_bytes(self.data_size) // 2**30))
+        if disk.iops > max_iops:
+            raise ValueError(
+                f"premiumV2.iops: {disk.iops}, but a {self.data_size} Premium SSD v2 disk takes at most {max_iops} "
+                f"({PREMIUM_V2_IOPS_PER_GIB} per GiB): lower it or grow dataSize"
+            )
+        if disk.throughput_mbps > disk.iops * PREMIUM_V2_MBPS_PER_IOPS:
+            raise ValueError(
+                f"premiumV2.throughputMbps: {disk.throughput_mbps}, but Premium SSD v2 takes at most "
+                f"{PREMIUM_V2_MBPS_PER_IOPS} MB/s per provisioned IOPS ({disk.iops * PREMIUM_V2_MBPS_PER_IOPS:g} for "
+                f"{disk.iops}): lower it or raise premiumV2.iops"
+            )
+        return self
 
     @property
     def wal_bytes(self) -> int:
         return quantity_bytes(self.wal_size)
+
+    @property
+    def data_storage_class(self) -> str:
+        return PREMIUM_V2_STORAGE_CLASS if self.premium_v2 else self.storage_class
+
+    def deployed(self) -> dict[str, str]:
+        """Each volume's size and StorageClass by its settings key (exported as DEPLOYED_STORAGE_OUTPUT)."""
+        return {
+            "dataSize": self.data_size,
+            "walSize": self.wal_size,
+            "dataStorageClass": self.data_storage_class,
+            "walStorageClass": self.storage_class,
+        }
+
+    def change_problems(self, deployed: Mapping[str, Any] | None) -> list[str]:
+        """A volume smaller than this stack deployed, or on another StorageClass (``deployed``: its last
+        deployment's outputs), one line each.
+
+        A larger size is an online expansion (CNPG resizes the PVCs, storage.resizeInUseVolumes defaults to true);
+        Kubernetes refuses a smaller PVC request, so CNPG could never apply it. A PVC's StorageClass is immutable:
+        CNPG would give only new instances' PVCs the new one."""
+        volumes = (deployed or {}).get(DEPLOYED_STORAGE_OUTPUT)
+        if not isinstance(volumes, Mapping):
+            return []  # first deployment, or deployed before the volumes were exported
+        wanted = self.deployed()
+        shrinks = [
+            f"postgres.storage.{key}: {wanted[key]!r}, but this stack's volumes are {volumes[key]!r}; a "
+            "PersistentVolumeClaim can grow but never shrink: keep at least the deployed size"
+            for key in ("dataSize", "walSize")
+            if isinstance(volumes.get(key), str) and quantity_bytes(wanted[key]) < quantity_bytes(volumes[key])
+        ]
+        moves = [
+            f"postgres.storage ({key} {wanted[key]!r}): this stack's volumes are on {volumes[key]!r}; a "
+            "PersistentVolumeClaim keeps its StorageClass, so only new instances would get the new one: keep the "
+            "deployed one, or restore into a new stack on the new one (README 'Restore')"
+            for key in ("dataStorageClass", "walStorageClass")
+            if isinstance(volumes.get(key), str) and volumes[key] != wanted[key]
+        ]
+        return shrinks + moves
 
 
 class PostgresSettings(SettingsModel):

@@ -38,6 +38,7 @@ EXPECTED_OUTPUTS = {
     "postgresNamespace",
     "postgresClusterName",
     "nodePoolVmSizes",
+    "postgresStorage",
     # What a disaster-recovery peer reads.
     *PEER_OUTPUTS,
     *REPLICA_OUTPUTS,

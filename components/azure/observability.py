@@ -289,8 +289,6 @@ class Observability(pulumi.ComponentResource):
 
     def _rule_groups(self, cluster_name: pulumi.Input[str], alert_rules: Sequence[Mapping[str, Any]]) -> None:
         args = self._args
-        if len(alert_rules) > RULES_PER_GROUP:
-            raise ValueError(f"{len(alert_rules)} alert rules, but an Azure Prometheus rule group holds {RULES_PER_GROUP}")
 
         def rule_group(suffix: str, group_name: pulumi.Input[str], description: str, interval: str, rules: list) -> None:
             alertsmanagement.PrometheusRuleGroup(
@@ -324,10 +322,13 @@ class Observability(pulumi.ComponentResource):
                     for rule in group["rules"]
                 ],
             )
-        rule_group(
-            "database-alerts",
-            pulumi.Output.concat("DatabaseAlerts-", cluster_name),
-            "CloudNativePG cluster alerts",
-            "PT1M",
-            [azure_alert_rule(rule, self.action_group_id) for rule in alert_rules],
-        )
+        # As many groups as the limit needs; the first keeps the name it always had.
+        for index, start in enumerate(range(0, len(alert_rules), RULES_PER_GROUP), start=1):
+            number = str(index) if index > 1 else ""
+            rule_group(
+                f"database-alerts{'-' + number if number else ''}",
+                pulumi.Output.concat(f"DatabaseAlerts{number}-", cluster_name),
+                "CloudNativePG cluster alerts" + (f" (part {number})" if number else ""),
+                "PT1M",
+                [azure_alert_rule(rule, self.action_group_id) for rule in alert_rules[start : start + RULES_PER_GROUP]],
+            )

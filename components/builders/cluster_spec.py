@@ -244,7 +244,7 @@ def cluster_spec(
         # Guaranteed QoS, and the memory the parameters were sized for.
         "resources": postgres.resources.guaranteed(),
         "bootstrap": bootstrap,
-        "storage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.data_size},
+        "storage": {"storageClass": postgres.storage.data_storage_class, "size": postgres.storage.data_size},
         "walStorage": {"storageClass": postgres.storage.storage_class, "size": postgres.storage.wal_size},
         "plugins": [archiver_plugin(object_store, archive_server_name or name)],
     }

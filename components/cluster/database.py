@@ -35,6 +35,7 @@ from components.cluster.major_upgrade import (
 )
 from components.deployed import own_outputs
 from settings import BackupSettings, MigrationSettings, PostgresSettings
+from settings.postgres import PREMIUM_V2_STORAGE_CLASS, PremiumV2Disk
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
         postgres = args.postgres
-        # The names and the major this stack deployed last time (none on its first deployment), read
-        # back from its own outputs: the Namespace (and through it the Cluster) is registered only
-        # after the check, so a refused rename or major change touches nothing.
+        # The names, the major and the volume sizes this stack deployed last time (none on its first
+        # deployment), read back from its own outputs: the Namespace (and through it the Cluster) is
+        # registered only after the check, so a refused rename, major change or shrink touches nothing.
         deployed = own_outputs(f"{name}-deployed-names", self)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
@@ -208,10 +209,12 @@ class PostgresCluster(pulumi.ComponentResource):
             }
         }
         external_clusters: list[dict[str, Any]] = []
-        secrets: list[pulumi.Resource] = [app_secret]
+        prerequisites: list[pulumi.Resource] = [app_secret]  # besides the namespace, operators and stores
+        if postgres.storage.premium_v2:
+            prerequisites.append(self._premium_v2_storage_class(f"{name}-premium-v2", postgres.storage.premium_v2, in_namespace))
         if args.migration:
             source_secret = self._migration_source_secret(f"{name}-migration-source", postgres, args.migration, in_namespace)
-            secrets.append(source_secret)
+            prerequisites.append(source_secret)
             bootstrap["initdb"]["import"] = import_bootstrap(args.migration)
             external_clusters.append(import_source(args.migration, source_secret_name(postgres.cluster_name)))
         replication: dict[str, Any] = {}
@@ -261,7 +264,7 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
             provider=args.provider,
             parent=self,
-            depends_on=[namespace, *args.operators_ready, *secrets, *stores, trust, args.backup_target.writer_role],
+            depends_on=[namespace, *args.operators_ready, *prerequisites, *stores, trust, args.backup_target.writer_role],
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
@@ -304,6 +307,32 @@ class PostgresCluster(pulumi.ComponentResource):
         )
 
     @staticmethod
+    def _premium_v2_storage_class(
+        resource_name: str, disk: PremiumV2Disk, opts: pulumi.ResourceOptions
+    ) -> k8s.storage.v1.StorageClass:
+        """The data volumes' Premium SSD v2 StorageClass, with azure-aks-docs use-premium-v2-disks.md's parameters
+        (AKS ships none). WaitForFirstConsumer rather than the article's Immediate: the disks are zonal, so each is
+        created in the zone its instance was scheduled to, and the instances stay spread over the zones."""
+        return k8s.storage.v1.StorageClass(
+            resource_name,
+            metadata={"name": PREMIUM_V2_STORAGE_CLASS},
+            provisioner="disk.csi.azure.com",
+            parameters={
+                "skuName": "PremiumV2_LRS",
+                # Premium SSD v2 has no host caching.
+                "cachingMode": "None",
+                "DiskIOPSReadWrite": str(disk.iops),
+                "DiskMBpsReadWrite": str(disk.throughput_mbps),
+            },
+            reclaim_policy="Delete",
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            # A StorageClass's parameters are immutable: a new performance replaces it (same name, so delete
+            # first); disks already created keep theirs.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
+        )
+
+    @staticmethod
     def _migration_source_secret(
         resource_name: str, postgres: PostgresSettings, migration: MigrationSettings, opts: pulumi.ResourceOptions
     ) -> k8s.core.v1.Secret:
@@ -331,6 +360,9 @@ class PostgresCluster(pulumi.ComponentResource):
             refusal = None if args.allow_replacement else renamed
         if refusal:
             raise pulumi.RunError(refusal)
+        changes = args.postgres.storage.change_problems(deployed)
+        if changes:
+            raise pulumi.RunError("; ".join(changes))
         return archive_plan(deployed, args.postgres, same_cluster=renamed is None)
 
     def _after_pre_upgrade_backup(

@@ -4,6 +4,7 @@ PostgreSQL on-call needs, and CloudNativePG's Grafana dashboard."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
 from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, Scrapers
-from settings.operators import MONITORING_NAMESPACE
+from settings.operators import MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 from sizing.postgres_parameters import REGIONAL_LOSS_BOUND_SECONDS
 
 METRICS_PORT = "metrics"
@@ -49,26 +50,59 @@ REPLICA_CLUSTER_LAG_SECONDS = 3600
 ROLE_RELABELING = {"sourceLabels": ["__meta_kubernetes_pod_label_cnpg_io_instanceRole"], "targetLabel": "role"}
 LONG_TRANSACTION_SECONDS = 3600
 CONNECTIONS_USED_RATIO = 0.9
-VOLUME_FREE_RATIO = 0.1
+# A data or WAL volume this full warns, then pages; growing it (postgres.storage) is an online expansion.
+VOLUME_USED_WARNING_RATIO = 0.8
+VOLUME_USED_CRITICAL_RATIO = 0.9
+# A volume whose free space, extrapolated from its last hours, runs out within the horizon.
+VOLUME_TREND_WINDOW = "6h"
+VOLUME_FULL_HORIZON_HOURS = 24
+# PgBouncer's oldest waiting client (SHOW POOLS maxwait, whole seconds): over this, the pool is too small
+# or the database too slow to answer.
+POOLER_MAX_WAIT_SECONDS = 1
+# A pool this close to default_pool_size server connections makes the next clients wait.
+POOL_USED_RATIO = 0.9
+# The operators' Deployments (Helm releases named after their charts, components/cluster/operators.py):
+# CloudNativePG fails over, switches over and applies every change; the Barman Cloud plugin serves the
+# backups, WAL archiving setup and restores.
+OPERATOR_DEPLOYMENTS = ("cloudnative-pg", "plugin-barman-cloud")
 # Autovacuum freezes a table from 200 million (autovacuum_freeze_max_age); PostgreSQL stops
 # accepting writes about 2.1 billion transactions after the oldest unfrozen one.
 XID_AGE_WARNING = 300_000_000
 XID_AGE_CRITICAL = 1_000_000_000
 
 
+GROW_VOLUMES = "grow postgres.storage.dataSize or walSize (an online expansion, README 'Operate')"
+OPERATOR_CONSEQUENCE = (
+    "no failover, switchover or change reaches the cluster (CloudNativePG) or no backup or restore runs "
+    "(the Barman Cloud plugin)."
+)
+
+
 @dataclass(frozen=True)
 class DatabaseMonitoringArgs:
     # Monitors start after the cluster: its pods must exist to be scraped.
     cluster: ClusterRef
-    instances: int
-    backup_alert_after_hours: int
     scrapers: Scrapers
-    # A replica cluster of a distributed topology (disasterRecovery.primary is the peer).
-    replica_cluster: bool = False
+    # The cluster's alert_rules(): the same rules the Azure Monitor rule groups evaluate.
+    alert_rules: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class MonitoredPoolers:
+    """The cluster's PgBouncer Poolers (their Deployments share their names) and each one's pool size."""
+
+    names: Sequence[str]
+    # default_pool_size: server connections each PgBouncer opens per database/user pair.
+    pool_size: int
 
 
 def alert_rules(
-    namespace: str, cluster: str, instances: int, backup_alert_after_hours: int, *, replica_cluster: bool = False
+    namespace: str,
+    cluster: str,
+    instances: int,
+    backup_alert_after_hours: int,
+    replica_cluster: bool = False,
+    poolers: MonitoredPoolers | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts scoped to this cluster's instance pods and volumes.
 
@@ -76,7 +110,8 @@ def alert_rules(
     count as instances. Descriptions template only labels their expression keeps; aggregated
     alerts name the cluster literally. A replica cluster (every instance in recovery, the designated
     primary replaying the primary region's archive with no WAL receiver) gets the alerts of its own
-    role, told apart by the ``role`` label the PodMonitors copy from the pod.
+    role, told apart by the ``role`` label the PodMonitors copy from the pod. The operators' and (with
+    ``poolers``) the poolers' alerts name the cluster they serve.
     """
     pods = f'namespace="{namespace}", pod=~"{cluster}-[0-9]+"'
     volumes = f'namespace="{namespace}", persistentvolumeclaim=~"{cluster}-[0-9]+(-wal)?"'
@@ -92,6 +127,79 @@ def alert_rules(
             "labels": {"severity": severity, "namespace": namespace, "cnpg_cluster": cluster},
             "annotations": {"summary": summary, "description": description},
         }
+
+    used = (
+        f"1 - kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}}"
+    )
+
+    def volume_used_alert(name: str, severity: str, expr: str, consequence: str) -> dict[str, Any]:
+        return alert(
+            name,
+            severity,
+            "5m",
+            expr,
+            f"A volume of {where} is almost full",
+            "Volume {{ $labels.persistentvolumeclaim }} is {{ $value | humanizePercentage }} full: "
+            f"{consequence}; {GROW_VOLUMES}.",
+        )
+
+    def operator_alerts() -> list[dict[str, Any]]:
+        deployments = f'namespace="{OPERATOR_NAMESPACE}", deployment=~"{"|".join(OPERATOR_DEPLOYMENTS)}"'
+        return [
+            alert(
+                "CNPGOperatorDown",
+                "critical",
+                "5m",
+                f"kube_deployment_status_replicas_available{{{deployments}}} < 1",
+                f"An operator serving {where} is down",
+                "Deployment {{ $labels.deployment }} has no available replica: until it has, " + OPERATOR_CONSEQUENCE,
+            ),
+            alert(
+                "CNPGOperatorDegraded",
+                "warning",
+                "15m",
+                f"kube_deployment_status_replicas_available{{{deployments}}}"
+                f" < on (namespace, deployment) kube_deployment_spec_replicas{{{deployments}}}",
+                f"An operator serving {where} runs short of replicas",
+                "Deployment {{ $labels.deployment }} has {{ $value }} available replicas, fewer than it asks for.",
+            ),
+        ]
+
+    def pooler_alerts(monitored: MonitoredPoolers) -> list[dict[str, Any]]:
+        names = "|".join(monitored.names)
+        deployments = f'namespace="{namespace}", deployment=~"{names}"'
+        # A Pooler's pods are <pooler>-<replica set hash>-<suffix> (a Deployment's).
+        pooler_pods = f'namespace="{namespace}", pod=~"({names})-[a-z0-9]+-[a-z0-9]+"'
+        return [
+            alert(
+                "CNPGPoolerDown",
+                "critical",
+                "5m",
+                f"kube_deployment_status_replicas_available{{{deployments}}} < 1",
+                f"A PgBouncer pooler of {where} is down",
+                "Pooler {{ $labels.deployment }} has no available instance: clients of its endpoint cannot connect.",
+            ),
+            alert(
+                "CNPGPoolerClientsWaiting",
+                "warning",
+                "5m",
+                f"max by (namespace, pod, database) (cnpg_pgbouncer_pools_maxwait{{{pooler_pods}}}) > {POOLER_MAX_WAIT_SECONDS}",
+                f"Clients of a PgBouncer pooler of {where} wait for a server connection",
+                "The oldest client of database {{ $labels.database }} on {{ $labels.pod }} has waited "
+                "{{ $value }} seconds for a server connection: the pool is too small or the database slow to answer.",
+            ),
+            alert(
+                "CNPGPoolerPoolSaturated",
+                "warning",
+                "10m",
+                f"max by (namespace, pod, database) (cnpg_pgbouncer_pools_sv_active{{{pooler_pods}}})"
+                f" / {monitored.pool_size} > {POOL_USED_RATIO}",
+                f"A PgBouncer pool of {where} is nearly exhausted",
+                "{{ $labels.pod }} uses {{ $value | humanizePercentage }} of the "
+                f"{monitored.pool_size} server connections of database {{{{ $labels.database }}}}'s pool: further "
+                "clients wait (pooler.defaultPoolSize, or maxDbConnections, sizes it).",
+            ),
+        ]
 
     def xid_age_alert(name: str, severity: str, threshold: int, consequence: str) -> dict[str, Any]:
         return alert(
@@ -287,15 +395,31 @@ def alert_rules(
             f"The last base backup of {where} failed",
             f"The most recent base backup of {where} failed; see the Backup objects and the plugin sidecar logs.",
         ),
-        alert(
-            "CNPGVolumeAlmostFull",
+        volume_used_alert(
+            "CNPGVolumeUsageHigh",
             "warning",
-            "5m",
-            f"kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}}"
-            f" < {VOLUME_FREE_RATIO}",
-            f"A volume of {where} is almost full",
-            "Volume {{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free space left.",
+            f"{used} > {VOLUME_USED_WARNING_RATIO} <= {VOLUME_USED_CRITICAL_RATIO}",
+            "it fills up soon",
         ),
+        volume_used_alert(
+            "CNPGVolumeUsageCritical",
+            "critical",
+            f"{used} > {VOLUME_USED_CRITICAL_RATIO}",
+            "PostgreSQL stops when it is full",
+        ),
+        alert(
+            "CNPGVolumeFillingUp",
+            "warning",
+            "1h",
+            f"predict_linear(kubelet_volume_stats_available_bytes{{{volumes}}}[{VOLUME_TREND_WINDOW}],"
+            f" {VOLUME_FULL_HORIZON_HOURS * 3600}) < 0",
+            f"A volume of {where} is predicted to fill up",
+            "Volume {{ $labels.persistentvolumeclaim }} fills up within "
+            f"{VOLUME_FULL_HORIZON_HOURS} hours at the rate it filled over the last {VOLUME_TREND_WINDOW}: "
+            f"{GROW_VOLUMES}.",
+        ),
+        *operator_alerts(),
+        *(pooler_alerts(poolers) if poolers else []),
     ]
 
 
@@ -350,13 +474,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                     "groups": [
                         {
                             "name": f"{cluster.name}.rules",
-                            "rules": alert_rules(
-                                cluster.namespace,
-                                cluster.name,
-                                args.instances,
-                                args.backup_alert_after_hours,
-                                replica_cluster=args.replica_cluster,
-                            ),
+                            "rules": list(args.alert_rules),
                         }
                     ]
                 },

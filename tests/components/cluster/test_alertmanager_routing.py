@@ -70,7 +70,7 @@ def _alertmanager_route(run: StackRun) -> tuple[str, dict[str, Any]]:
 
 def _azure_pages(run: StackRun) -> bool:
     """Managed Prometheus evaluates the alerts and every one goes to an action group with a receiver."""
-    groups = [g for g in run.of_type("azure-native:alertsmanagement:PrometheusRuleGroup") if g.name.endswith("database-alerts")]
+    groups = [g for g in run.of_type("azure-native:alertsmanagement:PrometheusRuleGroup") if "database-alerts" in g.name]
     receivers = [g.inputs.get("emailReceivers") or g.inputs.get("webhookReceivers") for g in run.of_type(ACTION_GROUP)]
     return bool(groups) and any(receivers) and all(rule["actions"] for g in groups for rule in g.inputs["rules"])
 

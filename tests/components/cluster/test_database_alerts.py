@@ -32,6 +32,10 @@ PROMTOOL_IN_PROJECT = PROJECT_DIR / ".tools" / "promtool"
 ARCHIVE_REPLAY_LAG_SECONDS = 240
 # Job pods of the cluster that a scrape of everything labelled cnpg.io/cluster would also see.
 JOB_POD_SUFFIXES = ("-1-initdb-x7k2p", "-3-join-q9z4m")
+# The operators' Deployments as the charts render them (namespace cnpg-system) and their replicas.
+OPERATOR_REPLICAS = {"cloudnative-pg": 2, "plugin-barman-cloud": 1}
+OPERATOR_NAMESPACE = "cnpg-system"
+GROW = "grow postgres.storage.dataSize or walSize (an online expansion, README 'Operate')"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,13 @@ class Cluster:
     backup_limit_hours: int
     # A replica cluster of a distributed topology: the first pod is its designated primary.
     replica: bool = False
+    # The Poolers (name -> instances) and their default_pool_size.
+    poolers: dict[str, int] = field(default_factory=dict)
+    pool_size: int = 0
+
+    def pooler_pods(self, pooler: str) -> list[str]:
+        """A Pooler's pods, named as a Deployment's: <pooler>-<replica set hash>-<suffix>."""
+        return [f"{pooler}-6f9c8d7b5-p{serial}" for serial in range(1, self.poolers[pooler] + 1)]
 
     @property
     def pods(self) -> list[str]:
@@ -84,12 +95,15 @@ def _cluster(run: StackRun) -> Cluster:
     declared = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "database-cluster").inputs
     backup = stack_config(run.stack)["aks-postgres-ha:backup"]
     replica = declared["spec"].get("replica", {})
+    poolers = [p.inputs for p in run.of_type("kubernetes:postgresql.cnpg.io/v1:Pooler")]
     return Cluster(
         namespace=declared["metadata"]["namespace"],
         name=declared["metadata"]["name"],
         instances=int(declared["spec"]["instances"]),
         backup_limit_hours=int(backup["alertAfterHours"]),
         replica=bool(replica) and replica["primary"] != replica["self"],
+        poolers={pooler["metadata"]["name"]: int(pooler["spec"]["instances"]) for pooler in poolers},
+        pool_size=max((int(p["spec"]["pgbouncer"]["parameters"]["default_pool_size"]) for p in poolers), default=0),
     )
 
 
@@ -204,6 +218,19 @@ def _healthy(cluster: Cluster, minutes: int, deployed_at: int) -> dict[str, str]
         _timeline(("_", deployed_at), (f"{deployed}+60", minutes - deployed_at)),
     )
     put("cnpg_pg_stat_archiver_last_failed_time", cluster.pod_labels(primary), constant(-1))
+    # kube-state-metrics: every operator and pooler Deployment has all its replicas available.
+    deployments = [(OPERATOR_NAMESPACE, name, replicas) for name, replicas in OPERATOR_REPLICAS.items()]
+    deployments += [(cluster.namespace, name, instances) for name, instances in cluster.poolers.items()]
+    for namespace, deployment, replicas in deployments:
+        labels = {"namespace": namespace, "deployment": deployment}
+        put("kube_deployment_spec_replicas", labels, constant(replicas))
+        put("kube_deployment_status_replicas_available", labels, constant(replicas))
+    # The poolers' PgBouncer exporter: a few server connections busy, nobody waiting.
+    for pooler in cluster.poolers:
+        for pod in cluster.pooler_pods(pooler):
+            pool = {"namespace": cluster.namespace, "pod": pod, "database": "app", "user": "app"}
+            put("cnpg_pgbouncer_pools_sv_active", pool, constant(2))
+            put("cnpg_pgbouncer_pools_maxwait", pool, constant(0))
     return series
 
 
@@ -620,27 +647,179 @@ def _scenarios(cluster: Cluster) -> Iterator[Scenario]:
     )
 
     wal_volume = f"{last}-wal"
+    wal_available = _series(
+        "kubelet_volume_stats_available_bytes", {"namespace": cluster.namespace, "persistentvolumeclaim": wal_volume}
+    )
+    wal_labels = {"namespace": cluster.namespace, "persistentvolumeclaim": wal_volume}
+    yield Scenario(
+        "a WAL volume is 85 % full",
+        40,
+        {wal_available: _timeline((8 * 2**30, 10), (1.5 * 2**30, 30))},
+        [
+            (
+                30,
+                [Fired("CNPGVolumeUsageHigh", wal_labels, f"Volume {wal_volume} is 85% full: it fills up soon; {GROW}.")],
+            )
+        ],
+    )
     yield Scenario(
         "a WAL volume is almost full",
         40,
-        {
-            _series(
-                "kubelet_volume_stats_available_bytes", {"namespace": cluster.namespace, "persistentvolumeclaim": wal_volume}
-            ): _timeline((8 * 2**30, 10), (2**29, 30))
-        },
+        {wal_available: _timeline((8 * 2**30, 10), (2**29, 30))},
         [
             (
                 30,
                 [
                     Fired(
-                        "CNPGVolumeAlmostFull",
-                        {"namespace": cluster.namespace, "persistentvolumeclaim": wal_volume},
-                        f"Volume {wal_volume} has 5% free space left.",
+                        "CNPGVolumeUsageCritical",
+                        wal_labels,
+                        f"Volume {wal_volume} is 95% full: PostgreSQL stops when it is full; {GROW}.",
                     )
                 ],
             )
         ],
     )
+    # 8 GiB of 10 free, then 8 MiB less a minute from minute 60: at that rate it is empty 17 hours later, but
+    # 80 % used only after 12.8 hours. The 6-hour trend predicts it empty within a day some 95 minutes in.
+    data_volume = {"namespace": cluster.namespace, "persistentvolumeclaim": primary}
+    yield Scenario(
+        "a data volume fills at a steady rate",
+        310,
+        {
+            _series("kubelet_volume_stats_available_bytes", data_volume): _timeline(
+                (8 * 2**30, 60), (f"{8 * 2**30}-{8 * 2**20}", 250)
+            )
+        },
+        [
+            (120, []),
+            (
+                300,
+                [
+                    Fired(
+                        "CNPGVolumeFillingUp",
+                        data_volume,
+                        f"Volume {primary} fills up within 24 hours at the rate it filled over the last 6h: {GROW}.",
+                    )
+                ],
+            ),
+        ],
+        evaluation_minutes=5,
+    )
+
+    def deployment_available(namespace: str, deployment: str, before: int, after: int) -> dict[str, str]:
+        labels = {"namespace": namespace, "deployment": deployment}
+        return {_series("kube_deployment_status_replicas_available", labels): _timeline((before, 10), (after, 30))}
+
+    def operator_short(deployment: str, available: int) -> Fired:
+        return Fired(
+            "CNPGOperatorDegraded",
+            {"deployment": deployment},
+            f"Deployment {deployment} has {available} available replicas, fewer than it asks for.",
+        )
+
+    yield Scenario(
+        "the CloudNativePG operator has no available replica",
+        40,
+        deployment_available(OPERATOR_NAMESPACE, "cloudnative-pg", 2, 0),
+        [
+            (
+                30,
+                [
+                    Fired(
+                        "CNPGOperatorDown",
+                        {"deployment": "cloudnative-pg"},
+                        "Deployment cloudnative-pg has no available replica: until it has, no failover, switchover or "
+                        "change reaches the cluster (CloudNativePG) or no backup or restore runs (the Barman Cloud plugin).",
+                    ),
+                    operator_short("cloudnative-pg", 0),
+                ],
+            )
+        ],
+    )
+    yield Scenario(
+        "one of the CloudNativePG operator's two replicas is gone",
+        40,
+        deployment_available(OPERATOR_NAMESPACE, "cloudnative-pg", 2, 1),
+        [(20, []), (30, [operator_short("cloudnative-pg", 1)])],
+    )
+    yield Scenario(
+        "the Barman Cloud plugin is not ready",
+        40,
+        deployment_available(OPERATOR_NAMESPACE, "plugin-barman-cloud", 1, 0),
+        [
+            (
+                30,
+                [
+                    Fired(
+                        "CNPGOperatorDown",
+                        {"deployment": "plugin-barman-cloud"},
+                        "Deployment plugin-barman-cloud has no available replica: until it has, no failover, "
+                        "switchover or change reaches the cluster (CloudNativePG) or no backup or restore runs "
+                        "(the Barman Cloud plugin).",
+                    ),
+                    operator_short("plugin-barman-cloud", 0),
+                ],
+            )
+        ],
+    )
+
+    if cluster.poolers:
+        pooler = next(iter(cluster.poolers))
+        pod = cluster.pooler_pods(pooler)[0]
+        pool = {"namespace": cluster.namespace, "pod": pod, "database": "app", "user": "app"}
+        yield Scenario(
+            "a pooler has no available instance",
+            40,
+            deployment_available(cluster.namespace, pooler, cluster.poolers[pooler], 0),
+            [
+                (
+                    30,
+                    [
+                        Fired(
+                            "CNPGPoolerDown",
+                            {"deployment": pooler},
+                            f"Pooler {pooler} has no available instance: clients of its endpoint cannot connect.",
+                        )
+                    ],
+                )
+            ],
+        )
+        yield Scenario(
+            "clients of a pooler wait seconds for a server connection",
+            40,
+            {_series("cnpg_pgbouncer_pools_maxwait", pool): _timeline((0, 10), (3, 30))},
+            [
+                (
+                    30,
+                    [
+                        Fired(
+                            "CNPGPoolerClientsWaiting",
+                            {"namespace": cluster.namespace, "pod": pod, "database": "app"},
+                            f"The oldest client of database app on {pod} has waited 3 seconds for a server connection: "
+                            "the pool is too small or the database slow to answer.",
+                        )
+                    ],
+                )
+            ],
+        )
+        yield Scenario(
+            "a pooler uses its whole pool",
+            40,
+            {_series("cnpg_pgbouncer_pools_sv_active", pool): _timeline((2, 10), (cluster.pool_size, 30))},
+            [
+                (
+                    30,
+                    [
+                        Fired(
+                            "CNPGPoolerPoolSaturated",
+                            {"namespace": cluster.namespace, "pod": pod, "database": "app"},
+                            f"{pod} uses 100% of the {cluster.pool_size} server connections of database app's pool: "
+                            "further clients wait (pooler.defaultPoolSize, or maxDbConnections, sizes it).",
+                        )
+                    ],
+                )
+            ],
+        )
 
 
 def _promtool_test_files(cluster: Cluster, alerts: dict[str, dict[str, Any]], rule_file: str) -> dict[str, dict[str, Any]]:

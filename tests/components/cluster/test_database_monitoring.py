@@ -56,10 +56,18 @@ def test_alerts_cover_the_failure_modes(prod: StackRun) -> None:
         "CNPGLastBackupTooOld",
         "CNPGNoBackupCompleted",
         "CNPGLastBackupFailed",
-        "CNPGVolumeAlmostFull",
+        "CNPGVolumeUsageHigh",
+        "CNPGVolumeUsageCritical",
+        "CNPGVolumeFillingUp",
+        "CNPGOperatorDown",
+        "CNPGOperatorDegraded",
+        "CNPGPoolerDown",
+        "CNPGPoolerClientsWaiting",
+        "CNPGPoolerPoolSaturated",
     }
-    for alert in alerts.values():
-        assert 'namespace="cnpg-database"' in alert["expr"]
+    for name, alert in alerts.items():
+        # The operators run in their own namespace; the alerts name the cluster they serve.
+        assert ('namespace="cnpg-system"' if name.startswith("CNPGOperator") else 'namespace="cnpg-database"') in alert["expr"]
         assert alert["labels"] == {
             "severity": alert["labels"]["severity"],
             "namespace": "cnpg-database",
