@@ -13,6 +13,7 @@ and no dependency edge silently disappears.
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import hashlib
 import json
@@ -424,15 +425,24 @@ def _peer_stack_outputs(stack: str, values: Mapping[str, Any]) -> dict[str, Stac
     if not isinstance(peer, str):
         return {}
     peer_stack = peer.rsplit("/", 1)[-1]
-    if peer_stack == stack or not (PROJECT_DIR / f"Pulumi.{peer_stack}.yaml").is_file():
+    peer_file = PROJECT_DIR / f"Pulumi.{peer_stack}.yaml"
+    if peer_stack == stack or not peer_file.is_file():
         return {}
+    answer = _peer_run(peer_stack, peer_file.read_text())
+    return {peer: StackOutputs(dict(answer.outputs), answer.secret)}
+
+
+@functools.cache
+def _peer_run(peer_stack: str, stack_file: str) -> StackOutputs:
+    """The peer's outputs from an offline run of its stack file (``stack_file``: its text, so a changed
+    file runs again); one run per file and process, as it depends on nothing else."""
     run = run_stack(peer_stack, {f"{PROJECT}:{DR_CONFIG_KEY}": None}, referenced={})
     outputs = dict(run.outputs)
     peer_section = stack_config(peer_stack).get(f"{PROJECT}:{DR_CONFIG_KEY}")
     if isinstance(peer_section, Mapping):
         outputs[DR_PRIMARY_OUTPUT] = peer_section.get("primary")
         outputs[DR_PEER_STACK_OUTPUT] = peer_section.get("peerStack")
-    return {peer: StackOutputs(outputs, frozenset(run.secret_outputs))}
+    return StackOutputs(outputs, frozenset(run.secret_outputs))
 
 
 def run_stack(
