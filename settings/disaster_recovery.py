@@ -36,9 +36,11 @@ PEER_OUTPUTS = (
     "backupServerName",
     "networkAddressSpace",
     "privateDnsZone",
-    "maintenanceWindows",
-    "tenantId",
 )
+# Exported since the version that added their checks: a peer deployed with an earlier version lacks them.
+# Requiring them would deadlock the upgrade of an existing pair (each stack waiting for the other's new
+# outputs), so they are checked once the peer has them: from the pair's second upgraded deployment on.
+CHECKED_WHEN_EXPORTED = ("maintenanceWindows", "tenantId")
 # A cluster created as a replica keeps the peer's application password: it lives in the replicated database.
 REPLICA_OUTPUTS = ("applicationPassword",)
 # What this stack exports about its place in the topology (read back by the peer's checks).
@@ -211,13 +213,14 @@ def peer_problems(
             f"network.privateDnsZone: {private_dns_zone!r} is the peer's too; a client network peered with both regions "
             "can link only one private DNS zone of a name, so one region's endpoints would not resolve there"
         )
-    if str(peer["tenantId"]).lower() != tenant_id.lower():
+    if peer.get("tenantId") and str(peer["tenantId"]).lower() != tenant_id.lower():
         problems.append(
             f"{key} runs in Entra tenant {peer['tenantId']!r}, this stack in {tenant_id!r}: a private endpoint to the "
             "peer's storage across tenants waits for manual approval (auto-approval fails) and this stack's identity "
             "cannot be granted on the peer's container; pair stacks of one tenant"
         )
-    problems += maintenance.overlap_problems(peer["maintenanceWindows"])
+    if peer.get("maintenanceWindows"):
+        problems += maintenance.overlap_problems(peer["maintenanceWindows"])
     peer_of_peer = peer.get(PEER_STACK_OUTPUT)
     if peer_of_peer is not None and not _names_stack(str(peer_of_peer), organization, stack):
         problems.append(f"{key} pairs with {peer_of_peer!r}, not with this stack ({stack!r})")

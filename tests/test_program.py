@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from offline.engine import StackRun, run_stack
-from settings.disaster_recovery import PEER_OUTPUTS, REPLICA_OUTPUTS
+from settings.disaster_recovery import CHECKED_WHEN_EXPORTED, PEER_OUTPUTS, REPLICA_OUTPUTS
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
@@ -41,6 +41,7 @@ EXPECTED_OUTPUTS = {
     "postgresStorage",
     # What a disaster-recovery peer reads.
     *PEER_OUTPUTS,
+    *CHECKED_WHEN_EXPORTED,
     *REPLICA_OUTPUTS,
 }
 # Only with a public endpoint (dev ships one; prod ships private, publicEndpoint.enabled: false).
