@@ -223,6 +223,16 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["postgres.image", "rebuilt weekly", "timestamped tag"],
     ),
     (
+        "image without its digest",
+        {
+            P
+            + "postgres": _section(
+                "prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+            )
+        },
+        ["postgres.image", "must carry the image's digest (@sha256:...)"],
+    ),
+    (
         "image on a major-only tag",
         {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18")},
         ["postgres.image", "rebuilt weekly"],
