@@ -155,8 +155,7 @@ def merged(values: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, A
     result = dict(values)
     for key, value in overlay.items():
         current = result.get(key)
-        both_maps = isinstance(current, Mapping) and isinstance(value, Mapping)
-        result[key] = merged(current, value) if both_maps else value
+        result[key] = merged(current, value) if isinstance(current, Mapping) and isinstance(value, Mapping) else value
     return result
 
 
