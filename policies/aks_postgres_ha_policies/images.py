@@ -23,6 +23,7 @@ ALLOWED_REGISTRIES = (
     "quay.io/jetstack",  # cert-manager
     "quay.io/prometheus",  # Prometheus, Alertmanager
     "quay.io/prometheus-operator",  # the Prometheus operator and its config reloader
+    "quay.io/thanos",  # the Prometheus operator's default Thanos sidecar image (--thanos-default-base-image)
     "quay.io/kiwigrid",  # Grafana's dashboard sidecar
     "ghcr.io/jkroepke",  # kube-prometheus-stack's admission webhook certificates
     "registry.k8s.io",  # kube-state-metrics
