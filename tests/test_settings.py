@@ -71,6 +71,21 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["operators.barmanCloudPluginVersion: 'v0.13.0'", "v0.14.0", "pg_rewind"],
     ),
     (
+        "CloudNativePG release without a pinned digest",
+        {P + "operators": _section("prod", "operators", cnpgOperatorVersion="1.30.2")},
+        ["operators.cnpgOperatorVersion: '1.30.2'", "image digests are pinned in settings/images.py (1.30.1)"],
+    ),
+    (
+        "cert-manager release without pinned digests",
+        {P + "operators": _section("prod", "operators", certManagerVersion="v1.21.2")},
+        ["operators.certManagerVersion: 'v1.21.2'", "settings/images.py (v1.21.1)"],
+    ),
+    (
+        "kube-prometheus-stack release without pinned digests",
+        {P + "operators": _section("prod", "operators", kubePrometheusStackVersion="88.6.1")},
+        ["operators.kubePrometheusStackVersion: '88.6.1'", "settings/images.py (88.5.3)"],
+    ),
+    (
         "Barman Cloud plugin release without a pinned sidecar digest",
         {P + "operators": _section("prod", "operators", barmanCloudPluginVersion="v0.15.0")},
         ["operators.barmanCloudPluginVersion: 'v0.15.0'", "settings/images.py", "v0.14.0"],
