@@ -99,16 +99,16 @@ def _kube_prometheus_stack_chart(value: str) -> str:
 
 class OperatorSettings(SettingsModel):
     cert_manager_version: Annotated[ChartVersion, AfterValidator(_cert_manager_chart)] = "v1.21.1"
-    """cert-manager chart version (jetstack); v1.21 is the supported line for Kubernetes 1.35-1.36."""
+    """cert-manager chart version (jetstack; v1.21 supports Kubernetes 1.35-1.36), digests in settings/images.py."""
     cnpg_chart_version: ChartVersion = "0.29.0"
     """cloudnative-pg chart version (0.29.0 installs the CloudNativePG 1.30 CRDs)."""
     cnpg_operator_version: Annotated[str, AfterValidator(_cnpg_image)] = "1.30.1"
-    """CloudNativePG operator image tag run by that chart (1.30.1 or newer 1.30.x)."""
+    """CloudNativePG operator image tag run by that chart (1.30.1 or newer 1.30.x), by its digest in settings/images.py."""
     barman_cloud_chart_version: ChartVersion = "0.7.0"
     """plugin-barman-cloud chart version."""
     barman_cloud_plugin_version: Annotated[str, AfterValidator(_barman_cloud_image)] = "v0.14.0"
-    """Barman Cloud plugin and sidecar image tag run by that chart (v0.14.0 or newer)."""
+    """Barman Cloud plugin and sidecar image tag run by that chart (v0.14.0 or newer), by their digests in settings/images.py."""
     kube_prometheus_stack_version: Annotated[ChartVersion, AfterValidator(_kube_prometheus_stack_chart)] = "88.5.3"
-    """kube-prometheus-stack chart version."""
+    """kube-prometheus-stack chart version; the digests of the images it runs in settings/images.py."""
     self_managed_monitoring: bool = True
     """Self-managed Prometheus/Grafana/Alertmanager in the cluster (kube-prometheus-stack)."""
