@@ -81,8 +81,15 @@ _CLUSTER_SCOPED_BUILTIN_KINDS = frozenset(
 # lack the key: kube-prometheus-stack 88.5.3 `# priorityClassName: ""` under prometheusOperator
 # (templates/prometheus-operator/deployment.yaml), at the top of its grafana (templates/_pod.tpl) and
 # kube-state-metrics (templates/deployment.yaml) subcharts, and grafana's `# useExistingRole:` under
-# rbac (templates/rolebinding.yaml). Declared here, by chart.
+# rbac (templates/rolebinding.yaml); cert-manager v1.21.1's `# tag:` and `# digest:` under each image
+# (controller, webhook, cainjector, acmesolver, startupapicheck; templates/_helpers.tpl cert-manager.image).
+# Declared here, by chart.
+_CERT_MANAGER_IMAGE = {"image": {"tag": "", "digest": ""}}
 COMMENTED_OUT_VALUES: dict[str, dict[str, Any]] = {
+    "cert-manager": {
+        **_CERT_MANAGER_IMAGE,
+        **dict.fromkeys(("webhook", "cainjector", "acmesolver", "startupapicheck"), _CERT_MANAGER_IMAGE),
+    },
     "kube-prometheus-stack": {
         "prometheusOperator": {"priorityClassName": ""},
         "grafana": {"priorityClassName": "", "rbac": {"useExistingRole": ""}},

@@ -11,11 +11,18 @@ valid for those images: see tests/fixtures/charts/SOURCES.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-from settings.images import BARMAN_CLOUD_SIDECAR_DIGESTS
+from settings.images import (
+    BARMAN_CLOUD_PLUGIN_DIGESTS,
+    BARMAN_CLOUD_SIDECAR_DIGESTS,
+    CERT_MANAGER_DIGESTS,
+    CNPG_OPERATOR_DIGESTS,
+    KUBE_PROMETHEUS_STACK_DIGESTS,
+)
 from settings.rules import ChartVersion, SettingsModel
 
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -47,6 +54,17 @@ def _text(version: tuple[int, ...]) -> str:
     return ".".join(str(part) for part in version)
 
 
+def _digests_pinned(value: str, *tables: Mapping[str, object]) -> str:
+    """``value`` if settings/images.py pins the images of that release (every image runs by digest)."""
+    if any(value not in table for table in tables):
+        pinned = ", ".join(sorted(set.intersection(*(set(table) for table in tables))))
+        raise ValueError(
+            f"must be a release whose image digests are pinned in settings/images.py ({pinned}); add the "
+            "release's digests there first"
+        )
+    return value
+
+
 def _cnpg_image(value: str) -> str:
     release = _release(value)
     if release[:2] != CNPG_CHART_MINOR or release < CNPG_REWIND_FIX:
@@ -56,14 +74,14 @@ def _cnpg_image(value: str) -> str:
         )
     if value.startswith("v"):
         raise ValueError("CloudNativePG image tags have no leading 'v' (e.g. 1.30.1)")
-    return value
+    return _digests_pinned(value, CNPG_OPERATOR_DIGESTS)
 
 
 def _cert_manager_chart(value: str) -> str:
     if not value.startswith("v") or _release(value)[:2] not in SUPPORTED_CERT_MANAGER_MINORS:
         supported = ", ".join(f"v{_text(minor)}.x" for minor in SUPPORTED_CERT_MANAGER_MINORS)
         raise ValueError(f"must be a supported cert-manager release ({supported}), with the leading 'v'")
-    return value
+    return _digests_pinned(value, CERT_MANAGER_DIGESTS)
 
 
 def _barman_cloud_image(value: str) -> str:
@@ -72,27 +90,25 @@ def _barman_cloud_image(value: str) -> str:
             f"must be a plugin-barman-cloud release tag from v{_text(BARMAN_CLOUD_REWIND_FIX)} on (the pg_rewind WAL "
             "prefetch fix), with the leading 'v'"
         )
-    if value not in BARMAN_CLOUD_SIDECAR_DIGESTS:
-        pinned = ", ".join(BARMAN_CLOUD_SIDECAR_DIGESTS)
-        raise ValueError(
-            f"must be a release whose sidecar image digest is pinned in settings/images.py ({pinned}); "
-            "add the release's digest there first"
-        )
-    return value
+    return _digests_pinned(value, BARMAN_CLOUD_PLUGIN_DIGESTS, BARMAN_CLOUD_SIDECAR_DIGESTS)
+
+
+def _kube_prometheus_stack_chart(value: str) -> str:
+    return _digests_pinned(value, KUBE_PROMETHEUS_STACK_DIGESTS)
 
 
 class OperatorSettings(SettingsModel):
     cert_manager_version: Annotated[ChartVersion, AfterValidator(_cert_manager_chart)] = "v1.21.1"
-    """cert-manager chart version (jetstack); v1.21 is the supported line for Kubernetes 1.35-1.36."""
+    """cert-manager chart version (jetstack; v1.21 supports Kubernetes 1.35-1.36), digests in settings/images.py."""
     cnpg_chart_version: ChartVersion = "0.29.0"
     """cloudnative-pg chart version (0.29.0 installs the CloudNativePG 1.30 CRDs)."""
     cnpg_operator_version: Annotated[str, AfterValidator(_cnpg_image)] = "1.30.1"
-    """CloudNativePG operator image tag run by that chart (1.30.1 or newer 1.30.x)."""
+    """CloudNativePG operator image tag run by that chart (1.30.1 or newer 1.30.x), by its digest in settings/images.py."""
     barman_cloud_chart_version: ChartVersion = "0.7.0"
     """plugin-barman-cloud chart version."""
     barman_cloud_plugin_version: Annotated[str, AfterValidator(_barman_cloud_image)] = "v0.14.0"
-    """Barman Cloud plugin and sidecar image tag run by that chart (v0.14.0 or newer)."""
-    kube_prometheus_stack_version: ChartVersion = "88.5.3"
-    """kube-prometheus-stack chart version."""
+    """Barman Cloud plugin and sidecar image tag run by that chart (v0.14.0 or newer), by their digests in settings/images.py."""
+    kube_prometheus_stack_version: Annotated[ChartVersion, AfterValidator(_kube_prometheus_stack_chart)] = "88.5.3"
+    """kube-prometheus-stack chart version; the digests of the images it runs in settings/images.py."""
     self_managed_monitoring: bool = True
     """Self-managed Prometheus/Grafana/Alertmanager in the cluster (kube-prometheus-stack)."""

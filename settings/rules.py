@@ -193,6 +193,9 @@ def _image(value: str) -> str:
             f"tag '{tag}' is rebuilt weekly under the same name; pin a timestamped tag and/or a digest, "
             f"e.g. {IMMUTABLE_IMAGE_EXAMPLE}"
         )
+    if not match.group("digest"):
+        # Every image the platform runs is pinned by digest (policy images-pinned-by-digest).
+        raise _fail(f"must carry the image's digest (@sha256:...), e.g. {IMMUTABLE_IMAGE_EXAMPLE}")
     return value
 
 

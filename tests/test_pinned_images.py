@@ -1,5 +1,6 @@
 """The images settings/images.py pins are the ones the render runs: PgBouncer in every Pooler, the Barman
-Cloud sidecar (by digest) in the plugin's ConfigMap as Helm renders it from the chart copy."""
+Cloud sidecar (by digest) in the plugin's ConfigMap as Helm renders it from the chart copy, and every
+operator and monitoring digest of the stack's releases in the rendered chart objects."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import re
 
 from offline.charts import render_releases
 from offline.engine import StackRun
-from settings.images import BARMAN_CLOUD_SIDECAR_DIGESTS, PGBOUNCER_IMAGE
+from settings.images import (
+    BARMAN_CLOUD_PLUGIN_DIGESTS,
+    BARMAN_CLOUD_SIDECAR_DIGESTS,
+    CERT_MANAGER_DIGESTS,
+    CNPG_OPERATOR_DIGESTS,
+    KUBE_PROMETHEUS_STACK_DIGESTS,
+    PGBOUNCER_IMAGE,
+)
 
 POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler"
+RELEASE = "kubernetes:helm.sh/v3:Release"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 SIDECAR_REPOSITORY = "ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar"
 
@@ -49,3 +58,28 @@ def test_pgbouncer_has_the_cve_fixes() -> None:
 
 def test_pgbouncer_is_pinned_by_digest() -> None:
     assert DIGEST.search(PGBOUNCER_IMAGE)
+
+
+def _release(run: StackRun, name: str) -> dict:
+    return run.one(RELEASE, name).inputs
+
+
+def test_the_render_runs_every_pinned_operator_digest(shipped: StackRun) -> None:
+    # One changed digest in settings/images.py is one changed image in the render: each lands in the
+    # chart objects (image fields, arguments, environment), whatever chart value carries it.
+    cnpg = _release(shipped, "operators-cnpg")["values"]["image"]["tag"].split("@")[0]
+    plugin = _release(shipped, "operators-barman-cloud")["values"]["image"]["tag"].split("@")[0]
+    cert_manager = _release(shipped, "operators-cert-manager")["version"]
+    monitoring = _release(shipped, "operators-kube-prometheus-stack")["version"]
+    rendered = "\n".join(str(item.obj) for items in render_releases(shipped).values() for item in items)
+    wanted = {
+        f"cloudnative-pg:{cnpg}@{CNPG_OPERATOR_DIGESTS[cnpg]}",
+        f"plugin-barman-cloud:{plugin}@{BARMAN_CLOUD_PLUGIN_DIGESTS[plugin]}",
+        *(
+            f"cert-manager-{component}:{cert_manager}@{digest}"
+            for component, digest in CERT_MANAGER_DIGESTS[cert_manager].items()
+        ),
+        *(f"@{digest}" for digest in KUBE_PROMETHEUS_STACK_DIGESTS[monitoring].values()),
+    }
+    assert len(wanted) == 14
+    assert sorted(reference for reference in wanted if reference not in rendered) == []

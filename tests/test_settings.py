@@ -71,6 +71,21 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["operators.barmanCloudPluginVersion: 'v0.13.0'", "v0.14.0", "pg_rewind"],
     ),
     (
+        "CloudNativePG release without a pinned digest",
+        {P + "operators": _section("prod", "operators", cnpgOperatorVersion="1.30.2")},
+        ["operators.cnpgOperatorVersion: '1.30.2'", "image digests are pinned in settings/images.py (1.30.1)"],
+    ),
+    (
+        "cert-manager release without pinned digests",
+        {P + "operators": _section("prod", "operators", certManagerVersion="v1.21.2")},
+        ["operators.certManagerVersion: 'v1.21.2'", "settings/images.py (v1.21.1)"],
+    ),
+    (
+        "kube-prometheus-stack release without pinned digests",
+        {P + "operators": _section("prod", "operators", kubePrometheusStackVersion="88.6.1")},
+        ["operators.kubePrometheusStackVersion: '88.6.1'", "settings/images.py (88.5.3)"],
+    ),
+    (
         "Barman Cloud plugin release without a pinned sidecar digest",
         {P + "operators": _section("prod", "operators", barmanCloudPluginVersion="v0.15.0")},
         ["operators.barmanCloudPluginVersion: 'v0.15.0'", "settings/images.py", "v0.14.0"],
@@ -221,6 +236,16 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "image on a weekly rebuilt tag",
         {P + "postgres": _section("prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie")},
         ["postgres.image", "rebuilt weekly", "timestamped tag"],
+    ),
+    (
+        "image without its digest",
+        {
+            P
+            + "postgres": _section(
+                "prod", "postgres", image="ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+            )
+        },
+        ["postgres.image", "must carry the image's digest (@sha256:...)"],
     ),
     (
         "image on a major-only tag",

@@ -16,7 +16,14 @@ from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY
 from components.builders.pod_security import PodSecurityLevel, pod_security_labels
 from components.builders.priorities import INSTANCES, MONITORING, OPERATORS, POOLERS, PRIORITIES, Priority
 from settings import OperatorSettings
-from settings.images import barman_cloud_sidecar_tag
+from settings.images import (
+    BARMAN_CLOUD_PLUGIN_DIGESTS,
+    CERT_MANAGER_DIGESTS,
+    CNPG_OPERATOR_DIGESTS,
+    KUBE_PROMETHEUS_STACK_DIGESTS,
+    barman_cloud_sidecar_tag,
+    tag_by_digest,
+)
 from settings.operators import CERT_MANAGER_NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -100,6 +107,57 @@ CERT_MANAGER_VALUES: dict[str, Any] = {
     # cainjector caches the Secrets and CRDs it injects CAs from.
     "cainjector": {**replicated(CERT_MANAGER_PODS["cainjector"], resources("10m", "64Mi", "256Mi")), **CERT_MANAGER_BUDGET},
 }
+
+# cert-manager's components, each with its own image (chart values <component>.image; the controller's
+# is the top-level image).
+CERT_MANAGER_COMPONENTS = ("webhook", "cainjector", "acmesolver", "startupapicheck")
+
+
+def cert_manager_images(version: str) -> dict[str, Any]:
+    """Every cert-manager image by digest (settings/images.py): the chart renders ``<repository>:<tag>@<digest>``
+    from image.tag and image.digest (templates/_helpers.tpl cert-manager.image), the tag being the release."""
+    digests = CERT_MANAGER_DIGESTS[version]
+    return {
+        "image": {"tag": version, "digest": digests["controller"]},
+        **{component: {"image": {"tag": version, "digest": digests[component]}} for component in CERT_MANAGER_COMPONENTS},
+    }
+
+
+def _sha(digest: str) -> str:
+    """The hex part of ``sha256:<hex>``: kube-prometheus-stack and grafana render ``@sha256:{{ sha }}``."""
+    return digest.removeprefix("sha256:")
+
+
+def kube_prometheus_stack_images(version: str) -> dict[str, Any]:
+    """Every image kube-prometheus-stack runs by digest (settings/images.py), through the chart's ``sha``
+    values at the tags its values.yaml names (templates/prometheus-operator/deployment.yaml for the operator,
+    its --prometheus-config-reloader and --thanos-default-base-image; prometheus/prometheus.yaml and
+    alertmanager/alertmanager.yaml for the image fields of the Prometheus and Alertmanager the operator runs;
+    the grafana and kube-state-metrics subcharts). kube-state-metrics renders ``<tag>@{{ sha }}``
+    (templates/_helpers.tpl), so its value keeps the algorithm. Grafana's dashboard sidecar and the admission
+    webhook's certgen Jobs stay by tag: no public digest of their tags was found (settings/images.py)."""
+    digests = KUBE_PROMETHEUS_STACK_DIGESTS[version]
+    return {
+        "prometheusOperator": {
+            "image": {"sha": _sha(digests["prometheus-operator"])},
+            "prometheusConfigReloader": {"image": {"sha": _sha(digests["prometheus-config-reloader"])}},
+            "thanosImage": {"sha": _sha(digests["thanos"])},
+        },
+        "prometheus": {"prometheusSpec": {"image": {"sha": _sha(digests["prometheus"])}}},
+        "alertmanager": {"alertmanagerSpec": {"image": {"sha": _sha(digests["alertmanager"])}}},
+        "kube-state-metrics": {"image": {"sha": digests["kube-state-metrics"]}},
+        "grafana": {"image": {"sha": _sha(digests["grafana"])}},
+    }
+
+
+def merged(values: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with ``overlay`` merged in, maps key by key (a new dict), as Helm merges values."""
+    result = dict(values)
+    for key, value in overlay.items():
+        current = result.get(key)
+        result[key] = merged(current, value) if isinstance(current, Mapping) and isinstance(value, Mapping) else value
+    return result
+
 
 # The Role Grafana's sidecars read dashboards and datasources with: ConfigMaps in its namespace, no Secret.
 GRAFANA_SIDECAR_ROLE = "grafana-sidecar"
@@ -299,7 +357,7 @@ class Operators(pulumi.ComponentResource):
             repo=JETSTACK_REPO,
             version=versions.cert_manager_version,
             namespace=CERT_MANAGER_NAMESPACE,
-            values=CERT_MANAGER_VALUES,
+            values=merged(CERT_MANAGER_VALUES, cert_manager_images(versions.cert_manager_version)),
             priorities=[OPERATORS],
             depends_on=[cert_manager_namespace],
         )
@@ -315,8 +373,10 @@ class Operators(pulumi.ComponentResource):
             version=versions.cnpg_chart_version,
             namespace=OPERATOR_NAMESPACE,
             values={
-                # The chart's CRDs with a newer 1.30 operator image (settings.operators explains why).
-                "image": {"tag": versions.cnpg_operator_version},
+                # The chart's CRDs with a newer 1.30 operator image (settings.operators explains why), by
+                # digest: the chart renders <repository>:<tag> (templates/deployment.yaml, also the
+                # OPERATOR_IMAGE_NAME the operator gives instance pods) and has no digest value.
+                "image": {"tag": tag_by_digest(versions.cnpg_operator_version, CNPG_OPERATOR_DIGESTS)},
                 **replicated(CNPG_OPERATOR_SELECTOR, resources("50m", "128Mi", "512Mi")),
                 "priorityClassName": OPERATORS.name,
                 # Operator settings live in the chart-owned ConfigMap in the operator's namespace.
@@ -358,9 +418,10 @@ class Operators(pulumi.ComponentResource):
             repo=CNPG_REPO,
             version=versions.barman_cloud_chart_version,
             namespace=OPERATOR_NAMESPACE,
-            # Plugin and sidecar (injected into instance pods) run the same release; the sidecar by digest.
+            # Plugin and sidecar (injected into instance pods) run the same release, both by digest (the
+            # chart renders <registry>/<repository>:<tag>, templates/deployment.yaml and configmap.yaml).
             values={
-                "image": {"tag": versions.barman_cloud_plugin_version},
+                "image": {"tag": tag_by_digest(versions.barman_cloud_plugin_version, BARMAN_CLOUD_PLUGIN_DIGESTS)},
                 "sidecarImage": {"tag": barman_cloud_sidecar_tag(versions.barman_cloud_plugin_version)},
                 # One replica (OPERATOR_REPLICAS says why), with requests and the operators' priority.
                 "resources": resources("20m", "64Mi", "256Mi"),
@@ -453,7 +514,7 @@ class Operators(pulumi.ComponentResource):
             rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"], verbs=["get", "watch", "list"])],
             opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
         )
-        values = KUBE_PROMETHEUS_STACK_VALUES
+        values = merged(KUBE_PROMETHEUS_STACK_VALUES, kube_prometheus_stack_images(versions.kube_prometheus_stack_version))
         ready: list[pulumi.Resource] = [namespace, admin_secret, sidecar_role]
         if alert_webhook_url is not None:
             ready.append(
@@ -465,7 +526,7 @@ class Operators(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[namespace]),
                 )
             )
-            values = {**values, "alertmanager": ALERTMANAGER_TO_WEBHOOK}
+            values = merged(values, {"alertmanager": ALERTMANAGER_TO_WEBHOOK})
         return self._release(
             f"{name}-kube-prometheus-stack",
             chart="kube-prometheus-stack",

@@ -112,7 +112,7 @@ def _pinned_image(args: ResourceValidationArgs, report: Report) -> None:
         if lookup(args.props, "spec", "imageCatalogRef") is None:
             report(
                 f"{_where(args)}: spec.imageName is not set, so the image changes with operator upgrades; pin it, e.g. "
-                "ghcr.io/cloudnative-pg/postgresql:18.4-standard-trixie (optionally @sha256:<digest>)."
+                "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie@sha256:<digest>."
             )
         return
     if _DIGEST.search(str(image)):
@@ -122,8 +122,8 @@ def _pinned_image(args: ResourceValidationArgs, report: Report) -> None:
         found = "has no tag (so it means 'latest')" if tag is None else f"uses the tag '{tag}', which is rebuilt weekly"
         report(
             f"{_where(args)}: spec.imageName '{image}' {found}; pin a build-timestamped tag such as "
-            "18.6-202608170814-standard-trixie and/or a digest (@sha256:...), so every instance and every recovery "
-            "runs the same PostgreSQL build."
+            "18.6-202608170814-standard-trixie with its digest (@sha256:..., images-pinned-by-digest), so every "
+            "instance and every recovery runs the same PostgreSQL build."
         )
 
 

@@ -200,7 +200,7 @@ def _azure() -> list[Resource]:
 def _cluster_spec() -> dict[str, object]:
     return {
         "instances": 3,
-        "imageName": "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie",
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie@sha256:" + "7" * 64,
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,

@@ -60,6 +60,7 @@ MANDATORY_POLICIES = {
     "storage-no-cross-tenant-replication",
     "grafana-api-keys-disabled",
     "images-from-allowed-registries",
+    "images-pinned-by-digest",
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 from offline.policy_client import EnforcementLevel
 
 from .baseline import compliant_stack
-from .expectations import Analyze, only, passes
+from .expectations import Analyze, flagged, only, passes
 
 CLUSTER = "cluster"
 HBA = "spec.postgresql.pg_hba"
@@ -77,7 +77,10 @@ def test_recovered_cluster_inherits_checksums(analyze: Analyze) -> None:
 )
 def test_floating_images_are_refused(analyze: Analyze, image: str, expected: str) -> None:
     stack = compliant_stack().with_value(CLUSTER, "spec.imageName", image)
-    assert expected in only(analyze(stack), "cnpg-pinned-image", stack.urn(CLUSTER)).message
+    report = analyze(stack)
+    assert expected in flagged(report, "cnpg-pinned-image", stack.urn(CLUSTER)).message
+    # Without a digest, too (tests/policies/test_policy_images.py).
+    flagged(report, "images-pinned-by-digest", stack.urn(CLUSTER))
 
 
 def test_digest_pins_an_image(analyze: Analyze) -> None:

@@ -355,6 +355,26 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _set("values.sidecarImage.repository", "someone/plugin-barman-cloud-sidecar"),
         "images-from-allowed-registries",
     ),
+    "PostgreSQL image by tag only": (
+        _of_type(CLUSTER),
+        _set("spec.imageName", "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"),
+        "images-pinned-by-digest",
+    ),
+    "PgBouncer image by tag only": (
+        _pooler_rw,
+        _set("spec.pgbouncer.image", "ghcr.io/cloudnative-pg/pgbouncer:1.25.2"),
+        "images-pinned-by-digest",
+    ),
+    "operator image by tag only": (
+        _of_type(RELEASE, "operators-cnpg"),
+        _set("values.image.tag", "1.30.1"),
+        "images-pinned-by-digest",
+    ),
+    "cert-manager digest dropped": (
+        _of_type(RELEASE, "operators-cert-manager"),
+        _set("values.webhook.image.digest", ""),
+        "images-pinned-by-digest",
+    ),
 }
 
 

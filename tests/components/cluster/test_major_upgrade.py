@@ -16,7 +16,7 @@ from tests.test_settings import _section
 P = "aks-postgres-ha:"
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 BACKUP = "kubernetes:postgresql.cnpg.io/v1:Backup"
-IMAGE_19 = "ghcr.io/cloudnative-pg/postgresql:19.1-202609010000-standard-trixie"
+IMAGE_19 = "ghcr.io/cloudnative-pg/postgresql:19.1-202609010000-standard-trixie@sha256:" + "9" * 64
 # What a stack deployed before this change left: major 18, archiving under the cluster's name.
 LIVE_18 = {"postgresNamespace": "cnpg-database", "postgresClusterName": "pg-primary", "postgresMajorVersion": 18,
            "backupServerName": "pg-primary"}  # fmt: skip
@@ -104,7 +104,7 @@ def test_a_downgrade_is_refused_before_the_namespace_cluster_or_backup() -> None
 
 
 def test_an_upgrade_to_a_major_cnpg_does_not_upgrade_to_is_refused() -> None:
-    image_15 = "ghcr.io/cloudnative-pg/postgresql:15.14-202608170814-standard-trixie"
+    image_15 = "ghcr.io/cloudnative-pg/postgresql:15.14-202608170814-standard-trixie@sha256:" + "5" * 64
     overrides = {P + "postgres": _section("prod", "postgres", image=image_15)}
     message, registered = _refused("prod", overrides, {**LIVE_18, "postgresMajorVersion": 14})
     assert "CloudNativePG upgrades in place only to PostgreSQL 16 or later" in message
