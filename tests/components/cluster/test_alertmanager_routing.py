@@ -49,9 +49,10 @@ def test_webhook_routes_every_alert_but_watchdog() -> None:
 
 def test_without_webhook_alertmanager_keeps_the_chart_default(dev: StackRun) -> None:
     alertmanager = _kube_prometheus_stack(dev).inputs["values"]["alertmanager"]
-    # Only scheduling (tolerations, priority, resources) beside the chart's default (its 'null' receiver).
+    # Only the image's digest and scheduling (tolerations, priority, resources) beside the chart's
+    # default (its 'null' receiver).
     assert set(alertmanager) == {"enabled", "alertmanagerSpec"}
-    assert set(alertmanager["alertmanagerSpec"]) == {"tolerations", "priorityClassName", "resources"}
+    assert set(alertmanager["alertmanagerSpec"]) == {"image", "tolerations", "priorityClassName", "resources"}
     assert alertmanager["alertmanagerSpec"]["tolerations"] == SYSTEM_POOL_TOLERATIONS
     assert not [s for s in dev.of_type("kubernetes:core/v1:Secret") if s.name == "operators-alert-webhook"]
 
