@@ -150,7 +150,7 @@ class PostgresSettings(SettingsModel):
         "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
         "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
     )
-    """PostgreSQL image pinned by digest (a timestamped tag may stand before it), standard or minimal flavour; a higher major upgrades in place."""
+    """PostgreSQL image pinned by digest (a timestamped tag may precede it), standard or minimal; a higher major upgrades."""
     database: DatabaseName = "appdb"
     """Application database created by initdb (not postgres, template0 or template1)."""
     owner: RoleName = "app"
