@@ -26,7 +26,7 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -417,10 +417,12 @@ class PolicyPackSession:
         stack: str,
         config: Mapping[str, Any] | None = None,
         stack_config: Mapping[str, Any] | None = None,
+        resource_urns: Collection[str] | None = None,
     ) -> PolicyReport:
         """Analyze one stack's registrations with the policy config of its environment (``config.<environment>.json``,
         ``PolicyPackError`` when there is none); ``config`` replaces it. ``stack_config``: the stack's settings
-        (default: ``Pulumi.<stack>.yaml``)."""
+        (default: ``Pulumi.<stack>.yaml``). ``resource_urns``: run the resource policies on these resources only
+        (the stack policies always see every resource), e.g. on the one a test changed."""
         if self._stub is None or self._info is None:
             raise PolicyPackError("the policy pack session is not running (use it as a context manager)")
         values = _stack_file_config(stack) if stack_config is None else stack_config
@@ -428,7 +430,7 @@ class PolicyPackSession:
         program_config = encode_config(values)
         try:
             self._configure(stack, program_config, settings)
-            violations = self._run(registrations, stack, program_config)
+            violations = self._run(registrations, stack, program_config, resource_urns)
         except grpc.RpcError as error:
             raise PolicyPackError(f"the policy pack failed: {error.details()}") from None
         policies = tuple(
@@ -463,12 +465,19 @@ class PolicyPackSession:
         }
         self._stub.Configure(apb.ConfigureAnalyzerRequest(policyConfig=policy_config))
 
-    def _run(self, registrations: Sequence[Registration], stack: str, program_config: Mapping[str, str]) -> list[Violation]:
+    def _run(
+        self,
+        registrations: Sequence[Registration],
+        stack: str,
+        program_config: Mapping[str, str],
+        resource_urns: Collection[str] | None,
+    ) -> list[Violation]:
         assert self._stub is not None
         providers = _Providers(registrations, stack, program_config)
         resource_fields = [(r, _resource_fields(r, providers)) for r in registrations]
+        analyzed = [(r, fields) for r, fields in resource_fields if resource_urns is None or r.urn in resource_urns]
         # Pipelined: every Analyze is in flight at once; the server answers on its worker threads.
-        pending = [(r.urn, self._stub.Analyze.future(apb.AnalyzeRequest(**fields))) for r, fields in resource_fields]
+        pending = [(r.urn, self._stub.Analyze.future(apb.AnalyzeRequest(**fields))) for r, fields in analyzed]
         violations = [violation for urn, call in pending for violation in _violations(call.result(), urn)]
         resources = [
             apb.AnalyzerResource(
