@@ -21,10 +21,10 @@ from components.azure.identities import Identities, IdentitiesArgs
 from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
-from components.builders.endpoints import exposed_endpoints, pooler_names
+from components.builders.endpoints import exposed_endpoints
 from components.cluster.backups import Backups, BackupsArgs
 from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
-from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, MonitoredPoolers, alert_rules
+from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, cluster_alert_rules
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Operators, OperatorsArgs
 from components.cluster.poolers import Poolers, PoolersArgs
@@ -135,13 +135,7 @@ aks = AksCluster(
         protect=stateful,
     ),
 )
-# The cluster's alerts, the same in both Prometheus flavours: a replica cluster of a distributed
-# topology gets those of its role, and the poolers are alerted on with the database.
-replica_cluster = bool(settings.disaster_recovery and settings.disaster_recovery.replica_here)
-pool_size = pool_sizes(settings).default_pool_size
-alerted_poolers = MonitoredPoolers(pooler_names(postgres.cluster_name), pool_size) if settings.pooler.enabled else None
-backup_hours = settings.backup.alert_after_hours
-rules = alert_rules(postgres.namespace, postgres.cluster_name, postgres.instances, backup_hours, replica_cluster, alerted_poolers)
+rules = cluster_alert_rules(settings)  # evaluated in-cluster and by Azure Monitor alike
 if observability:
     observability.connect_cluster(aks.cluster_id, aks.cluster_name, rules)
 

@@ -13,8 +13,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import INSTANCE_POD_ROLE, ClusterRef
+from components.builders.endpoints import pooler_names
 from components.cluster.operators import GRAFANA_DASHBOARD_LABEL, Scrapers
+from settings import Settings
 from settings.operators import MONITORING_NAMESPACE, OPERATOR_NAMESPACE
+from settings.pooler import pool_sizes
 from sizing.postgres_parameters import REGIONAL_LOSS_BOUND_SECONDS
 
 METRICS_PORT = "metrics"
@@ -94,6 +97,20 @@ class MonitoredPoolers:
     names: Sequence[str]
     # default_pool_size: server connections each PgBouncer opens per database/user pair.
     pool_size: int
+
+
+def cluster_alert_rules(settings: Settings) -> list[dict[str, Any]]:
+    """The stack's cluster's alerts, the same in both Prometheus flavours: a replica cluster of a
+    distributed topology gets those of its role, and the poolers are alerted on with the database."""
+    postgres, dr = settings.postgres, settings.disaster_recovery
+    poolers = (
+        MonitoredPoolers(pooler_names(postgres.cluster_name), pool_sizes(settings).default_pool_size)
+        if settings.pooler.enabled
+        else None
+    )
+    replica_cluster = bool(dr and dr.replica_here)
+    hours = settings.backup.alert_after_hours
+    return alert_rules(postgres.namespace, postgres.cluster_name, postgres.instances, hours, replica_cluster, poolers)
 
 
 def alert_rules(
