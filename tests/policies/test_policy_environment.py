@@ -8,6 +8,7 @@ say ``environment: dev``.
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,15 @@ def test_the_policy_configuration_is_chosen_by_environment() -> None:
     for environment in ("dev", "prod"):
         shipped = load_policy_config({P + "environment": environment})
         assert shipped["policy-config-environment"] == {"environment": environment}
+
+
+def test_a_stack_named_configuration_is_its_environments_word_for_word() -> None:
+    # CI passes policies/config.<stack>.json (the Pulumi action, tools/drill/pulumi_cli.py); the pack
+    # only checks the environment it names, so a stack-named file must not drift from its environment's.
+    for path in sorted(POLICY_PACK_DIR.glob("config.*.json")):
+        configuration = json.loads(path.read_text())
+        environment = configuration["policy-config-environment"]["environment"]
+        assert configuration == json.loads((POLICY_PACK_DIR / f"config.{environment}.json").read_text()), path.name
 
 
 def test_a_missing_policy_configuration_is_an_error(tmp_path: Path) -> None:
