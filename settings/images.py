@@ -29,8 +29,6 @@ BARMAN_CLOUD_SIDECAR_DIGESTS = {
 }
 
 
-
-
 # The CloudNativePG operator image of each operators.cnpgOperatorVersion (chart image.tag). Two unrelated
 # public projects pin this digest for 1.30.1.
 CNPG_OPERATOR_DIGESTS = {

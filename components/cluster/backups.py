@@ -29,45 +29,33 @@ class Backups(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:Backups", name, None, opts)
         cluster = args.cluster
         cluster_ref = {"name": cluster.name}
-        k8s.apiextensions.CustomResource(
-            f"{name}-scheduled",
-            api_version="postgresql.cnpg.io/v1",
-            kind="ScheduledBackup",
-            metadata={"name": f"{cluster.name}-scheduled", "namespace": cluster.namespace},
-            spec={
-                "schedule": args.settings.schedule,
-                "cluster": cluster_ref,
-                # Backups are owned by the schedule: deleting it deletes their Backup objects.
-                "backupOwnerReference": "self",
-                "immediate": True,
-                "target": "prefer-standby",
-                **backup_method(),
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec.cluster"]
-            ),
-        )
-        snapshots = args.settings.volume_snapshot
-        if snapshots.enabled:
-            # Beside the object-store schedule, never instead of it: snapshots live in this region's
-            # subscription, with the disks, and are restorable only together with the WAL archive.
+
+        def schedule(suffix: str, cron: str, immediate: bool, method: dict[str, object]) -> None:
             k8s.apiextensions.CustomResource(
-                f"{name}-snapshots",
+                f"{name}-{suffix}",
                 api_version="postgresql.cnpg.io/v1",
                 kind="ScheduledBackup",
-                metadata={"name": f"{cluster.name}-snapshots", "namespace": cluster.namespace},
+                metadata={"name": f"{cluster.name}-{suffix}", "namespace": cluster.namespace},
                 spec={
-                    "schedule": snapshots.schedule,
+                    "schedule": cron,
                     "cluster": cluster_ref,
+                    # Backups are owned by the schedule: deleting it deletes their Backup objects.
                     "backupOwnerReference": "self",
-                    "immediate": False,
+                    "immediate": immediate,
                     "target": "prefer-standby",
-                    "method": "volumeSnapshot",
+                    **method,
                 },
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=cluster.provider, depends_on=[cluster.resource], replace_on_changes=["spec.cluster"]
                 ),
             )
+
+        schedule("scheduled", args.settings.schedule, True, backup_method())
+        snapshots = args.settings.volume_snapshot
+        if snapshots.enabled:
+            # Beside the object-store schedule, never instead of it: snapshots live in this region's
+            # subscription, with the disks, and are restorable only together with the WAL archive.
+            schedule("snapshots", snapshots.schedule, False, {"method": "volumeSnapshot"})
         for backup_name in args.settings.on_demand:
             k8s.apiextensions.CustomResource(
                 f"{name}-on-demand-{backup_name}",
