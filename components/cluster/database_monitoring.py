@@ -108,9 +108,14 @@ def cluster_alert_rules(settings: Settings) -> list[dict[str, Any]]:
         if settings.pooler.enabled
         else None
     )
-    replica_cluster = bool(dr and dr.replica_here)
-    hours = settings.backup.alert_after_hours
-    return alert_rules(postgres.namespace, postgres.cluster_name, postgres.instances, hours, replica_cluster, poolers)
+    return alert_rules(
+        postgres.namespace,
+        postgres.cluster_name,
+        postgres.instances,
+        settings.backup.alert_after_hours,
+        replica_cluster=bool(dr and dr.replica_here),
+        poolers=poolers,
+    )
 
 
 def alert_rules(
@@ -118,6 +123,7 @@ def alert_rules(
     cluster: str,
     instances: int,
     backup_alert_after_hours: int,
+    *,
     replica_cluster: bool = False,
     poolers: MonitoredPoolers | None = None,
 ) -> list[dict[str, Any]]:
