@@ -6,7 +6,6 @@ This file only reads settings, wires components and exports outputs.
 import pulumi
 
 from settings import NameScheme, SettingsError, load_settings
-from settings.pooler import pool_sizes
 
 try:
     settings = load_settings()
@@ -21,17 +20,15 @@ from components.azure.identities import Identities, IdentitiesArgs
 from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
-from components.builders.endpoints import exposed_endpoints
-from components.cluster.backups import Backups, BackupsArgs
-from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
-from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, cluster_alert_rules
-from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Operators, OperatorsArgs
-from components.cluster.poolers import Poolers, PoolersArgs
+from program.clusters import SharedParts, deploy_cluster, stack_wide_monitoring_cluster
 from program.outputs import StackParts, export_outputs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
+clusters = settings.database_clusters()
+# The one-cluster stack's database (a stack without clusters, or the entry that keeps its names).
+stack_named = next((cluster for cluster in clusters.values() if cluster.entry.stack_names), None)
 
 naming = Naming("naming", NamingArgs(scheme=settings.names, location=settings.location, tags=tags))
 scope = naming.scope
@@ -42,12 +39,12 @@ identities = Identities(
         scope=scope,
         network_scope=naming.resource_group_id,
         control_plane_name=naming.name(NameScheme.control_plane_identity),
-        workload_name=naming.name(NameScheme.workload_identity),
+        workload_name=naming.name(NameScheme.workload_identity) if stack_named else None,
         protect=stateful,
     ),
 )
 
-private, postgres = settings.network, settings.postgres
+private = settings.network
 network = Network(
     "network",
     NetworkArgs(
@@ -64,7 +61,6 @@ backup_storage = BackupStorage(
         scope=scope,
         account_name=naming.name(NameScheme.storage_account),
         settings=settings.backup,
-        writer_principal_id=identities.workload_principal_id,
         protect=stateful,
         private_endpoint_only=private.private_storage,
     ),
@@ -88,7 +84,7 @@ if private.private_storage:
 
 # The other region's stack: this cluster and its cluster form one CNPG distributed topology.
 topology = None
-if settings.disaster_recovery:
+if settings.disaster_recovery and (stack_named_identity := identities.workload):
     from components.azure.peer_stack import PeerStack, PeerStackArgs
 
     topology = PeerStack(
@@ -96,7 +92,7 @@ if settings.disaster_recovery:
         PeerStackArgs(
             settings=settings,
             dr=settings.disaster_recovery,
-            reader_principal_id=identities.workload_principal_id,
+            reader_principal_id=stack_named_identity.principal_id,
             # The peer's archive through an endpoint in this network, named in this stack's zone.
             private_endpoint=blob_endpoint.another(naming.name(NameScheme.peer_blob_private_endpoint)) if blob_endpoint else None,
         ),
@@ -135,12 +131,11 @@ aks = AksCluster(
         protect=stateful,
     ),
 )
-rules = cluster_alert_rules(settings)  # evaluated in-cluster and by Azure Monitor alike
 if observability:
-    observability.connect_cluster(aks.cluster_id, aks.cluster_name, rules)
+    observability.connect_cluster(aks.cluster_id, aks.cluster_name)
 
 public_ip = None
-if settings.public_endpoint.enabled:
+if any(cluster.settings.public_endpoint.enabled for cluster in clusters.values()):
     from components.azure.public_ip import PublicIp, PublicIpArgs
 
     public_ip = PublicIp(
@@ -169,10 +164,40 @@ operators = Operators(
     "operators",
     OperatorsArgs(provider=access.provider, settings=settings.operators, alert_webhook_url=settings.alerting.webhook_url),
 )
-scrapers = operators.scrapers(azure_managed=settings.observability.azure_monitoring)
 
-endpoints = exposed_endpoints(settings, public_ip.public_address if public_ip else None, network.node_subnet_name)
-if endpoints.internal is not None:
+shared = SharedParts(
+    naming=naming,
+    identities=identities,
+    backup_storage=backup_storage,
+    provider=access.provider,
+    oidc_issuer_url=aks.oidc_issuer_url,
+    placement=Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint),
+    operators_ready=operators.database_ready,
+    scrapers=operators.scrapers(azure_managed=settings.observability.azure_monitoring),
+    node_subnet_name=network.node_subnet_name,
+    public_address=public_ip.public_address if public_ip else None,
+    observability=observability,
+    protect=stateful,
+    allow_replacement=settings.allow_database_replacement,
+)
+monitoring_cluster = stack_wide_monitoring_cluster(clusters)
+deployed = {
+    key: deploy_cluster(
+        cluster,
+        shared,
+        stack_wide_monitoring=key == monitoring_cluster,
+        topology=topology if cluster is stack_named else None,
+    )
+    for key, cluster in clusters.items()
+}
+
+private_dns_records = {
+    name: ip
+    for each in deployed.values()
+    if each.endpoints.internal is not None
+    for name, ip in each.endpoints.private_dns_records().items()
+}
+if private_dns_records:
     from components.azure.database_dns import DatabaseDns, DatabaseDnsArgs
 
     DatabaseDns(
@@ -182,79 +207,9 @@ if endpoints.internal is not None:
             zone_name=private.private_dns_zone,
             cluster_vnet_id=network.vnet_id,
             peer_vnet_ids=[peering.remote_vnet_id for peering in private.peerings],
-            a_records=endpoints.private_dns_records(),
-        ),
-    )
-placement = Placement(node_label=POSTGRES_NODE_LABEL, taint=aks.postgres_pool_taint)
-
-database = PostgresCluster(
-    "database",
-    PostgresClusterArgs(
-        provider=access.provider,
-        postgres=postgres,
-        backup=settings.backup,
-        identities=identities,
-        oidc_issuer_url=aks.oidc_issuer_url,
-        backup_target=BackupTarget(backup_storage.container_url, backup_storage.writer_role),
-        placement=placement,
-        endpoints=endpoints,
-        operators_ready=operators.database_ready,
-        protect=stateful,
-        allow_replacement=settings.allow_database_replacement,
-        topology=topology,
-        migration=settings.migration,
-        restoring=settings.restore.enabled,
-    ),
-)
-
-DatabaseNetworkPolicies(
-    "network-policies",
-    DatabaseNetworkPoliciesArgs(
-        provider=access.provider,
-        endpoints=endpoints,
-        cluster=database.ref.resource,
-        scrapers=scrapers,
-    ),
-)
-
-Backups("backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
-
-DatabaseMonitoring(
-    "database-monitoring",
-    DatabaseMonitoringArgs(cluster=database.ref, scrapers=scrapers, alert_rules=rules),
-)
-
-poolers = None
-if settings.pooler.enabled:
-    poolers = Poolers(
-        "poolers",
-        PoolersArgs(
-            cluster=database.ref,
-            settings=settings.pooler,
-            sizes=pool_sizes(settings),
-            database=postgres.database,
-            placement=placement,
-            endpoints=endpoints,
-            scrapers=scrapers,
+            a_records=private_dns_records,
         ),
     )
 
-if settings.restore.enabled:
-    from components.cluster.restore import RestoredCluster, RestoredClusterArgs
-
-    RestoredCluster(
-        "restore",
-        RestoredClusterArgs(
-            source=database,
-            postgres=postgres,
-            restore=settings.restore,
-            backup=settings.backup,
-            identities=identities,
-            oidc_issuer_url=aks.oidc_issuer_url,
-            placement=placement,
-        ),
-    )
-
-
-parts = StackParts(naming, identities, network, backup_storage, aks, access, operators, database, endpoints)
-export_outputs(settings, parts, public_ip=public_ip, observability=observability, poolers=poolers)
+parts = StackParts(naming, identities, network, backup_storage, aks, access, operators)
+export_outputs(settings, parts, deployed, public_ip=public_ip, observability=observability)

@@ -8,9 +8,13 @@ from typing import Any
 
 import pulumi
 
+# The stack output holding each platform database cluster's values by its name.
+CLUSTERS_OUTPUT = "clusters"
 
-def own_outputs(name: str, parent: pulumi.Resource) -> pulumi.Output[Mapping[str, Any]]:
-    """The outputs of this stack's last deployment (none on its first), through a StackReference to itself.
+
+def own_outputs(name: str, parent: pulumi.Resource, cluster: str | None = None) -> pulumi.Output[Mapping[str, Any]]:
+    """The outputs of this stack's last deployment (none on its first), through a StackReference to itself;
+    with ``cluster``, those of that database cluster (the ``clusters`` output's entry; none before it was added).
 
     Whatever waits for a check of them is registered only once the check has passed, so a refused change
     touches nothing.
@@ -20,4 +24,6 @@ def own_outputs(name: str, parent: pulumi.Resource) -> pulumi.Output[Mapping[str
         stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    return reference.outputs
+    if cluster is None:
+        return reference.outputs
+    return reference.outputs.apply(lambda outputs: (outputs or {}).get(CLUSTERS_OUTPUT, {}).get(cluster))

@@ -12,6 +12,7 @@ import copy
 import json
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
@@ -28,6 +29,7 @@ from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
 from settings.placeholders import placeholder_problems
+from settings.platform import ClientAccess, ClusterKey, ClusterSettings, merged_entry, platform_problems
 from settings.pooler import PoolerSettings, pooler_problems
 from settings.postgres import PostgresResources, PostgresSettings, PostgresStorage
 from settings.public_endpoint import PublicEndpointSettings
@@ -122,6 +124,19 @@ class Settings(SettingsModel):
     """Set: this stack and a peer stack in another region run one CNPG distributed topology (a primary and a replica cluster)."""
     migration: MigrationSettings | None = None
     """Set: the cluster is created by importing an existing PostgreSQL (first deployment only; README 'Migrating in')."""
+    clients: ClientAccess = ClientAccess()
+    """Application namespaces and client networks allowed to connect (with clusters: every cluster's default)."""
+    clusters: dict[ClusterKey, ClusterSettings] | None = None
+    """Set: the stack runs these database clusters, each its entry over the shared defaults (settings/platform.py)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _entries_over_defaults(cls, data: Any) -> Any:
+        entries = data.get("clusters") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            return data
+        merged = {key: merged_entry(key, entry, data) if isinstance(entry, dict) else entry for key, entry in entries.items()}
+        return {**data, "clusters": merged}
 
     @field_validator("zones")
     @classmethod
@@ -144,8 +159,6 @@ class Settings(SettingsModel):
                 problems.append(f"zones: {self.zones!r}, but prod spreads over 3 distinct zones")
             if self.aks.sku_tier == "Free":
                 problems.append("aks.skuTier: 'Free', but prod needs the Standard or Premium tier (uptime SLA)")
-            if self.postgres.instances < 3:
-                problems.append(f"postgres.instances: {self.postgres.instances}, but prod runs at least 3 instances")
             problems += self.aks.production_problems()
             problems += self.observability.production_problems()
         if self.aks.postgres_pool.min_count < len(self.zones):
@@ -153,13 +166,10 @@ class Settings(SettingsModel):
                 f"aks.postgresPool.minCount: {self.aks.postgres_pool.min_count}, but it must be at least the "
                 f"number of zones ({len(self.zones)}) so every zone has a PostgreSQL node"
             )
-        if self.aks.postgres_pool.max_count < self.postgres.instances:
-            problems.append(
-                f"aks.postgresPool.maxCount: {self.aks.postgres_pool.max_count}, but it must be at least "
-                f"postgres.instances ({self.postgres.instances})"
-            )
-        problems += self.restore.problems(self.postgres.cluster_name)
-        problems += self.network.problems(self.aks.node_ceiling(), poolers=self.pooler.enabled)
+        if self.clusters is None:
+            problems += self._cluster_problems(self)
+        else:
+            problems += self._platform_problems()
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
             archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
@@ -172,8 +182,6 @@ class Settings(SettingsModel):
                     "migration: set, but disasterRecovery.createdAs is 'replica': a replica cluster is created from the "
                     "peer's backups; import on the primary stack"
                 )
-        problems += capacity_problems(self)
-        problems += pooler_problems(self)
         problems += self.alerting.problems(
             prod=self.environment == "prod",
             azure_monitoring=self.observability.azure_monitoring,
@@ -183,15 +191,114 @@ class Settings(SettingsModel):
             raise ValueError("\n".join(problems))
         return self
 
+    @staticmethod
+    def _cluster_problems(view: Settings) -> list[str]:
+        """One database cluster's rules, on the stack as that cluster sees it (``database_clusters``)."""
+        problems = []
+        postgres = view.postgres
+        if view.environment == "prod" and postgres.instances < 3:
+            problems.append(f"postgres.instances: {postgres.instances}, but prod runs at least 3 instances")
+        if view.aks.postgres_pool.max_count < postgres.instances:
+            problems.append(
+                f"aks.postgresPool.maxCount: {view.aks.postgres_pool.max_count}, but it must be at least "
+                f"postgres.instances ({postgres.instances})"
+            )
+        problems += view.restore.problems(postgres.cluster_name)
+        problems += view.network.problems(view.aks.node_ceiling(), poolers=view.pooler.enabled)
+        problems += capacity_problems(view)
+        problems += pooler_problems(view)
+        return problems
+
+    def _platform_problems(self) -> list[str]:
+        """``clusters``: each cluster's rules under its key, then what the clusters would share."""
+        assert self.clusters is not None
+        problems = [
+            f"{section}: set, but with clusters {rule}"
+            for section, on, rule in (
+                ("publicEndpoint.enabled", self.public_endpoint.enabled, "each cluster opts in: clusters.<name>.publicEndpoint"),
+                (
+                    "network.internalEndpoint.enabled",
+                    self.network.internal_endpoint.enabled,
+                    "each cluster opts in: clusters.<name>.internalEndpoint",
+                ),
+                ("disasterRecovery", self.disaster_recovery is not None, "a disaster-recovery pair is not supported yet"),
+                ("migration", self.migration is not None, "an import is not supported yet"),
+            )
+            if on
+        ]
+        seen: set[str] = set()
+        for key, cluster in self.database_clusters().items():
+            for line in self._cluster_problems(cluster.settings):
+                # A cluster's own keys are named under its entry; the stack's (aks.*, network.*) as they are.
+                line = line.replace("network.internalEndpoint.", "internalEndpoint.")
+                line = f"clusters.{key}.{line}" if line.startswith(CLUSTER_KEYS) else line
+                if line not in seen:
+                    seen.add(line)
+                    problems.append(line)
+        problems += platform_problems(self.clusters, self.backup)
+        return problems
+
+    def database_clusters(self) -> dict[str, DatabaseCluster]:
+        """Every database cluster of the stack by name: the ``clusters`` entries, or the one cluster of a stack
+        without them (named by postgres.clusterName, under the one-cluster names)."""
+        if self.clusters is None:
+            only = ClusterSettings(
+                postgres=self.postgres,
+                backup=self.backup,
+                pooler=self.pooler,
+                restore=self.restore,
+                clients=self.clients,
+                public_endpoint=self.public_endpoint,
+                internal_endpoint=self.network.internal_endpoint,
+                stack_names=True,
+            )
+            return {self.postgres.cluster_name: DatabaseCluster(self.postgres.cluster_name, only, self)}
+        return {key: DatabaseCluster(key, cluster, self._as_seen_by(cluster)) for key, cluster in self.clusters.items()}
+
+    def _as_seen_by(self, cluster: ClusterSettings) -> Settings:
+        return self.model_copy(
+            update={
+                "postgres": cluster.postgres,
+                "backup": cluster.backup,
+                "pooler": cluster.pooler,
+                "restore": cluster.restore,
+                "clients": cluster.clients,
+                "public_endpoint": cluster.public_endpoint,
+                "network": self.network.model_copy(update={"internal_endpoint": cluster.internal_endpoint}),
+                "clusters": None,
+            }
+        )
+
     @property
     def names(self) -> NameScheme:
         return NameScheme(self.name_prefix)
+
+
+# The keys of a cluster's entry that problem lines start with.
+CLUSTER_KEYS = ("postgres.", "backup.", "pooler.", "restore.", "clients.", "publicEndpoint.", "internalEndpoint.")
+
+
+@dataclass(frozen=True)
+class DatabaseCluster:
+    """One database cluster of the platform."""
+
+    key: str
+    entry: ClusterSettings
+    # The stack settings as this cluster sees them: its postgres, backup, pooler, restore, clients and
+    # endpoints in place of the top-level ones, so every per-cluster rule and builder reads them as before.
+    settings: Settings
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of its Pulumi resource names: none under the one-cluster names (their URNs stay)."""
+        return "" if self.entry.stack_names else f"{self.key}-"
 
 
 # --------------------------------------------------------------------------- loading
 
 # Validation context: the stack being deployed (rules that name it, e.g. disasterRecovery.primary).
 STACK_CONTEXT = "stack"
+
 
 def production_stack_name(stack: str) -> bool:
     """Whether a stack's name says production: a part (split on '-', '_', '.', '/') is prod or production,

@@ -33,6 +33,10 @@ class NameScheme:
     def workload_identity(self, suffix: str) -> str:
         return f"mi-db-{self.prefix}-{suffix}"
 
+    def cluster_workload_identity(self, cluster: str, suffix: str) -> str:
+        """A platform database cluster's own workload identity (3-128 characters: fits any cluster name)."""
+        return f"mi-db-{self.prefix}-{cluster}-{suffix}"
+
     def storage_account(self, suffix: str) -> str:
         return f"{self.prefix.replace('-', '')}pgbak{suffix}"
 

@@ -50,6 +50,8 @@ PUBLIC_ENDPOINT_OUTPUTS = {"publicIpAddress", "publicFqdn"}
 
 def test_stack_outputs(shipped: StackRun) -> None:
     expected = EXPECTED_OUTPUTS | ({"grafanaEndpoint"} if shipped.stack == "prod" else PUBLIC_ENDPOINT_OUTPUTS)
+    # Every cluster's values by name, the one-cluster stack's too (plain), and its connection URIs (secret).
+    expected |= {"clusters", "clusterConnectionUris"}
     assert set(shipped.outputs) == expected
     # The kubeconfig holds only the server, its CA and a kubelogin user: not a secret.
     assert shipped.secret_outputs == {
@@ -59,6 +61,7 @@ def test_stack_outputs(shipped: StackRun) -> None:
         "pooledReadOnlyUri",
         "inClusterGrafanaAdminPassword",
         "applicationPassword",
+        "clusterConnectionUris",
     }
 
 

@@ -23,8 +23,14 @@ def test_every_stack_file_sets_every_top_level_setting() -> None:
 
     # A one-time import (migration) is set only for the first deployment of a stack that imports.
     every = {field.alias or name for name, field in Settings.model_fields.items()} - {"migration"}
-    # Only a disaster-recovery stack names the primary it follows.
-    for stack, expected in (("dev", every - {"disasterRecovery"}), ("prod", every - {"disasterRecovery"}), ("dr", every)):
+    # Only a disaster-recovery stack names the primary it follows; only the platform stack lists clusters.
+    one_cluster = every - {"clusters"}
+    for stack, expected in (
+        ("dev", one_cluster - {"disasterRecovery"}),
+        ("prod", one_cluster - {"disasterRecovery"}),
+        ("dr", one_cluster),
+        ("platform", every - {"disasterRecovery"}),
+    ):
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         keys = {key.removeprefix(f"{PROJECT}:") for key in config}
         assert keys == expected, (stack, keys ^ expected)

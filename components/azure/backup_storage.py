@@ -11,7 +11,12 @@ from components.azure.roles import BuiltInRole, assign_role
 from components.azure.scope import AzureScope
 from settings import BackupSettings
 
+# The one-cluster stack's container; a platform cluster's is backup_container_name(cluster).
 BACKUP_CONTAINER = "backups"
+
+
+def backup_container_name(cluster: str) -> str:
+    return f"{BACKUP_CONTAINER}-{cluster}"
 
 
 @dataclass(frozen=True)
@@ -19,24 +24,28 @@ class BackupStorageArgs:
     scope: AzureScope
     account_name: pulumi.Input[str]
     settings: BackupSettings
-    # The database workload identity: the only principal that may read and write backups.
-    writer_principal_id: pulumi.Input[str]
     protect: bool
     # Reached only through a private endpoint (BlobPrivateEndpoint): the public endpoint answers no network.
     private_endpoint_only: bool = False
 
 
+@dataclass(frozen=True)
+class BackupContainer:
+    """One database cluster's container: where it archives, and its identity's role on it (archiving fails until it exists)."""
+
+    name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    id: pulumi.Output[str]
+    writer_role: pulumi.Resource
+
+
 class BackupStorage(pulumi.ComponentResource):
     """StorageV2 account (ZRS, HTTPS/TLS 1.2, Entra ID only, no public blobs) with soft delete,
-    versioning and a ``backups`` container that only the workload identity can write, its blob
-    versions immutable for the retention window when the settings ask for it."""
+    versioning, and a container per database cluster (``container``) that only that cluster's workload
+    identity can write, its blob versions immutable for the retention window when the settings ask for it."""
 
     account_name: pulumi.Output[str]
     account_id: pulumi.Output[str]
-    container_name: pulumi.Output[str]
-    container_url: pulumi.Output[str]
-    container_id: pulumi.Output[str]
-    writer_role: pulumi.Resource
 
     def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:BackupStorage", name, None, opts)
@@ -105,11 +114,27 @@ class BackupStorage(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[blob_service]),
         )
+        self.account_name = account.name
+        self.account_id = account.id
+        self._name = name
+        self._args = args
+        self._account = account
+        self._blob_service = blob_service
+        self.register_outputs({"accountName": self.account_name})
+
+    def container(
+        self, cluster: str | None, container_name: str, writer_principal_id: pulumi.Input[str], backup: BackupSettings
+    ) -> BackupContainer:
+        """The blob container one database cluster archives to (immutable versions and retention from its
+        ``backup`` settings), and its identity's role on it, the only one it has on the account.
+        ``cluster`` None: the one-cluster stack's ``backups`` container, under its original names."""
+        name = self._name if cluster is None else f"{self._name}-{cluster}"
+        args, account, blob_service = self._args, self._account, self._blob_service
         container = storage.BlobContainer(
             f"{name}-container",
             resource_group_name=args.scope.resource_group_name,
             account_name=account.name,
-            container_name=BACKUP_CONTAINER,
+            container_name=container_name,
             public_access=storage.PublicAccess.NONE,
             immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(enabled=True)
             if backup.immutable_versions
@@ -140,18 +165,12 @@ class BackupStorage(pulumi.ComponentResource):
                 allow_protected_append_writes_all=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
             )
-        self.writer_role = assign_role(
+        writer_role = assign_role(
             f"{name}-writer",
             scope=container.id,
-            principal_id=args.writer_principal_id,
+            principal_id=writer_principal_id,
             role=BuiltInRole.STORAGE_BLOB_DATA_CONTRIBUTOR,
             parent=self,
         )
-        self.account_name = account.name
-        self.account_id = account.id
-        self.container_name = container.name
-        self.container_url = pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
-        self.container_id = container.id
-        self.register_outputs(
-            {"accountName": self.account_name, "containerName": self.container_name, "containerUrl": self.container_url}
-        )
+        url = pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
+        return BackupContainer(container.name, url, container.id, writer_role)

@@ -264,13 +264,9 @@ class Observability(pulumi.ComponentResource):
         )
         return group.id
 
-    def connect_cluster(
-        self, cluster_id: pulumi.Input[str], cluster_name: pulumi.Input[str], alert_rules: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Associate the cluster with the collection rules and evaluate its rule groups.
-
-        ``alert_rules``: Prometheus alerting rules for the cluster, routed to the action group.
-        """
+    def connect_cluster(self, cluster_id: pulumi.Input[str], cluster_name: pulumi.Input[str]) -> None:
+        """Associate the AKS cluster with the collection rules and evaluate the recording rules on its series."""
+        self._cluster_name = cluster_name
         links = [
             # "configurationAccessEndpoint" is the name AKS looks for when it fetches its metrics configuration.
             ("prometheus-endpoint", "configurationAccessEndpoint", {"data_collection_endpoint_id": self._prometheus_endpoint.id}),
@@ -285,32 +281,10 @@ class Observability(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
                 **target,
             )
-        self._rule_groups(cluster_name, alert_rules)
-
-    def _rule_groups(self, cluster_name: pulumi.Input[str], alert_rules: Sequence[Mapping[str, Any]]) -> None:
-        args = self._args
-
-        def rule_group(suffix: str, group_name: pulumi.Input[str], description: str, interval: str, rules: list) -> None:
-            alertsmanagement.PrometheusRuleGroup(
-                f"{self._name}-{suffix}",
-                resource_group_name=args.scope.resource_group_name,
-                rule_group_name=group_name,
-                location=args.scope.location,
-                description=description,
-                # One scope per group (the API's limit); clusterName keeps the rules to this cluster's series.
-                scopes=[self.monitor_workspace_id],
-                cluster_name=cluster_name,
-                enabled=True,
-                interval=interval,
-                rules=rules,
-                tags=dict(args.scope.tags),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-
         recording = json.loads(RECORDING_RULES_FILE.read_text(encoding="utf-8"))
         for group in recording["groups"]:
             prefix = group["namePrefix"]
-            rule_group(
+            self._rule_group(
                 f"{prefix.split('RecordingRules')[0].lower()}-recording-rules",
                 pulumi.Output.concat(prefix, cluster_name),
                 group["description"],
@@ -322,13 +296,38 @@ class Observability(pulumi.ComponentResource):
                     for rule in group["rules"]
                 ],
             )
+
+    def alert_on(self, database: str | None, alert_rules: Sequence[Mapping[str, Any]]) -> None:
+        """Evaluate one database cluster's Prometheus alerting rules, routed to the action group, in rule groups
+        of its own (``database`` None: the one-cluster stack's, under the names they always had), so adding a
+        cluster leaves every other's groups as they are. After ``connect_cluster``."""
+        resource = "database-alerts" if database is None else f"{database}-database-alerts"
+        of_database = "" if database is None else f"{database}-"
         # As many groups as the limit needs; the first keeps the name it always had.
         for index, start in enumerate(range(0, len(alert_rules), RULES_PER_GROUP), start=1):
             number = str(index) if index > 1 else ""
-            rule_group(
-                f"database-alerts{'-' + number if number else ''}",
-                pulumi.Output.concat(f"DatabaseAlerts{number}-", cluster_name),
-                "CloudNativePG cluster alerts" + (f" (part {number})" if number else ""),
+            self._rule_group(
+                f"{resource}{'-' + number if number else ''}",
+                pulumi.Output.concat(f"DatabaseAlerts{number}-{of_database}", self._cluster_name),
+                "CloudNativePG cluster alerts" + (f" ({database})" if database else "") + (f" (part {number})" if number else ""),
                 "PT1M",
                 [azure_alert_rule(rule, self.action_group_id) for rule in alert_rules[start : start + RULES_PER_GROUP]],
             )
+
+    def _rule_group(self, suffix: str, group_name: pulumi.Input[str], description: str, interval: str, rules: list) -> None:
+        args = self._args
+        alertsmanagement.PrometheusRuleGroup(
+            f"{self._name}-{suffix}",
+            resource_group_name=args.scope.resource_group_name,
+            rule_group_name=group_name,
+            location=args.scope.location,
+            description=description,
+            # One scope per group (the API's limit); clusterName keeps the rules to this AKS cluster's series.
+            scopes=[self.monitor_workspace_id],
+            cluster_name=self._cluster_name,
+            enabled=True,
+            interval=interval,
+            rules=rules,
+            tags=dict(args.scope.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

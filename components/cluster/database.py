@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.azure.identities import Identities, ServiceAccountRef
+from components.azure.identities import ServiceAccountRef, WorkloadIdentity
 from components.azure.peer_stack import Topology
 from components.builders.cluster_spec import (
     ClusterRef,
@@ -52,7 +52,8 @@ class PostgresClusterArgs:
     provider: k8s.Provider
     postgres: PostgresSettings
     backup: BackupSettings
-    identities: Identities
+    # The cluster's own workload identity (its container's only writer).
+    identity: WorkloadIdentity
     oidc_issuer_url: pulumi.Input[str]
     backup_target: BackupTarget
     placement: Placement
@@ -69,6 +70,8 @@ class PostgresClusterArgs:
     migration: MigrationSettings | None = None
     # restore.enabled: a restore cluster reads this cluster's archive folder.
     restoring: bool = False
+    # A platform cluster: its last deployment's values are under this key of the stack's clusters output.
+    deployed_key: str | None = None
 
 
 # barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
@@ -139,7 +142,7 @@ class PostgresCluster(pulumi.ComponentResource):
         # The names, the major and the volume sizes this stack deployed last time (none on its first
         # deployment), read back from its own outputs: the Namespace (and through it the Cluster) is
         # registered only after the check, so a refused rename, major change or shrink touches nothing.
-        deployed = own_outputs(f"{name}-deployed-names", self)
+        deployed = own_outputs(f"{name}-deployed-names", self, args.deployed_key)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
         plan = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
@@ -172,7 +175,7 @@ class PostgresCluster(pulumi.ComponentResource):
             opts=in_namespace,
         )
 
-        trust = args.identities.federate(
+        trust = args.identity.federate(
             federated_credential_name(postgres.namespace, postgres.cluster_name),
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(postgres.namespace, postgres.cluster_name),
@@ -180,7 +183,7 @@ class PostgresCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(depends_on=[namespace]),
         )
         # The restore drill reads the backups through its throwaway cluster's service account.
-        args.identities.federate(
+        args.identity.federate(
             federated_credential_name(postgres.namespace, drill_cluster_name(postgres.cluster_name)),
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(postgres.namespace, drill_cluster_name(postgres.cluster_name)),
@@ -252,7 +255,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 postgres.cluster_name,
                 postgres,
                 placement=args.placement,
-                workload_client_id=args.identities.workload_client_id,
+                workload_client_id=args.identity.client_id,
                 object_store=self.object_store_name,
                 archive_server_name=self.archive_server_name,
                 bootstrap=bootstrap,

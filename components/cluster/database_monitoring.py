@@ -88,6 +88,9 @@ class DatabaseMonitoringArgs:
     scrapers: Scrapers
     # The cluster's alert_rules(): the same rules the Azure Monitor rule groups evaluate.
     alert_rules: Sequence[Mapping[str, Any]]
+    # Also the stack's one Grafana dashboard (its cluster variable picks a cluster) and Azure's metrics
+    # settings: exactly one cluster's monitoring ships them.
+    stack_wide: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,7 @@ def alert_rules(
             "annotations": {"summary": summary, "description": description},
         }
 
-    used = (
-        f"1 - kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}}"
-    )
+    used = f"1 - kubelet_volume_stats_available_bytes{{{volumes}}} / kubelet_volume_stats_capacity_bytes{{{volumes}}}"
 
     def volume_used_alert(name: str, severity: str, expr: str, consequence: str) -> dict[str, Any]:
         return alert(
@@ -476,10 +477,10 @@ class DatabaseMonitoring(pulumi.ComponentResource):
             "selector": {"matchLabels": {"cnpg.io/cluster": cluster.name, **INSTANCE_POD_ROLE}},
             "podMetricsEndpoints": [{"port": METRICS_PORT, "relabelings": [ROLE_RELABELING]}],
         }
+        after = pulumi.ResourceOptions(
+            parent=self, provider=cluster.provider, depends_on=[cluster.resource, *(args.scrapers.prometheus_operator or [])]
+        )
         if args.scrapers.prometheus_operator is not None:
-            after = pulumi.ResourceOptions(
-                parent=self, provider=cluster.provider, depends_on=[cluster.resource, *args.scrapers.prometheus_operator]
-            )
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor",
                 api_version="monitoring.coreos.com/v1",
@@ -503,6 +504,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 },
                 opts=after,
             )
+        if args.scrapers.prometheus_operator is not None and args.stack_wide:
             # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from Grafana's namespace only.
             # The provider applies server-side, so no last-applied annotation copies the 125 kB.
             k8s.core.v1.ConfigMap(
@@ -525,6 +527,7 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 spec=pod_monitor_spec,
                 opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[cluster.resource]),
             )
+        if args.scrapers.azure_managed and args.stack_wide:
             # So that the alert rules' kube-state-metrics series reach the workspace (the add-on picks it up).
             k8s.core.v1.ConfigMap(
                 f"{name}-azure-metrics-settings",

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.azure.identities import Identities, ServiceAccountRef
+from components.azure.identities import ServiceAccountRef, WorkloadIdentity
 from components.builders.cluster_spec import (
     ClusterRef,
     Placement,
@@ -36,7 +36,8 @@ class RestoredClusterArgs:
     restore: RestoreSettings
     # The primary's schedule and retention; on-demand backups stay the primary's.
     backup: BackupSettings
-    identities: Identities
+    # The cluster's own workload identity (its container's only writer).
+    identity: WorkloadIdentity
     oidc_issuer_url: pulumi.Input[str]
     placement: Placement
 
@@ -86,7 +87,7 @@ class RestoredCluster(pulumi.ComponentResource):
         super().__init__("aks-postgres-ha:components:RestoredCluster", name, None, opts)
         origin = args.source
         source, restore = args.postgres, args.restore
-        trust = args.identities.federate(
+        trust = args.identity.federate(
             federated_credential_name(source.namespace, restore.cluster_name),
             issuer=args.oidc_issuer_url,
             service_account=ServiceAccountRef(source.namespace, restore.cluster_name),
@@ -115,7 +116,7 @@ class RestoredCluster(pulumi.ComponentResource):
                 restore.cluster_name,
                 source,
                 placement=args.placement,
-                workload_client_id=args.identities.workload_client_id,
+                workload_client_id=args.identity.client_id,
                 object_store=args.source.object_store_name,
                 bootstrap={"recovery": recovery},
                 external_clusters=[archive_source(RECOVERY_SOURCE, origin.object_store_name, origin.archive_server_name)],

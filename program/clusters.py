@@ -1,0 +1,163 @@
+"""One database cluster of the platform, wired from the shared parts: its identity, container, CNPG
+cluster, network policies, backups, monitoring, poolers and restore.
+
+Every resource a cluster adds is named with its ``resource_prefix`` (none for the one-cluster stack's,
+so those keep their URNs): adding a cluster adds only its own resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from components.azure.backup_storage import BACKUP_CONTAINER, BackupContainer, BackupStorage, backup_container_name
+from components.azure.identities import Identities, WorkloadIdentity
+from components.builders.cluster_spec import Placement
+from components.builders.endpoints import Endpoints, PublicAddress, exposed_endpoints
+from components.cluster.backups import Backups, BackupsArgs
+from components.cluster.database import BackupTarget, PostgresCluster, PostgresClusterArgs
+from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseMonitoringArgs, cluster_alert_rules
+from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
+from components.cluster.operators import Scrapers
+from components.cluster.poolers import Poolers, PoolersArgs
+from settings import DatabaseCluster
+from settings.pooler import pool_sizes
+
+if TYPE_CHECKING:  # types only: the optional features' modules load only where they are on
+    import pulumi_kubernetes as k8s
+
+    from components.azure.naming import Naming
+    from components.azure.observability import Observability
+    from components.azure.peer_stack import Topology
+
+
+@dataclass(frozen=True)
+class SharedParts:
+    """What every database cluster of the stack uses."""
+
+    naming: Naming
+    identities: Identities
+    backup_storage: BackupStorage
+    provider: k8s.Provider
+    oidc_issuer_url: pulumi.Output[str]
+    placement: Placement
+    operators_ready: Sequence[pulumi.Resource]
+    scrapers: Scrapers
+    node_subnet_name: str
+    public_address: PublicAddress | None
+    observability: Observability | None
+    protect: bool
+    allow_replacement: bool
+
+
+@dataclass(frozen=True)
+class DeployedCluster:
+    """One database cluster as deployed: what the outputs and the private DNS zone need."""
+
+    cluster: DatabaseCluster
+    identity: WorkloadIdentity
+    container: BackupContainer
+    database: PostgresCluster
+    endpoints: Endpoints
+    poolers: Poolers | None
+
+
+def deploy_cluster(
+    cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_monitoring: bool, topology: Topology | None = None
+) -> DeployedCluster:
+    """Register one database cluster. ``stack_wide_monitoring``: this cluster's monitoring also ships the
+    stack's Grafana dashboard and Azure's metrics settings (exactly one cluster's does)."""
+    settings, prefix = cluster.settings, cluster.resource_prefix
+    postgres = settings.postgres
+    own = not cluster.entry.stack_names
+    identity = (
+        shared.identities.for_cluster(
+            cluster.key, shared.naming.name(lambda scheme, suffix: scheme.cluster_workload_identity(cluster.key, suffix))
+        )
+        if own
+        else shared.identities.workload
+    )
+    assert identity is not None, "the one-cluster stack has the stack's workload identity"
+    container = shared.backup_storage.container(
+        cluster.key if own else None,
+        backup_container_name(cluster.key) if own else BACKUP_CONTAINER,
+        identity.principal_id,
+        settings.backup,
+    )
+    endpoints = exposed_endpoints(
+        settings, shared.public_address if settings.public_endpoint.enabled else None, shared.node_subnet_name
+    )
+    database = PostgresCluster(
+        f"{prefix}database",
+        PostgresClusterArgs(
+            provider=shared.provider,
+            postgres=postgres,
+            backup=settings.backup,
+            identity=identity,
+            oidc_issuer_url=shared.oidc_issuer_url,
+            backup_target=BackupTarget(container.url, container.writer_role),
+            placement=shared.placement,
+            endpoints=endpoints,
+            operators_ready=shared.operators_ready,
+            protect=shared.protect,
+            allow_replacement=shared.allow_replacement,
+            topology=topology,
+            migration=settings.migration,
+            restoring=settings.restore.enabled,
+            deployed_key=cluster.key if own else None,
+        ),
+    )
+    DatabaseNetworkPolicies(
+        f"{prefix}network-policies",
+        DatabaseNetworkPoliciesArgs(
+            provider=shared.provider, endpoints=endpoints, cluster=database.ref.resource, scrapers=shared.scrapers
+        ),
+    )
+    Backups(f"{prefix}backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
+    rules = cluster_alert_rules(settings)  # evaluated in-cluster and by Azure Monitor alike
+    if shared.observability:
+        shared.observability.alert_on(cluster.key if own else None, rules)
+    DatabaseMonitoring(
+        f"{prefix}database-monitoring",
+        DatabaseMonitoringArgs(
+            cluster=database.ref, scrapers=shared.scrapers, alert_rules=rules, stack_wide=stack_wide_monitoring
+        ),
+    )
+    poolers = None
+    if settings.pooler.enabled:
+        poolers = Poolers(
+            f"{prefix}poolers",
+            PoolersArgs(
+                cluster=database.ref,
+                settings=settings.pooler,
+                sizes=pool_sizes(settings),
+                database=postgres.database,
+                placement=shared.placement,
+                endpoints=endpoints,
+                scrapers=shared.scrapers,
+            ),
+        )
+    if settings.restore.enabled:
+        from components.cluster.restore import RestoredCluster, RestoredClusterArgs
+
+        RestoredCluster(
+            f"{prefix}restore",
+            RestoredClusterArgs(
+                source=database,
+                postgres=postgres,
+                restore=settings.restore,
+                backup=settings.backup,
+                identity=identity,
+                oidc_issuer_url=shared.oidc_issuer_url,
+                placement=shared.placement,
+            ),
+        )
+    return DeployedCluster(cluster, identity, container, database, endpoints, poolers)
+
+
+def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> str:
+    """The cluster whose monitoring ships the stack-wide objects: the one-cluster stack's, else the first."""
+    return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), next(iter(clusters)))
