@@ -2,6 +2,7 @@
 
 from aks_postgres_ha_policies.aks import AKS_POLICIES
 from aks_postgres_ha_policies.alert_routing import ALERT_ROUTING_POLICIES
+from aks_postgres_ha_policies.archive_isolation import ARCHIVE_ISOLATION_POLICIES
 from aks_postgres_ha_policies.backups import BACKUP_POLICIES
 from aks_postgres_ha_policies.cluster_access import CLUSTER_ACCESS_POLICIES
 from aks_postgres_ha_policies.cnpg import CNPG_POLICIES
@@ -33,6 +34,7 @@ PolicyPack(
         *AKS_POLICIES,
         *CLUSTER_ACCESS_POLICIES,
         *IDENTITY_POLICIES,
+        *ARCHIVE_ISOLATION_POLICIES,
         *NETWORK_POLICIES,
         *OPERATIONS_POLICIES,
         *PRIVATE_NETWORK_POLICIES,

@@ -32,7 +32,7 @@ from .resource_types import (
     USER_ASSIGNED_IDENTITY,
 )
 
-_BROAD_SCOPES = (
+BROAD_SCOPES = (
     (re.compile(r"^/*$"), "the tenant root"),
     (re.compile(r"^/subscriptions/[^/]+/*$", re.IGNORECASE), "a whole subscription"),
     (re.compile(r"^/providers/Microsoft\.Management/managementGroups/[^/]+/*$", re.IGNORECASE), "a management group"),
@@ -56,14 +56,25 @@ PRIVILEGED_ROLE_IDS = {
     "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
 }
 
-# Storage data-plane and account roles: whoever holds one works with storage, whatever the scope.
-_STORAGE_ROLE_IDS = (
-    "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
-    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
-    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",  # Storage Blob Data Reader
-    "17d1049b-9a84-46fb-8f53-869881c3d3ab",  # Storage Account Contributor
-    "81a9662b-bebf-436f-a333-f67b29880f12",  # Storage Account Key Operator Service Role
-)
+# Storage roles that reach blobs: the data-plane roles directly, the account roles through the
+# account keys (Storage Account Contributor can also turn shared-key access back on).
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+BLOB_DATA_ROLES = {
+    BLOB_DATA_READER: "Storage Blob Data Reader",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+}
+ACCOUNT_KEY_ROLES = {
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
+}
+# Whoever holds one of these works with storage, whatever the scope.
+_STORAGE_ROLE_IDS = (*BLOB_DATA_ROLES, *ACCOUNT_KEY_ROLES)
+
+
+def role_guid(role_definition_id: Any) -> str:
+    """The built-in role's GUID, lower case: the last segment of a roleDefinitionId ('' when unset or unknown)."""
+    return (text(role_definition_id) or "").rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 @for_types(ROLE_ASSIGNMENT)
@@ -71,7 +82,7 @@ def _narrow_scope(args: ResourceValidationArgs, report: Report) -> None:
     scope = text(lookup(args.props, "scope"))
     if scope is None:
         return
-    for pattern, breadth in _BROAD_SCOPES:
+    for pattern, breadth in BROAD_SCOPES:
         if pattern.match(scope.strip()):
             report(
                 f"{label(args.resource_type, args.name)}: scope '{scope}' is {breadth}; grant the role on the resource "
@@ -83,7 +94,7 @@ def _narrow_scope(args: ResourceValidationArgs, report: Report) -> None:
 def _no_privileged_role(args: ResourceValidationArgs, report: Report) -> None:
     role = text(lookup(args.props, "roleDefinitionId"))
     forbidden = {guid.lower() for guid in texts_setting(args, "forbiddenRoleIds", list(PRIVILEGED_ROLE_IDS))}
-    guid = (role or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    guid = role_guid(role)
     if guid in forbidden:
         name = PRIVILEGED_ROLE_IDS.get(guid, "a role the pack configuration forbids")
         report(
@@ -125,40 +136,52 @@ def _control_plane_users(
 
 def _is_storage_role(assignment: PolicyResource, props: dict[str, Any]) -> bool:
     scope = text(props.get("scope")) or ""
-    role = (text(props.get("roleDefinitionId")) or "").lower()
     return (
         "/providers/microsoft.storage/" in scope.lower()
         or depends_on_type(assignment, "scope", STORAGE_ACCOUNT)
         or depends_on_type(assignment, "scope", BLOB_CONTAINER)
-        or any(role.endswith(role_id) for role_id in _STORAGE_ROLE_IDS)
+        or role_guid(props.get("roleDefinitionId")) in _STORAGE_ROLE_IDS
     )
 
 
+# Correlation runs on property dependencies first: they are known in every preview, while identity IDs
+# and principal IDs are outputs that a first preview cannot know.
+
+
+def trusted_by(credential: PolicyResource, identity: PolicyResource, props: Mapping[str, dict[str, Any]]) -> bool:
+    """Whether a FederatedIdentityCredential sits on ``identity``: by dependency, else by name and resource group."""
+    credential_props, own = props[credential.urn], props[identity.urn]
+    trusted_name = text(credential_props.get("resourceName"))
+    by_name = (
+        trusted_name is not None
+        and trusted_name == _identity_name(own)
+        and text(credential_props.get("resourceGroupName")) == text(own.get("resourceGroupName"))
+    )
+    return depends_through(credential, "resourceName", identity) or by_name
+
+
+def granted_to(assignment: PolicyResource, identity: PolicyResource, props: Mapping[str, dict[str, Any]]) -> bool:
+    """Whether a RoleAssignment's principal is ``identity``: by dependency, else by its known principalId output."""
+    principal = text(props[assignment.urn].get("principalId"))
+    by_value = principal is not None and principal == text(props[identity.urn].get("principalId"))
+    return depends_through(assignment, "principalId", identity) or by_value
+
+
 def _workload_uses(identity: PolicyResource, props: Mapping[str, dict[str, Any]], resources: list[PolicyResource]) -> list[str]:
-    own = props[identity.urn]
-    uses = []
-    for credential in of_type(resources, FEDERATED_IDENTITY_CREDENTIAL):
-        credential_props = props[credential.urn]
-        trusted_name = text(credential_props.get("resourceName"))
-        by_name = (
-            trusted_name is not None
-            and trusted_name == _identity_name(own)
-            and text(credential_props.get("resourceGroupName")) == text(own.get("resourceGroupName"))
-        )
-        if depends_through(credential, "resourceName", identity) or by_name:
-            uses.append(f"trusted by {label(credential.resource_type, credential.name)}")
-    for assignment in of_type(resources, ROLE_ASSIGNMENT):
-        assignment_props = props[assignment.urn]
-        principal = text(assignment_props.get("principalId"))
-        by_value = principal is not None and principal == text(own.get("principalId"))
-        if (depends_through(assignment, "principalId", identity) or by_value) and _is_storage_role(assignment, assignment_props):
-            uses.append(f"granted storage access by {label(assignment.resource_type, assignment.name)}")
+    uses = [
+        f"trusted by {label(credential.resource_type, credential.name)}"
+        for credential in of_type(resources, FEDERATED_IDENTITY_CREDENTIAL)
+        if trusted_by(credential, identity, props)
+    ]
+    uses += [
+        f"granted storage access by {label(assignment.resource_type, assignment.name)}"
+        for assignment in of_type(resources, ROLE_ASSIGNMENT)
+        if granted_to(assignment, identity, props) and _is_storage_role(assignment, props[assignment.urn])
+    ]
     return uses
 
 
 def _validate_separation(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    # Correlation runs on property dependencies first: they are known in every preview, while
-    # identity IDs and principal IDs are outputs that a first preview cannot know.
     props = {resource.urn: plain(resource.props) for resource in args.resources}
     clusters = of_type(args.resources, MANAGED_CLUSTER)
     for identity in of_type(args.resources, USER_ASSIGNED_IDENTITY):

@@ -2,6 +2,7 @@
 
 from typing import Final
 
+RESOURCE_GROUP: Final = "azure-native:resources:ResourceGroup"
 STORAGE_ACCOUNT: Final = "azure-native:storage:StorageAccount"
 BLOB_SERVICE_PROPERTIES: Final = "azure-native:storage:BlobServiceProperties"
 BLOB_CONTAINER: Final = "azure-native:storage:BlobContainer"

@@ -61,6 +61,8 @@ MANDATORY_POLICIES = {
     "grafana-api-keys-disabled",
     "images-from-allowed-registries",
     "images-pinned-by-digest",
+    # Issue 19: many clusters per AKS, one archive each.
+    "cluster-archive-isolation",
 }
 
 

@@ -128,6 +128,15 @@ def _prepend_hba(line: str, path: tuple[str, ...]) -> Mutation:
     return mutate
 
 
+def _scope_in_group(suffix: str) -> Mutation:
+    """The scope moved up to the assignment's resource group, plus ``suffix`` (a resource in that group)."""
+
+    def mutate(inputs: Inputs) -> None:
+        inputs["scope"] = inputs["scope"].split("/providers/", 1)[0] + suffix
+
+    return mutate
+
+
 def _role(name: str) -> Mutation:
     def mutate(inputs: Inputs) -> None:
         inputs["roleDefinitionId"] = inputs["roleDefinitionId"].rsplit("/", 1)[0] + "/" + ROLE_IDS[name]
@@ -271,6 +280,22 @@ CASES: dict[str, tuple[Callable[[Registration], bool], Mutation, str]] = {
         _of_type(CREDENTIAL, "-drill"),
         _set("audiences", ["api://other"]),
         "cnpg-federated-credentials",
+    ),
+    # One archive per cluster (the scope keeps its dependency on the container: the value decides)
+    "backup writer on the whole storage account": (
+        _of_type(ROLE_ASSIGNMENT, "backup-storage-writer"),
+        _scope_in_group("/providers/Microsoft.Storage/storageAccounts/cnpgpgbak"),
+        "cluster-archive-isolation",
+    ),
+    "backup writer on the resource group": (
+        _of_type(ROLE_ASSIGNMENT, "backup-storage-writer"),
+        _scope_in_group(""),
+        "cluster-archive-isolation",
+    ),
+    "drill credential trusted from another namespace": (
+        _of_type(CREDENTIAL, "-drill"),
+        _set("subject", "system:serviceaccount:cnpg-orders:pg-primary-drill"),
+        "cluster-archive-isolation",
     ),
     # Privileged roles, at resource-group and resource scope
     "Owner on the resource group": (
