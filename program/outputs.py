@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components.builders.endpoints import Endpoints
-from components.cluster.major_upgrade import DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
+from components.cluster.major_upgrade import DEPLOYED_IMAGE_OUTPUT, DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
@@ -88,8 +88,9 @@ def export_outputs(
     pulumi.export("location", settings.location)
     pulumi.export("namePrefix", settings.name_prefix)
     # Also read back by this stack's next deployment (components/cluster/major_upgrade.py): the major the
-    # cluster runs once Ready, and the folder it archives to.
+    # cluster runs once Ready, its image (kept in the ImageCatalog during an upgrade), and the folder it archives to.
     pulumi.export(DEPLOYED_MAJOR_OUTPUT, database.running_major)
+    pulumi.export(DEPLOYED_IMAGE_OUTPUT, database.running_image)
     pulumi.export("backupContainerId", parts.backup_storage.container_id)
     pulumi.export("backupStorageAccountId", parts.backup_storage.account_id)
     pulumi.export("backupStoragePrivate", settings.network.private_storage)

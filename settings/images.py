@@ -1,8 +1,10 @@
-"""Every container image the platform runs, pinned by digest in one place (the PostgreSQL image aside,
-which the stack file pins: postgres.image). One line per image and release, so a minor update is one
-changed digest (and a new release one new line); components/cluster/operators.py passes each through its
-chart's own digest value. tests/test_pinned_images.py checks that the render runs exactly these, and
-tests/policies/test_policy_images.py that no rendered chart object runs an image without a digest.
+"""Every container image the platform runs, pinned by digest in one place. One line per image and release,
+so a minor update is one changed digest (and a new release one new line); components/cluster/operators.py
+passes each through its chart's own digest value. PostgreSQL's is the default of postgres.image, which a
+stack file may set; the program lists it in the database namespace's ImageCatalog, which the Cluster
+takes its image from (components/builders/image_catalog.py). tests/test_pinned_images.py checks that the
+render runs exactly these, and tests/policies/test_policy_images.py that no rendered chart object runs an
+image without a digest.
 
 Digests come from outside this repository (no registry is reachable from the offline render): each is
 the multi-arch index digest public projects pin for that exact tag (the comment says which agree);
@@ -10,6 +12,13 @@ re-check one before pinning it with `crane digest <image>` or `docker buildx ima
 """
 
 from __future__ import annotations
+
+# PostgreSQL (postgres.image's default): a build-timestamped tag of CNPG's image catalog with its digest
+# (plain tags are rebuilt weekly). The stacks set it too; a minor update changes tag and digest there.
+POSTGRES_IMAGE = (
+    "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+    "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
+)
 
 # PgBouncer of the CNPG Poolers (Pooler spec.pgbouncer.image). CloudNativePG 1.30's default is 1.25.1
 # (pkg/versions/versions.go), which CVE-2026-6664 to -6668 affect; 1.25.2 fixes them. The tag is rebuilt,

@@ -23,11 +23,13 @@ from components.builders.cluster_spec import (
     recovery_bootstrap,
 )
 from components.builders.endpoints import Endpoints
+from components.builders.image_catalog import catalog_spec, image_catalog, image_catalog_name
 from components.builders.migration import CA_KEY, PASSWORD_KEY, import_bootstrap, import_source, source_secret_name
 from components.builders.pod_security import pod_security_labels
 from components.cluster.major_upgrade import (
     ArchivePlan,
     archive_plan,
+    catalog_images,
     first_backup_name,
     major_refusal,
     pre_upgrade_backup_name,
@@ -130,6 +132,9 @@ class PostgresCluster(pulumi.ComponentResource):
     archive_server_name: pulumi.Output[str]
     # The major the cluster runs: known once the Cluster is Ready on it (a failed upgrade leaves the last one).
     running_major: pulumi.Output[int]
+    running_image: pulumi.Output[str]
+    # The namespace's ImageCatalog the Cluster (and a restore or drill cluster of it) takes its image from.
+    image_catalog_name: str
     app_password: pulumi.Output[str]
     app_secret_name: str
 
@@ -154,6 +159,16 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
+        self.image_catalog_name = image_catalog_name(postgres.cluster_name)
+        catalog = image_catalog(
+            f"{name}-image-catalog",
+            name=self.image_catalog_name,
+            namespace=postgres.namespace,
+            spec=plan.apply(lambda planned: catalog_spec(catalog_images(planned, postgres))),
+            provider=args.provider,
+            parent=self,
+            depends_on=[namespace],
+        )
 
         peer_app_password = topology.peer_app_password if topology else None
         self.app_password = (
@@ -209,7 +224,8 @@ class PostgresCluster(pulumi.ComponentResource):
             }
         }
         external_clusters: list[dict[str, Any]] = []
-        prerequisites: list[pulumi.Resource] = [app_secret]  # besides the namespace, operators and stores
+        # Besides the namespace, operators and stores; the catalog lists the image the Cluster names by major.
+        prerequisites: list[pulumi.Resource] = [app_secret, catalog]
         if postgres.storage.premium_v2:
             prerequisites.append(self._premium_v2_storage_class(f"{name}-premium-v2", postgres.storage.premium_v2, in_namespace))
         if args.migration:
@@ -251,6 +267,7 @@ class PostgresCluster(pulumi.ComponentResource):
             spec=cluster_spec(
                 postgres.cluster_name,
                 postgres,
+                image_catalog=self.image_catalog_name,
                 placement=args.placement,
                 workload_client_id=args.identities.workload_client_id,
                 object_store=self.object_store_name,
@@ -269,6 +286,7 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.running_major = cluster.id.apply(lambda _: postgres.major_version)
+        self.running_image = cluster.id.apply(lambda _: postgres.image)
         plan.apply(lambda planned: self._first_backup_after_upgrade(name, planned, args, cluster))
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
 
