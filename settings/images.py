@@ -69,8 +69,10 @@ CERT_MANAGER_DIGESTS = {
 # v0.34.0, the Thanos base image v0.42.4, kube-state-metrics v2.20.0, Grafana 13.2.0). A homelab's audit
 # of these releases records the multi-arch index digests of the first five with their amd64 children;
 # Prometheus's and Alertmanager's are also pinned by about ten other files each, Grafana's by ten, Thanos's
-# by one. Not pinned, for want of a public digest of the exact tag: Grafana's k8s-sidecar 2.10.1 and the
-# admission webhook's kube-webhook-certgen 1.8.7 (tests/policies/test_policy_images.py lists them).
+# by one. Grafana's dashboard sidecar k8s-sidecar 2.10.1 (grafana values sidecar.image): three
+# public files pin this digest, one of them a verified image lock of quay.io/kiwigrid/k8s-sidecar:2.10.1
+# that also pins the Thanos digest above. Not pinned, for want of a public digest of the exact tag: the
+# admission webhook's kube-webhook-certgen 1.8.7 (tests/policies/test_policy_images.py lists it).
 KUBE_PROMETHEUS_STACK_DIGESTS = {
     "88.5.3": {
         "prometheus-operator": "sha256:e52bb28fd41c98dd407c7a8cba8bdcfe7eabd7447e250afaf1fe7bb816dedbff",
@@ -80,6 +82,7 @@ KUBE_PROMETHEUS_STACK_DIGESTS = {
         "thanos": "sha256:b567818fe608067eb0f1d7c2c4fe361e7ad83c8a256234c97685f1d0bf670cc8",
         "kube-state-metrics": "sha256:42cfe3723a5f058171c627537fb57a3ea0f26e4380fa18555a95cb1a1b4cfc5b",
         "grafana": "sha256:3fd54ae1214669f8355f065ec9f6445d5279a3d77095ab048ca045685272429b",
+        "k8s-sidecar": "sha256:7eac5c4fed714a18d038fc9fea57d8744d113367935dac0ea4eb6a87cef704a3",
     },
 }
 
