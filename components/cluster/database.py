@@ -167,7 +167,8 @@ class PostgresCluster(pulumi.ComponentResource):
             spec=plan.apply(lambda planned: catalog_spec(catalog_images(planned, postgres))),
             provider=args.provider,
             parent=self,
-            depends_on=[namespace],
+            # The CNPG chart installs the ImageCatalog CRD.
+            depends_on=[namespace, *args.operators_ready],
         )
 
         peer_app_password = topology.peer_app_password if topology else None
