@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.cluster.major_upgrade import DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
+from components.cluster.major_upgrade import DEPLOYED_IMAGE_OUTPUT, DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
 from components.deployed import CLUSTERS_OUTPUT
 from program.clusters import DeployedCluster
 from settings import Settings
@@ -113,6 +113,8 @@ def _cluster_values(deployed: DeployedCluster) -> dict[str, Any]:
         "backupContainerId": deployed.container.id,
         "backupDestinationPath": database.destination_path,
         DEPLOYED_MAJOR_OUTPUT: database.running_major,
+        # The image it runs once Ready: an upgrade's catalog lists it beside the new major's.
+        DEPLOYED_IMAGE_OUTPUT: database.running_image,
         DEPLOYED_SERVER_NAME_OUTPUT: database.archive_server_name,
         **database.deployed_names,
         DEPLOYED_STORAGE_OUTPUT: postgres.storage.deployed(),

@@ -1,8 +1,10 @@
-"""Every container image the platform runs, pinned by digest in one place (the PostgreSQL image aside,
-which the stack file pins: postgres.image). One line per image and release, so a minor update is one
-changed digest (and a new release one new line); components/cluster/operators.py passes each through its
-chart's own digest value. tests/test_pinned_images.py checks that the render runs exactly these, and
-tests/policies/test_policy_images.py that no rendered chart object runs an image without a digest.
+"""Every container image the platform runs, pinned by digest in one place. One line per image and release,
+so a minor update is one changed digest (and a new release one new line); components/cluster/operators.py
+passes each through its chart's own digest value. PostgreSQL's is the default of postgres.image, which a
+stack file may set; the program lists it in the database namespace's ImageCatalog, which the Cluster
+takes its image from (components/builders/image_catalog.py). tests/test_pinned_images.py checks that the
+render runs exactly these, and tests/policies/test_policy_images.py that no rendered chart object runs an
+image without a digest.
 
 Digests come from outside this repository (no registry is reachable from the offline render): each is
 the multi-arch index digest public projects pin for that exact tag (the comment says which agree);
@@ -10,6 +12,13 @@ re-check one before pinning it with `crane digest <image>` or `docker buildx ima
 """
 
 from __future__ import annotations
+
+# PostgreSQL (postgres.image's default): a build-timestamped tag of CNPG's image catalog with its digest
+# (plain tags are rebuilt weekly). The stacks set it too; a minor update changes tag and digest there.
+POSTGRES_IMAGE = (
+    "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+    "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
+)
 
 # PgBouncer of the CNPG Poolers (Pooler spec.pgbouncer.image). CloudNativePG 1.30's default is 1.25.1
 # (pkg/versions/versions.go), which CVE-2026-6664 to -6668 affect; 1.25.2 fixes them. The tag is rebuilt,
@@ -60,8 +69,10 @@ CERT_MANAGER_DIGESTS = {
 # v0.34.0, the Thanos base image v0.42.4, kube-state-metrics v2.20.0, Grafana 13.2.0). A homelab's audit
 # of these releases records the multi-arch index digests of the first five with their amd64 children;
 # Prometheus's and Alertmanager's are also pinned by about ten other files each, Grafana's by ten, Thanos's
-# by one. Not pinned, for want of a public digest of the exact tag: Grafana's k8s-sidecar 2.10.1 and the
-# admission webhook's kube-webhook-certgen 1.8.7 (tests/policies/test_policy_images.py lists them).
+# by one. Grafana's dashboard sidecar k8s-sidecar 2.10.1 (grafana values sidecar.image): three
+# public files pin this digest, one of them a verified image lock of quay.io/kiwigrid/k8s-sidecar:2.10.1
+# that also pins the Thanos digest above. Not pinned, for want of a public digest of the exact tag: the
+# admission webhook's kube-webhook-certgen 1.8.7 (tests/policies/test_policy_images.py lists it).
 KUBE_PROMETHEUS_STACK_DIGESTS = {
     "88.5.3": {
         "prometheus-operator": "sha256:e52bb28fd41c98dd407c7a8cba8bdcfe7eabd7447e250afaf1fe7bb816dedbff",
@@ -71,6 +82,7 @@ KUBE_PROMETHEUS_STACK_DIGESTS = {
         "thanos": "sha256:b567818fe608067eb0f1d7c2c4fe361e7ad83c8a256234c97685f1d0bf670cc8",
         "kube-state-metrics": "sha256:42cfe3723a5f058171c627537fb57a3ea0f26e4380fa18555a95cb1a1b4cfc5b",
         "grafana": "sha256:3fd54ae1214669f8355f065ec9f6445d5279a3d77095ab048ca045685272429b",
+        "k8s-sidecar": "sha256:7eac5c4fed714a18d038fc9fea57d8744d113367935dac0ea4eb6a87cef704a3",
     },
 }
 

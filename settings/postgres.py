@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from settings.images import POSTGRES_IMAGE
 from settings.operators import OPERATOR_NAMESPACES
 from settings.rules import (
     CnpgClusterName,
@@ -146,11 +147,9 @@ class PostgresSettings(SettingsModel):
     """CNPG Cluster name (also its service account and backup server name)."""
     instances: int = Field(default=3, ge=1, le=9)
     """PostgreSQL instances (1 primary + standbys); prod needs at least 3."""
-    image: PostgresImage = (
-        "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
-        "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
-    )
-    """PostgreSQL image pinned by digest (a timestamped tag may precede it), standard or minimal; a higher major upgrades."""
+    image: PostgresImage = POSTGRES_IMAGE
+    """PostgreSQL image pinned by digest (a timestamped tag may precede it), standard or minimal, listed in the Cluster's
+    ImageCatalog; a higher major upgrades."""
     database: DatabaseName = "appdb"
     """Application database created by initdb (not postgres, template0 or template1)."""
     owner: RoleName = "app"

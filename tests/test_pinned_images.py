@@ -81,5 +81,5 @@ def test_the_render_runs_every_pinned_operator_digest(shipped: StackRun) -> None
         ),
         *(f"@{digest}" for digest in KUBE_PROMETHEUS_STACK_DIGESTS[monitoring].values()),
     }
-    assert len(wanted) == 14
+    assert len(wanted) == 15
     assert sorted(reference for reference in wanted if reference not in rendered) == []

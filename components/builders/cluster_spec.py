@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.builders.image_catalog import image_catalog_ref
 from components.builders.priorities import INSTANCES
 from settings import PostgresSettings
 from sizing.postgres_parameters import MIB, PG_HBA, setting_bytes
@@ -166,6 +167,7 @@ def cluster_spec(
     name: str,
     postgres: PostgresSettings,
     *,
+    image_catalog: str,
     placement: Placement,
     workload_client_id: pulumi.Input[str],
     object_store: str,
@@ -177,7 +179,8 @@ def cluster_spec(
     replica: dict[str, Any] | None = None,
     volume_snapshot_class: str | None = None,
 ) -> dict[str, Any]:
-    """``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
+    """``image_catalog``: the namespace's ImageCatalog listing ``postgres.image`` for its major.
+    ``archive_server_name``: the folder under the ObjectStore's path this cluster archives to
     (the plugin's serverName); the cluster's name unless given. ``replica``: ``spec.replica`` of a
     replica cluster (its source is one of ``external_clusters``). ``volume_snapshot_class``: set, the
     cluster also takes volume-snapshot base backups with that VolumeSnapshotClass."""
@@ -196,7 +199,8 @@ def cluster_spec(
         affinity["tolerations"] = [{"key": key, "operator": "Equal", "value": value, "effect": effect}]
     spec: dict[str, Any] = {
         "instances": postgres.instances,
-        "imageName": postgres.image,
+        # The image of this major from the catalog; a higher major than the data's is CNPG's in-place upgrade.
+        "imageCatalogRef": image_catalog_ref(image_catalog, postgres.major_version),
         "primaryUpdateStrategy": "unsupervised",
         # Rolling updates promote an up-to-date replica instead of restarting the primary in place.
         "primaryUpdateMethod": "switchover",

@@ -23,11 +23,13 @@ from components.builders.cluster_spec import (
     recovery_bootstrap,
 )
 from components.builders.endpoints import Endpoints
+from components.builders.image_catalog import catalog_spec, image_catalog, image_catalog_name
 from components.builders.migration import CA_KEY, PASSWORD_KEY, import_bootstrap, import_source, source_secret_name
 from components.builders.pod_security import pod_security_labels
 from components.cluster.major_upgrade import (
     ArchivePlan,
     archive_plan,
+    catalog_images,
     first_backup_name,
     major_refusal,
     pre_upgrade_backup_name,
@@ -133,6 +135,9 @@ class PostgresCluster(pulumi.ComponentResource):
     archive_server_name: pulumi.Output[str]
     # The major the cluster runs: known once the Cluster is Ready on it (a failed upgrade leaves the last one).
     running_major: pulumi.Output[int]
+    running_image: pulumi.Output[str]
+    # The namespace's ImageCatalog the Cluster (and a restore or drill cluster of it) takes its image from.
+    image_catalog_name: str
     app_password: pulumi.Output[str]
     app_secret_name: str
 
@@ -157,6 +162,17 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
+        self.image_catalog_name = image_catalog_name(postgres.cluster_name)
+        catalog = image_catalog(
+            f"{name}-image-catalog",
+            name=self.image_catalog_name,
+            namespace=postgres.namespace,
+            spec=plan.apply(lambda planned: catalog_spec(catalog_images(planned, postgres))),
+            provider=args.provider,
+            parent=self,
+            # The CNPG chart installs the ImageCatalog CRD.
+            depends_on=[namespace, *args.operators_ready],
+        )
 
         peer_app_password = topology.peer_app_password if topology else None
         self.app_password = (
@@ -212,7 +228,8 @@ class PostgresCluster(pulumi.ComponentResource):
             }
         }
         external_clusters: list[dict[str, Any]] = []
-        prerequisites: list[pulumi.Resource] = [app_secret]  # besides the namespace, operators and stores
+        # Besides the namespace, operators and stores; the catalog lists the image the Cluster names by major.
+        prerequisites: list[pulumi.Resource] = [app_secret, catalog]
         if postgres.storage.premium_v2:
             prerequisites.append(self._premium_v2_storage_class(f"{name}-premium-v2", postgres.storage.premium_v2, in_namespace))
         if args.migration:
@@ -254,6 +271,7 @@ class PostgresCluster(pulumi.ComponentResource):
             spec=cluster_spec(
                 postgres.cluster_name,
                 postgres,
+                image_catalog=self.image_catalog_name,
                 placement=args.placement,
                 workload_client_id=args.identity.client_id,
                 object_store=self.object_store_name,
@@ -267,11 +285,13 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
             provider=args.provider,
             parent=self,
-            depends_on=[namespace, *args.operators_ready, *prerequisites, *stores, trust, args.backup_target.writer_role],
+            # The stores wait for the namespace, the operators, the trust and the writer role: so does the Cluster.
+            depends_on=[*prerequisites, *stores],
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
         self.running_major = cluster.id.apply(lambda _: postgres.major_version)
+        self.running_image = cluster.id.apply(lambda _: postgres.image)
         plan.apply(lambda planned: self._first_backup_after_upgrade(name, planned, args, cluster))
         self.register_outputs({"clusterName": postgres.cluster_name, "objectStore": self.object_store_name})
 

@@ -1,10 +1,11 @@
 """PostgreSQL major-version upgrades: a change of ``postgres.image`` to a higher major.
 
-CloudNativePG upgrades in place when a Cluster's image names a higher major (cloudnative-pg v1.30.0
-docs/src/postgres_upgrades.md, pkg/reconciler/majorupgrade): it stops every instance, runs
+CloudNativePG upgrades in place when a Cluster's ``imageCatalogRef.major`` is higher than its data's
+(cloudnative-pg v1.30.0 docs/src/postgres_upgrades.md, internal/controller/cluster_image.go reconcileImage,
+pkg/reconciler/majorupgrade): it stops every instance, runs
 ``pg_upgrade --link`` in a Job on the primary's volume, starts the primary on the new major and
 re-clones the replicas. Its webhook (internal/webhook/v1/cluster_webhook.go validateImageChange)
-refuses a lower major than the data's and an upgrade to a major below 16.
+refuses a lower major than the data's and an upgrade to a major below 16 (on ``imageCatalogRef.major``).
 
 The program adds what upstream advises around it:
 
@@ -15,7 +16,10 @@ The program adds what upstream advises around it:
 - a backup first: an on-demand ``Backup`` named for the upgrade, which Pulumi awaits until it is
   completed before the Cluster gets the new image; a backup that fails stops the deployment there;
 - a base backup in the new folder once the upgraded cluster is Ready (the pre-upgrade backups and WAL
-  cannot recover to a point after the upgrade).
+  cannot recover to a point after the upgrade);
+- the deployed major's image stays in the ImageCatalog until the Cluster moves to the new major: CNPG
+  resolves the Cluster's major in the catalog on every reconciliation and stops reconciling it (no
+  failover either) while the catalog lacks it, which the hours of the pre-upgrade backup must not risk.
 
 The deployed major and folder are read back from the stack's own outputs, as the rename guard
 reads the deployed names. A stack keeps the folder it archives to today until its next major change.
@@ -33,10 +37,12 @@ import pulumi_kubernetes as k8s
 from components.cluster.backups import backup_method
 from settings import PostgresSettings
 from settings.disaster_recovery import PAIR_UPGRADE_ORDER
+from settings.rules import postgres_major
 
 # Stack outputs (program/outputs.py) the next deployment reads back.
 DEPLOYED_MAJOR_OUTPUT = "postgresMajorVersion"
 DEPLOYED_SERVER_NAME_OUTPUT = "backupServerName"
+DEPLOYED_IMAGE_OUTPUT = "postgresImage"
 # cluster_webhook.go validateImageChange: "major upgrades are only supported to version 16 or higher".
 MIN_UPGRADE_TARGET = 16
 # A base backup of a large database takes hours; Pulumi fails the update when it is not completed by then.
@@ -61,10 +67,13 @@ def first_backup_name(cluster_name: str, major: int) -> str:
 
 @dataclass(frozen=True)
 class ArchivePlan:
-    """The folder the cluster archives to; ``upgrade_from``: the deployed major when this deployment upgrades it."""
+    """The folder the cluster archives to; ``upgrade_from``: the deployed major when this deployment upgrades it,
+    and ``upgrade_from_image`` its image, when the stack recorded it (a stack deployed before the ImageCatalog did not,
+    and its Cluster does not read the catalog yet)."""
 
     server_name: str
     upgrade_from: int | None = None
+    upgrade_from_image: str | None = None
 
 
 def _deployed_major(deployed: Mapping[str, Any]) -> int | None:
@@ -113,7 +122,20 @@ def archive_plan(deployed: Mapping[str, Any] | None, postgres: PostgresSettings,
         return ArchivePlan(postgres.cluster_name)
     if running == postgres.major_version:
         return ArchivePlan(str(folder))
-    return ArchivePlan(archive_folder(postgres.cluster_name, postgres.major_version), upgrade_from=running)
+    image = deployed.get(DEPLOYED_IMAGE_OUTPUT)
+    running_image = str(image) if image and postgres_major(str(image)) == running else None
+    return ArchivePlan(
+        archive_folder(postgres.cluster_name, postgres.major_version), upgrade_from=running, upgrade_from_image=running_image
+    )
+
+
+def catalog_images(plan: ArchivePlan, postgres: PostgresSettings) -> dict[int, str]:
+    """The ImageCatalog's images (major -> image): ``postgres.image``, and while this deployment upgrades, the
+    deployed major's image too (the Cluster runs it until the pre-upgrade backup completed)."""
+    images = {postgres.major_version: postgres.image}
+    if plan.upgrade_from is not None and plan.upgrade_from_image:
+        images[plan.upgrade_from] = plan.upgrade_from_image
+    return images
 
 
 def upgrade_backup(

@@ -133,9 +133,9 @@ def kube_prometheus_stack_images(version: str) -> dict[str, Any]:
     values at the tags its values.yaml names (templates/prometheus-operator/deployment.yaml for the operator,
     its --prometheus-config-reloader and --thanos-default-base-image; prometheus/prometheus.yaml and
     alertmanager/alertmanager.yaml for the image fields of the Prometheus and Alertmanager the operator runs;
-    the grafana and kube-state-metrics subcharts). kube-state-metrics renders ``<tag>@{{ sha }}``
-    (templates/_helpers.tpl), so its value keeps the algorithm. Grafana's dashboard sidecar and the admission
-    webhook's certgen Jobs stay by tag: no public digest of their tags was found (settings/images.py)."""
+    the grafana subchart, its dashboard sidecar included, and kube-state-metrics). kube-state-metrics renders
+    ``<tag>@{{ sha }}`` (templates/_helpers.tpl), so its value keeps the algorithm. The admission webhook's
+    certgen Jobs stay by tag: no public digest of theirs was found (settings/images.py)."""
     digests = KUBE_PROMETHEUS_STACK_DIGESTS[version]
     return {
         "prometheusOperator": {
@@ -146,7 +146,10 @@ def kube_prometheus_stack_images(version: str) -> dict[str, Any]:
         "prometheus": {"prometheusSpec": {"image": {"sha": _sha(digests["prometheus"])}}},
         "alertmanager": {"alertmanagerSpec": {"image": {"sha": _sha(digests["alertmanager"])}}},
         "kube-state-metrics": {"image": {"sha": digests["kube-state-metrics"]}},
-        "grafana": {"image": {"sha": _sha(digests["grafana"])}},
+        "grafana": {
+            "image": {"sha": _sha(digests["grafana"])},
+            "sidecar": {"image": {"sha": _sha(digests["k8s-sidecar"])}},
+        },
     }
 
 

@@ -115,6 +115,7 @@ class RestoredCluster(pulumi.ComponentResource):
             spec=cluster_spec(
                 restore.cluster_name,
                 source,
+                image_catalog=origin.image_catalog_name,
                 placement=args.placement,
                 workload_client_id=args.identity.client_id,
                 object_store=args.source.object_store_name,

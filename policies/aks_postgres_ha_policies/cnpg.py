@@ -9,7 +9,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs
 
 from .cnpg_objects import wal_archivers
 from .common import Report, as_list, described, for_types, int_setting, integer_schema, label, lookup, resource_policy
-from .resource_types import CNPG_CLUSTER
+from .resource_types import CNPG_CLUSTER, CNPG_CLUSTER_IMAGE_CATALOG, CNPG_IMAGE_CATALOG
 
 MIN_INSTANCES = 3
 CNPG_DEFAULT_INSTANCES = 1
@@ -105,26 +105,39 @@ def _image_tag(image: str) -> str | None:
     return last_segment.split(":", 1)[1] if ":" in last_segment else None
 
 
-@for_types(CNPG_CLUSTER)
-def _pinned_image(args: ResourceValidationArgs, report: Report) -> None:
-    image = lookup(args.props, "spec", "imageName")
-    if image is None:
-        if lookup(args.props, "spec", "imageCatalogRef") is None:
-            report(
-                f"{_where(args)}: spec.imageName is not set, so the image changes with operator upgrades; pin it, e.g. "
-                "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie@sha256:<digest>."
-            )
-        return
+def _report_floating(args: ResourceValidationArgs, report: Report, where: str, image: object) -> None:
     if _DIGEST.search(str(image)):
         return
     tag = _image_tag(str(image))
     if tag is None or not _TIMESTAMPED_TAG.fullmatch(tag):
         found = "has no tag (so it means 'latest')" if tag is None else f"uses the tag '{tag}', which is rebuilt weekly"
         report(
-            f"{_where(args)}: spec.imageName '{image}' {found}; pin a build-timestamped tag such as "
+            f"{_where(args)}: {where} '{image}' {found}; pin a build-timestamped tag such as "
             "18.6-202608170814-standard-trixie with its digest (@sha256:..., images-pinned-by-digest), so every "
             "instance and every recovery runs the same PostgreSQL build."
         )
+
+
+@for_types(CNPG_CLUSTER)
+def _pinned_image(args: ResourceValidationArgs, report: Report) -> None:
+    image = lookup(args.props, "spec", "imageName")
+    if image is None:
+        # A catalog's images are checked on the catalog (_pinned_catalog_images).
+        if lookup(args.props, "spec", "imageCatalogRef") is None:
+            report(
+                f"{_where(args)}: spec.imageName is not set, so the image changes with operator upgrades; pin it, e.g. "
+                "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie@sha256:<digest>."
+            )
+        return
+    _report_floating(args, report, "spec.imageName", image)
+
+
+@for_types(CNPG_IMAGE_CATALOG, CNPG_CLUSTER_IMAGE_CATALOG)
+def _pinned_catalog_images(args: ResourceValidationArgs, report: Report) -> None:
+    for index, entry in enumerate(as_list(lookup(args.props, "spec", "images"))):
+        image = lookup(entry, "image")
+        if image is not None:
+            _report_floating(args, report, f"spec.images[{index}].image", image)
 
 
 def _selector_terms(spec: object) -> list[tuple[str, object]]:
@@ -269,8 +282,7 @@ def _parameter_problems(parameters: object) -> list[str]:
         str(version).lower() not in known or known.index(str(version).lower()) < known.index(MIN_TLS_PROTOCOL_VERSION.lower())
     ):
         problems.append(
-            f"ssl_min_protocol_version is {version!r}, below the {MIN_TLS_PROTOCOL_VERSION} CloudNativePG ships; "
-            "remove it"
+            f"ssl_min_protocol_version is {version!r}, below the {MIN_TLS_PROTOCOL_VERSION} CloudNativePG ships; remove it"
         )
     for name, (leaks, what) in _LEAKING_PARAMETERS.items():
         value = lookup(parameters, name)
@@ -308,7 +320,9 @@ CNPG_POLICIES = [
     ),
     resource_policy("cnpg-data-checksums", "CNPG Clusters bootstrapped with initdb enable data checksums.", _data_checksums),
     resource_policy(
-        "cnpg-pinned-image", "CNPG Clusters pin their PostgreSQL image by build-timestamped tag or digest.", _pinned_image
+        "cnpg-pinned-image",
+        "CNPG Clusters and their image catalogs pin the PostgreSQL image by build-timestamped tag or digest.",
+        [_pinned_image, _pinned_catalog_images],
     ),
     resource_policy(
         "cnpg-instance-pod-selectors",

@@ -1,10 +1,10 @@
 """Container images come from the registries the program's own images and charts use, pinned by digest.
 
-Images appear in registered inputs as ``image``/``imageName`` strings (a CNPG Cluster's
-``spec.imageName``, a Pooler's container) and as Helm values ``{registry, repository, tag, digest|sha}``
-under any key ending in ``image`` (``image``, ``sidecarImage``, ``thanosImage``). The charts' default
-images are not inputs (Helm renders a release on the cluster): tests/policies/test_policy_images.py
-checks that every image of the rendered charts is allowed and pinned.
+Images appear in registered inputs as ``image``/``imageName`` strings (a CNPG ImageCatalog's
+``spec.images[].image``, a Cluster's ``spec.imageName``, a Pooler's container) and as Helm values
+``{registry, repository, tag, digest|sha}`` under any key ending in ``image`` (``image``, ``sidecarImage``,
+``thanosImage``). The charts' default images are not inputs (Helm renders a release on the cluster):
+tests/policies/test_policy_images.py checks that every image of the rendered charts is allowed and pinned.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ ACTION_GROUP: Final = "azure-native:monitor:ActionGroup"
 PROMETHEUS_RULE_GROUP: Final = "azure-native:alertsmanagement:PrometheusRuleGroup"
 
 CNPG_CLUSTER: Final = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CNPG_IMAGE_CATALOG: Final = "kubernetes:postgresql.cnpg.io/v1:ImageCatalog"
+CNPG_CLUSTER_IMAGE_CATALOG: Final = "kubernetes:postgresql.cnpg.io/v1:ClusterImageCatalog"
 CNPG_SCHEDULED_BACKUP: Final = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 BARMAN_OBJECT_STORE: Final = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
 CNPG_POOLER: Final = "kubernetes:postgresql.cnpg.io/v1:Pooler"

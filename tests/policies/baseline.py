@@ -392,3 +392,20 @@ def compliant_stack(stack: str = "dev") -> SyntheticStack:
             for r in resources
         ]
     return SyntheticStack(resources, stack)
+
+
+IMAGE_CATALOG = "image-catalog"
+
+
+def on_image_catalog(stack: SyntheticStack, image: str) -> SyntheticStack:
+    """``stack`` with its Cluster taking ``image`` (major 18) from an ImageCatalog, as the program registers them."""
+    catalog = _on_cluster(
+        "kubernetes:postgresql.cnpg.io/v1:ImageCatalog",
+        IMAGE_CATALOG,
+        {
+            "metadata": {"name": f"{CLUSTER}-postgresql", "namespace": NAMESPACE},
+            "spec": {"images": [{"major": 18, "image": image}]},
+        },
+    )
+    reference = {"apiGroup": "postgresql.cnpg.io", "kind": "ImageCatalog", "name": f"{CLUSTER}-postgresql", "major": 18}
+    return stack.without("cluster", "spec.imageName").with_value("cluster", "spec.imageCatalogRef", reference).plus(catalog)

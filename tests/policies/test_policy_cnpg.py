@@ -8,7 +8,7 @@ import pytest
 
 from offline.policy_client import EnforcementLevel
 
-from .baseline import compliant_stack
+from .baseline import IMAGE_CATALOG, compliant_stack, on_image_catalog
 from .expectations import Analyze, flagged, only, passes
 
 CLUSTER = "cluster"
@@ -91,6 +91,15 @@ def test_digest_pins_an_image(analyze: Analyze) -> None:
 def test_operator_default_image_is_refused(analyze: Analyze) -> None:
     stack = compliant_stack().without(CLUSTER, "spec.imageName")
     only(analyze(stack), "cnpg-pinned-image", stack.urn(CLUSTER))
+
+
+def test_a_cluster_on_an_image_catalog_is_checked_on_the_catalog(analyze: Analyze) -> None:
+    # The program's shape: no imageName, the image of the referenced major in the namespace's ImageCatalog.
+    pinned = on_image_catalog(compliant_stack(), "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie")
+    passes(analyze(pinned), "cnpg-pinned-image")
+    floating = on_image_catalog(compliant_stack(), "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie")
+    message = flagged(analyze(floating), "cnpg-pinned-image", floating.urn(IMAGE_CATALOG)).message
+    assert "spec.images[0].image 'ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie' uses the tag" in message, message
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from offline.charts import render_releases
 from offline.engine import StackRun, run_stack
 from offline.policy_client import EnforcementLevel, PolicyPackSession
 
-from .baseline import compliant_stack
+from .baseline import IMAGE_CATALOG, compliant_stack, on_image_catalog
 from .expectations import Analyze, only, passes
 
 POLICY = "images-from-allowed-registries"
@@ -28,11 +28,9 @@ PINNED_POLICY = "images-pinned-by-digest"
 # paths such as ``kubernetes.io/hostname`` are not taken for images.
 REFERENCE = re.compile(r"(?:--[\w-]+=)?([a-z0-9.-]+\.[a-z]{2,}(?::[0-9]+)?/[a-z0-9._/-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-# Images the rendered charts still run by tag, each with why: the known gaps (settings/images.py). Any
+# Images the rendered charts still run by tag, each with why: the known gap (settings/images.py). Any
 # other image without a digest fails the test, and so does an entry here once the render no longer runs it.
 KNOWN_UNPINNED = {
-    "quay.io/kiwigrid/k8s-sidecar:2.10.1": "Grafana's dashboard sidecar (grafana chart sidecar.image): no public "
-    "digest of this tag was found",
     "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7": "kube-prometheus-stack's admission webhook certificate Jobs "
     "(prometheusOperator.admissionWebhooks.patch.image): no public digest of this tag was found",
 }
@@ -109,3 +107,11 @@ def test_a_postgresql_image_by_tag_alone_is_refused(analyze: Analyze) -> None:
 def test_a_postgresql_image_by_digest_passes(analyze: Analyze) -> None:
     stack = compliant_stack().with_value(CLUSTER, "spec.imageName", f"{POSTGRES_BY_TAG}@sha256:{'7' * 64}")
     passes(analyze(stack), PINNED_POLICY)
+
+
+def test_an_image_catalog_entry_by_tag_alone_is_refused(analyze: Analyze) -> None:
+    # The Cluster names no image when it takes it from its ImageCatalog: the catalog's entries need the digest.
+    stack = on_image_catalog(compliant_stack(), POSTGRES_BY_TAG)
+    message = only(analyze(stack), PINNED_POLICY, stack.urn(IMAGE_CATALOG)).message
+    assert f"spec.images[0].image runs '{POSTGRES_BY_TAG}' without a digest" in message, message
+    passes(analyze(on_image_catalog(compliant_stack(), f"{POSTGRES_BY_TAG}@sha256:{'7' * 64}")), PINNED_POLICY)

@@ -96,6 +96,7 @@ def program_synchronous(cluster: str, postgres: PostgresSettings) -> dict[str, A
     spec = cluster_spec(
         cluster,
         postgres,
+        image_catalog="lab",
         placement=Placement(node_label=("lab", "lab"), taint=None),
         workload_client_id="lab",
         object_store="lab",

@@ -4,6 +4,7 @@ from offline.engine import Registration, StackRun, run_stack, stack_config
 from tests.components.helpers import pooler_certificate_names, prod_with_public_endpoint
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+IMAGE_CATALOG = "kubernetes:postgresql.cnpg.io/v1:ImageCatalog"
 
 
 def _spec(run: StackRun) -> dict[str, Any]:
@@ -54,10 +55,33 @@ def test_cluster_keeps_the_guides_properties_in_their_modern_form(prod: StackRun
     assert spec["probes"]["startup"]["type"] == "streaming"
     assert "backup" not in spec  # no in-tree barmanObjectStore
     assert "monitoring" not in spec  # no deprecated enablePodMonitor
-    assert spec["imageName"] == (
-        "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
-        "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241"
-    )
+    # The image comes from the namespace's ImageCatalog, by major (imageName and imageCatalogRef exclude each other).
+    assert "imageName" not in spec
+    assert spec["imageCatalogRef"] == {
+        "apiGroup": "postgresql.cnpg.io",
+        "kind": "ImageCatalog",
+        "name": "pg-primary-postgresql",
+        "major": 18,
+    }
+
+
+def test_the_image_catalog_lists_the_pinned_image_before_the_cluster_exists(prod: StackRun) -> None:
+    catalog = prod.one(IMAGE_CATALOG, "database-image-catalog")
+    assert catalog.inputs["metadata"] == {"name": "pg-primary-postgresql", "namespace": "cnpg-database"}
+    assert catalog.inputs["spec"] == {
+        "images": [
+            {
+                "major": 18,
+                "image": "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
+                "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241",
+            }
+        ]
+    }
+    assert catalog.parent == prod.one("aks-postgres-ha:components:PostgresCluster", "database").urn
+    assert prod.one("kubernetes:core/v1:Namespace", "database-namespace").urn in catalog.dependencies
+    assert catalog.urn in prod.one(CLUSTER, "database-cluster").dependencies
+    # Read back by the next deployment: during a major upgrade the catalog keeps this image for the old major.
+    assert prod.outputs["postgresImage"] == catalog.inputs["spec"]["images"][0]["image"]
 
 
 def test_cluster_placement_spreads_over_zones_on_the_postgres_pool(prod: StackRun) -> None:

@@ -9,6 +9,7 @@ from pulumi import RunError
 
 from components.cluster.major_upgrade import PRE_UPGRADE_BACKUP_TIMEOUT_HOURS
 from offline.engine import StackRun, run_stack
+from settings import PostgresSettings
 from settings.disaster_recovery import PAIR_UPGRADE_ORDER
 from tests.test_dr_stack import _dr_section, _outputs, _refusal
 from tests.test_settings import _section
@@ -16,7 +17,9 @@ from tests.test_settings import _section
 P = "aks-postgres-ha:"
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 BACKUP = "kubernetes:postgresql.cnpg.io/v1:Backup"
+IMAGE_CATALOG = "kubernetes:postgresql.cnpg.io/v1:ImageCatalog"
 IMAGE_19 = "ghcr.io/cloudnative-pg/postgresql:19.1-202609010000-standard-trixie@sha256:" + "9" * 64
+IMAGE_18 = PostgresSettings().image
 # What a stack deployed before this change left: major 18, archiving under the cluster's name.
 LIVE_18 = {"postgresNamespace": "cnpg-database", "postgresClusterName": "pg-primary", "postgresMajorVersion": 18,
            "backupServerName": "pg-primary"}  # fmt: skip
@@ -25,6 +28,11 @@ LIVE_18 = {"postgresNamespace": "cnpg-database", "postgresClusterName": "pg-prim
 def _server_name(run: StackRun) -> str:
     plugins = run.one(CNPG_CLUSTER, "database-cluster").inputs["spec"]["plugins"]
     return str(plugins[0]["parameters"]["serverName"])
+
+
+def _catalog(run: StackRun) -> dict[int, str]:
+    images = run.one(IMAGE_CATALOG, "database-image-catalog").inputs["spec"]["images"]
+    return {entry["major"]: entry["image"] for entry in images}
 
 
 def _upgrade_backups(run: StackRun) -> list[str]:
@@ -48,7 +56,8 @@ def test_an_unchanged_major_keeps_the_deployed_archive_folder_and_takes_no_backu
 def test_a_major_upgrade_takes_a_backup_first_and_archives_into_a_new_folder() -> None:
     run = _upgrade_to_19("prod", LIVE_18)
     cluster = run.one(CNPG_CLUSTER, "database-cluster")
-    assert cluster.inputs["spec"]["imageName"] == IMAGE_19
+    assert cluster.inputs["spec"]["imageCatalogRef"]["major"] == 19
+    assert _catalog(run) == {19: IMAGE_19}  # a stack deployed before the catalog: its Cluster does not read it yet
     assert _server_name(run) == run.outputs["backupServerName"] == "pg-primary-pg19"
     assert run.outputs["postgresMajorVersion"] == 19
 
@@ -74,10 +83,20 @@ def test_a_major_upgrade_takes_a_backup_first_and_archives_into_a_new_folder() -
     assert cluster.urn in first.dependencies and first.retain_on_delete
 
 
+def test_the_catalog_keeps_the_running_major_until_the_cluster_moves_to_the_new_one() -> None:
+    # CNPG stops reconciling a Cluster whose major the catalog lacks (no failover either), and the Cluster
+    # stays on 18 until the pre-upgrade backup completed: the catalog lists both majors meanwhile.
+    run = _upgrade_to_19("prod", {**LIVE_18, "postgresImage": IMAGE_18})
+    assert _catalog(run) == {18: IMAGE_18, 19: IMAGE_19}
+    assert run.outputs["postgresImage"] == IMAGE_19
+
+
 def test_the_next_deployment_keeps_the_new_folder_without_another_backup() -> None:
-    run = _upgrade_to_19("prod", {**LIVE_18, "postgresMajorVersion": 19, "backupServerName": "pg-primary-pg19"})
+    deployed = {**LIVE_18, "postgresMajorVersion": 19, "backupServerName": "pg-primary-pg19", "postgresImage": IMAGE_19}
+    run = _upgrade_to_19("prod", deployed)
     assert _server_name(run) == "pg-primary-pg19"
     assert not _upgrade_backups(run)
+    assert _catalog(run) == {19: IMAGE_19}  # the old major leaves the catalog once the cluster runs the new one
 
 
 def test_a_restore_reads_the_folder_the_cluster_archives_to() -> None:

@@ -48,7 +48,7 @@ def test_recovery_cluster_from_the_object_store(target: dict, expected: dict | N
     (origin,) = spec["externalClusters"]
     assert origin["plugin"]["parameters"] == {"barmanObjectName": "pg-primary-backups", "serverName": "pg-primary"}
     # Same major, same flavour, volumes at least as large as the source.
-    assert spec["imageName"] == primary["imageName"]
+    assert spec["imageCatalogRef"] == primary["imageCatalogRef"]  # the source's catalog, in the same namespace
     assert spec["storage"] == primary["storage"] and spec["walStorage"] == primary["walStorage"]
     assert restored.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     assert run.one(CLUSTER, "database-cluster").urn in restored.dependencies
