@@ -367,6 +367,7 @@ def test_known_custom_kinds() -> None:
         ("postgresql.cnpg.io/v1", "Backup"),
         ("postgresql.cnpg.io/v1", "ScheduledBackup"),
         ("postgresql.cnpg.io/v1", "Database"),
+        ("postgresql.cnpg.io/v1", "ImageCatalog"),
         ("postgresql.cnpg.io/v1", "Pooler"),
         ("barmancloud.cnpg.io/v1", "ObjectStore"),
         ("monitoring.coreos.com/v1", "PodMonitor"),

@@ -39,6 +39,7 @@ EXPECTED_OUTPUTS = {
     "postgresClusterName",
     "nodePoolVmSizes",
     "postgresStorage",
+    "postgresImage",
     # What a disaster-recovery peer reads.
     *PEER_OUTPUTS,
     *CHECKED_WHEN_EXPORTED,

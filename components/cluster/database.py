@@ -162,18 +162,6 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self.deployed_names = {DEPLOYED_NAMESPACE_OUTPUT: namespace_name, DEPLOYED_CLUSTER_OUTPUT: postgres.cluster_name}
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[namespace])
-        self.image_catalog_name = image_catalog_name(postgres.cluster_name)
-        catalog = image_catalog(
-            f"{name}-image-catalog",
-            name=self.image_catalog_name,
-            namespace=postgres.namespace,
-            spec=plan.apply(lambda planned: catalog_spec(catalog_images(planned, postgres))),
-            provider=args.provider,
-            parent=self,
-            # The CNPG chart installs the ImageCatalog CRD.
-            depends_on=[namespace, *args.operators_ready],
-        )
-
         peer_app_password = topology.peer_app_password if topology else None
         self.app_password = (
             peer_app_password
@@ -215,6 +203,19 @@ class PostgresCluster(pulumi.ComponentResource):
             f"{name}-object-store", self.object_store_name, self.destination_path, args, store_ready, args.backup.retention
         )
         stores = [object_store]
+        self.image_catalog_name = image_catalog_name(postgres.cluster_name)
+        catalog = image_catalog(
+            f"{name}-image-catalog",
+            name=self.image_catalog_name,
+            namespace=postgres.namespace,
+            spec=plan.apply(lambda planned: catalog_spec(catalog_images(planned, postgres))),
+            provider=args.provider,
+            parent=self,
+            # After the store, which waits for the namespace and the operators (the CNPG chart installs the
+            # ImageCatalog CRD): one edge where three would say the same.
+            depends_on=[object_store],
+        )
+
         # A major upgrade: the Cluster gets the new image and folder only once the backup completed.
         self.archive_server_name = plan.apply(
             lambda planned: self._after_pre_upgrade_backup(name, planned, args, [namespace, object_store])
@@ -285,8 +286,7 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
             provider=args.provider,
             parent=self,
-            # The stores wait for the namespace, the operators, the trust and the writer role: so does the Cluster.
-            depends_on=[*prerequisites, *stores],
+            depends_on=[namespace, *args.operators_ready, *prerequisites, *stores, trust, args.backup_target.writer_role],
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)

@@ -78,7 +78,8 @@ def test_the_image_catalog_lists_the_pinned_image_before_the_cluster_exists(prod
         ]
     }
     assert catalog.parent == prod.one("aks-postgres-ha:components:PostgresCluster", "database").urn
-    assert prod.one("kubernetes:core/v1:Namespace", "database-namespace").urn in catalog.dependencies
+    # After the object store, which waits for the namespace and the operators that install the CRD.
+    assert prod.one("kubernetes:barmancloud.cnpg.io/v1:ObjectStore").urn in catalog.dependencies
     assert catalog.urn in prod.one(CLUSTER, "database-cluster").dependencies
     # Read back by the next deployment: during a major upgrade the catalog keeps this image for the old major.
     assert prod.outputs["postgresImage"] == catalog.inputs["spec"]["images"][0]["image"]
