@@ -21,7 +21,7 @@ from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
 from components.cluster.operators import Operators, OperatorsArgs
-from program.clusters import SharedParts, deploy_cluster, stack_wide_monitoring_cluster
+from program.clusters import SharedParts, deploy_cluster, refuse_protected_removal, stack_wide_monitoring_cluster
 from program.outputs import StackParts, export_outputs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
@@ -179,6 +179,7 @@ shared = SharedParts(
     observability=observability,
     protect=stateful,
     allow_replacement=settings.allow_database_replacement,
+    removal_checked=refuse_protected_removal(clusters) if settings.clusters is not None else None,
 )
 monitoring_cluster = stack_wide_monitoring_cluster(clusters)
 deployed = {

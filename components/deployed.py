@@ -10,9 +10,12 @@ import pulumi
 
 # The stack output holding each platform database cluster's values by its name.
 CLUSTERS_OUTPUT = "clusters"
+# In each cluster's entry: its data was protected, and it runs under the one-cluster names.
+PROTECTED_OUTPUT = "protected"
+STACK_NAMES_OUTPUT = "stackNames"
 
 
-def own_outputs(name: str, parent: pulumi.Resource, cluster: str | None = None) -> pulumi.Output[Mapping[str, Any]]:
+def own_outputs(name: str, parent: pulumi.Resource | None, cluster: str | None = None) -> pulumi.Output[Mapping[str, Any]]:
     """The outputs of this stack's last deployment (none on its first), through a StackReference to itself;
     with ``cluster``, those of that database cluster (the ``clusters`` output's entry; none before it was added).
 

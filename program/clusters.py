@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -23,6 +23,7 @@ from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseM
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Scrapers
 from components.cluster.poolers import Poolers, PoolersArgs
+from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT, own_outputs
 from settings import DatabaseCluster
 from settings.pooler import pool_sizes
 
@@ -51,6 +52,8 @@ class SharedParts:
     observability: Observability | None
     protect: bool
     allow_replacement: bool
+    # refuse_protected_removal() on a platform: every cluster's Namespace waits for it.
+    removal_checked: pulumi.Output[None] | None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class DeployedCluster:
     database: PostgresCluster
     endpoints: Endpoints
     poolers: Poolers | None
+    # Its data is protected (protectStatefulResources): its removal is refused (refuse_protected_removal).
+    protected: bool
 
 
 def deploy_cluster(
@@ -108,6 +113,9 @@ def deploy_cluster(
             migration=settings.migration,
             restoring=settings.restore.enabled,
             deployed_key=cluster.key if own else None,
+            stack_checked=shared.removal_checked,
+            databases=cluster.entry.databases,
+            roles=cluster.entry.roles,
         ),
     )
     DatabaseNetworkPolicies(
@@ -155,9 +163,41 @@ def deploy_cluster(
                 placement=shared.placement,
             ),
         )
-    return DeployedCluster(cluster, identity, container, database, endpoints, poolers)
+    return DeployedCluster(cluster, identity, container, database, endpoints, poolers, shared.protect)
 
 
 def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> str:
     """The cluster whose monitoring ships the stack-wide objects: the one-cluster stack's, else the first."""
     return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), next(iter(clusters)))
+
+
+def refuse_protected_removal(clusters: Mapping[str, DatabaseCluster]) -> pulumi.Output[None]:
+    """Refuse a deployment that drops a cluster its last deployment protected (or renames one: a new name
+    is a new cluster), with the steps that retire one. Read from the stack's own ``clusters`` output."""
+    deployed = own_outputs("deployed-clusters", None)
+
+    def check(outputs: Mapping[str, Any] | None) -> None:
+        previous = (outputs or {}).get(CLUSTERS_OUTPUT) or {}
+        gone = sorted(key for key, values in previous.items() if key not in clusters and values.get(PROTECTED_OUTPUT))
+        if gone:
+            raise pulumi.RunError("\n".join(retirement_steps(key, previous[key]) for key in gone))
+
+    return deployed.apply(check)
+
+
+def retirement_steps(key: str, deployed: Mapping[str, Any]) -> str:
+    """Why a protected cluster cannot just disappear from clusters, and how to retire it."""
+    stack, project = pulumi.get_stack(), pulumi.get_project()
+    prefix = "" if deployed.get(STACK_NAMES_OUTPUT) else f"{key}-"
+    urns = [
+        f"urn:pulumi:{stack}::{project}::aks-postgres-ha:components:PostgresCluster$kubernetes:core/v1:Namespace::{prefix}database-namespace",
+        f"urn:pulumi:{stack}::{project}::aks-postgres-ha:components:PostgresCluster$kubernetes:postgresql.cnpg.io/v1:Cluster::{prefix}database-cluster",
+    ]
+    return (
+        f"clusters.{key}: removed (or renamed), but its last deployment protected its data (protectStatefulResources): "
+        "removing the entry deletes its Namespace, Cluster and volumes. To retire it: 1) take a final backup "
+        f"(python -m tools.drill backup --cluster {key}) and keep its blob container (Azure retains deleted blobs "
+        "for backup.softDeleteDays); 2) unprotect its database: "
+        + " && ".join(f"pulumi state unprotect '{urn}'" for urn in urns)
+        + "; 3) remove the entry and run pulumi up. To rename a cluster, restore it into a new entry first (README 'Restore')."
+    )

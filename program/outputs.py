@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.cluster.major_upgrade import DEPLOYED_IMAGE_OUTPUT, DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
-from components.deployed import CLUSTERS_OUTPUT
+from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT
 from program.clusters import DeployedCluster
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
@@ -38,6 +38,8 @@ DIRECT = {"rw": "readWrite", "ro": "readOnly"}
 POOLED = {"rw": "pooledReadWrite", "ro": "pooledReadOnly"}
 PUBLIC_SERVICES = {"rw": "publicReadWrite", "ro": "publicReadOnly"}
 INTERNAL_SERVICES = {"rw": "internalReadWrite", "ro": "internalReadOnly"}
+# A cluster's values only its clusters entry carries (the one-cluster stack's top level never had them).
+PLATFORM_ONLY = (PROTECTED_OUTPUT, STACK_NAMES_OUTPUT)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def export_outputs(
     for deployed in clusters.values():
         if deployed.cluster.entry.stack_names:
             for name, value in {**_cluster_values(deployed), **_connection_uris(deployed)}.items():
-                pulumi.export(name, value)
+                if name not in PLATFORM_ONLY:
+                    pulumi.export(name, value)
     pulumi.export(CLUSTERS_OUTPUT, {key: _cluster_values(deployed) for key, deployed in clusters.items()})
     pulumi.export(
         "clusterConnectionUris",
@@ -118,6 +121,9 @@ def _cluster_values(deployed: DeployedCluster) -> dict[str, Any]:
         DEPLOYED_SERVER_NAME_OUTPUT: database.archive_server_name,
         **database.deployed_names,
         DEPLOYED_STORAGE_OUTPUT: postgres.storage.deployed(),
+        # Read back by the next deployment: removing a protected cluster is refused (program/clusters.py).
+        PROTECTED_OUTPUT: deployed.protected,
+        STACK_NAMES_OUTPUT: deployed.cluster.entry.stack_names,
         "databaseName": postgres.database,
         "databaseUser": postgres.owner,
         # verify-full needs the cluster's CA; CNPG keeps it in the <cluster>-ca secret.
@@ -140,7 +146,7 @@ def _cluster_values(deployed: DeployedCluster) -> dict[str, Any]:
     return values
 
 
-def _connection_uris(deployed: DeployedCluster) -> dict[str, pulumi.Output[str]]:
+def _connection_uris(deployed: DeployedCluster) -> dict[str, pulumi.Output[Any]]:
     """The application owner's connection URIs (direct, and pooled through PgBouncer with the same
     credentials and CA) and its password: Pulumi secrets only."""
     postgres, database, endpoints = deployed.cluster.settings.postgres, deployed.database, deployed.endpoints
@@ -157,9 +163,14 @@ def _connection_uris(deployed: DeployedCluster) -> dict[str, pulumi.Output[str]]
             )
         )
 
-    uris: dict[str, pulumi.Output[str]] = {"applicationPassword": pulumi.Output.secret(database.app_password)}
+    uris: dict[str, pulumi.Output[Any]] = {"applicationPassword": pulumi.Output.secret(database.app_password)}
     uris |= {f"{DIRECT[role]}Uri": connection_uri(endpoints.host(role), endpoints.port(role)) for role in ROLES}
     if deployed.poolers is not None:
         poolers = deployed.poolers
         uris |= {f"{prefix}Uri": connection_uri(poolers.host(kind), poolers.port(kind)) for kind, prefix in POOLED.items()}
+    if database.declared is not None:
+        # Each declared login role to each declared database ("<role>@<database>"), read-write.
+        uris["declaredRoleUris"] = pulumi.Output.secret(
+            pulumi.Output.all(**database.declared.connection_uris(endpoints.host("rw"), endpoints.port("rw")))
+        )
     return uris

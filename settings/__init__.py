@@ -22,6 +22,7 @@ from settings.aks import SUPPORTED_KUBERNETES_MINORS, AksSettings, NodePoolSetti
 from settings.alerting import AlertingSettings
 from settings.backup import BackupSettings
 from settings.capacity import capacity_problems
+from settings.databases import DatabaseSettings, RoleSettings, database_problems
 from settings.disaster_recovery import DisasterRecoverySettings
 from settings.migration import MigrationSettings
 from settings.names import SUFFIX_LENGTH, NameScheme
@@ -126,6 +127,10 @@ class Settings(SettingsModel):
     """Set: the cluster is created by importing an existing PostgreSQL (first deployment only; README 'Migrating in')."""
     clients: ClientAccess = ClientAccess()
     """Application namespaces and client networks allowed to connect (with clusters: every cluster's default)."""
+    databases: dict[str, DatabaseSettings] = {}
+    """Databases CNPG creates beside postgres.database (a stack without clusters; each cluster has its own)."""
+    roles: dict[str, RoleSettings] = {}
+    """Roles CNPG manages, login roles with generated passwords (a stack without clusters; each cluster has its own)."""
     clusters: dict[ClusterKey, ClusterSettings] | None = None
     """Set: the stack runs these database clusters, each its entry over the shared defaults (settings/platform.py)."""
 
@@ -168,6 +173,12 @@ class Settings(SettingsModel):
             )
         if self.clusters is None:
             problems += self._cluster_problems(self)
+            problems += database_problems("", self.databases, self.roles, self.postgres)
+            if self.disaster_recovery and (self.databases or self.roles):
+                problems.append(
+                    "databases/roles: set, but with disasterRecovery the replica cluster would not create them "
+                    "(CloudNativePG reconciles neither on a replica); not supported yet"
+                )
         else:
             problems += self._platform_problems()
         if self.disaster_recovery:
@@ -223,11 +234,14 @@ class Settings(SettingsModel):
                 ),
                 ("disasterRecovery", self.disaster_recovery is not None, "a disaster-recovery pair is not supported yet"),
                 ("migration", self.migration is not None, "an import is not supported yet"),
+                ("databases", bool(self.databases), "each cluster declares its own: clusters.<name>.databases"),
+                ("roles", bool(self.roles), "each cluster declares its own: clusters.<name>.roles"),
             )
             if on
         ]
         seen: set[str] = set()
         for key, cluster in self.database_clusters().items():
+            problems += database_problems(f"clusters.{key}", cluster.entry.databases, cluster.entry.roles, cluster.entry.postgres)
             for line in self._cluster_problems(cluster.settings):
                 # A cluster's own keys are named under its entry; the stack's (aks.*, network.*) as they are.
                 line = line.replace("network.internalEndpoint.", "internalEndpoint.")
@@ -250,6 +264,8 @@ class Settings(SettingsModel):
                 clients=self.clients,
                 public_endpoint=self.public_endpoint,
                 internal_endpoint=self.network.internal_endpoint,
+                databases=self.databases,
+                roles=self.roles,
                 stack_names=True,
             )
             return {self.postgres.cluster_name: DatabaseCluster(self.postgres.cluster_name, only, self)}
@@ -419,6 +435,9 @@ def _text_setting_fix(project: str, loc: tuple[int | str, ...], value: float | b
 
 def _problem_lines(item: ErrorDetails, values: Mapping[str, Any], project: str, secret_keys: Collection[str]) -> list[str]:
     loc = _loc(item)
+    if loc and loc[-1] == "[key]":  # a map's key broke its rule: the key is the value
+        loc = loc[:-1]
+        return [f"{project}:{_config_path(loc)}: {loc[-1]!r} — {str(item['msg']).removeprefix('Value error, ')}"]
     secret = bool(loc) and loc[0] in secret_keys
     key = f"{project}:{_config_path(loc)}" if loc else project
     message = str(item["msg"]).removeprefix("Value error, ")

@@ -3,7 +3,8 @@
 ``clusters`` maps a cluster's name to its entry. The stack's top-level ``postgres``, ``backup``,
 ``pooler``, ``restore`` and ``clients`` sections are the defaults every entry starts from
 (``merged_entry``: objects merged key by key, lists and values replaced); an entry's
-``publicEndpoint``, ``internalEndpoint``, ``databases`` and ``roles`` are its own. A cluster's
+``publicEndpoint``, ``internalEndpoint``, ``databases`` and ``roles`` are its own (the top-level
+``databases`` and ``roles`` belong to the one-cluster stack). A cluster's
 namespace and CNPG name default to its name. A stack without ``clusters`` runs one cluster from the
 top-level sections, under the names it always had.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from settings.backup import BackupSettings
+from settings.databases import DatabaseSettings, RoleSettings
 from settings.network import InternalEndpointSettings
 from settings.pooler import PoolerSettings
 from settings.postgres import PostgresSettings
@@ -68,6 +70,11 @@ class ClusterSettings(SettingsModel):
     """Opt-in: its endpoints on the stack's public IP (ports differ from every other cluster's)."""
     internal_endpoint: InternalEndpointSettings = InternalEndpointSettings()
     """Opt-in: its endpoints on internal load balancer addresses of network.nodeSubnet, in the private DNS zone."""
+    databases: dict[str, DatabaseSettings] = {}
+    """Databases CNPG creates beside postgres.database (Database objects; removing one never drops it
+    unless its reclaimPolicy is delete)."""
+    roles: dict[str, RoleSettings] = {}
+    """Roles CNPG manages (spec.managed.roles); each login role gets a generated password (a Pulumi secret)."""
     stack_names: bool = False
     """This entry is the stack's original one-cluster database: its resources keep the one-cluster names
     (state URNs), its workload identity and the 'backups' container. At most one entry."""

@@ -174,6 +174,7 @@ def cluster_spec(
     bootstrap: dict[str, Any],
     server_alt_dns_names: Sequence[pulumi.Input[str]] = (),
     managed_services: Sequence[dict[str, Any]] = (),
+    managed_roles: Sequence[dict[str, Any]] = (),
     external_clusters: Sequence[dict[str, Any]] = (),
     archive_server_name: pulumi.Input[str] | None = None,
     replica: dict[str, Any] | None = None,
@@ -256,6 +257,8 @@ def cluster_spec(
         spec["certificates"] = {"serverAltDNSNames": list(server_alt_dns_names)}
     if managed_services:
         spec["managed"] = {"services": {"additional": list(managed_services)}}
+    if managed_roles:
+        spec.setdefault("managed", {})["roles"] = list(managed_roles)
     if external_clusters:
         spec["externalClusters"] = list(external_clusters)
     if replica:

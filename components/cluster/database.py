@@ -4,7 +4,7 @@ and the CloudNativePG ``Cluster`` itself."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -26,6 +26,7 @@ from components.builders.endpoints import Endpoints
 from components.builders.image_catalog import catalog_spec, image_catalog, image_catalog_name
 from components.builders.migration import CA_KEY, PASSWORD_KEY, import_bootstrap, import_source, source_secret_name
 from components.builders.pod_security import pod_security_labels
+from components.cluster.databases import DatabasesAndRoles, DatabasesAndRolesArgs
 from components.cluster.major_upgrade import (
     ArchivePlan,
     archive_plan,
@@ -37,6 +38,7 @@ from components.cluster.major_upgrade import (
 )
 from components.deployed import own_outputs
 from settings import BackupSettings, MigrationSettings, PostgresSettings
+from settings.databases import DatabaseSettings, RoleSettings
 from settings.postgres import PREMIUM_V2_STORAGE_CLASS, PremiumV2Disk
 
 
@@ -74,6 +76,11 @@ class PostgresClusterArgs:
     restoring: bool = False
     # A platform cluster: its last deployment's values are under this key of the stack's clusters output.
     deployed_key: str | None = None
+    # The stack's own checks of its last deployment (a protected cluster removed): the Namespace waits for them.
+    stack_checked: pulumi.Input[Any] = None
+    # Declared databases and roles beside the application database (CNPG Database objects, managed roles).
+    databases: Mapping[str, DatabaseSettings] = field(default_factory=dict)
+    roles: Mapping[str, RoleSettings] = field(default_factory=dict)
 
 
 # barman-cloud-wal-restore (barman 3.19.x, plugin v0.13.0 on) spools every extra object its listing
@@ -140,6 +147,8 @@ class PostgresCluster(pulumi.ComponentResource):
     image_catalog_name: str
     app_password: pulumi.Output[str]
     app_secret_name: str
+    # The declared databases and roles (their passwords and connection URIs), None without any.
+    declared: DatabasesAndRoles | None
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PostgresCluster", name, None, opts)
@@ -150,7 +159,7 @@ class PostgresCluster(pulumi.ComponentResource):
         deployed = own_outputs(f"{name}-deployed-names", self, args.deployed_key)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
-        plan = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
+        plan = pulumi.Output.all(deployed, topology.checked if topology else None, args.stack_checked).apply(
             lambda checked: self._checked_plan(checked[0], args)
         )
         namespace_name = plan.apply(lambda _: postgres.namespace)
@@ -231,6 +240,25 @@ class PostgresCluster(pulumi.ComponentResource):
         external_clusters: list[dict[str, Any]] = []
         # Besides the namespace, operators and stores; the catalog lists the image the Cluster names by major.
         prerequisites: list[pulumi.Resource] = [app_secret, catalog]
+        # The login roles' password Secrets before the Cluster (its managed roles read them).
+        self.declared = (
+            DatabasesAndRoles(
+                f"{name}-declared",
+                DatabasesAndRolesArgs(
+                    provider=args.provider,
+                    namespace=postgres.namespace,
+                    cluster_name=postgres.cluster_name,
+                    databases=args.databases,
+                    roles=args.roles,
+                    secrets_depend_on=[namespace],
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if args.databases or args.roles
+            else None
+        )
+        if self.declared:
+            prerequisites += self.declared.secrets
         if postgres.storage.premium_v2:
             prerequisites.append(self._premium_v2_storage_class(f"{name}-premium-v2", postgres.storage.premium_v2, in_namespace))
         if args.migration:
@@ -280,6 +308,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 bootstrap=bootstrap,
                 server_alt_dns_names=args.endpoints.server_alt_dns_names(),
                 managed_services=args.endpoints.managed_services(),
+                managed_roles=self.declared.managed_roles() if self.declared else (),
                 external_clusters=external_clusters,
                 volume_snapshot_class=args.backup.volume_snapshot_class,
                 **replication,
@@ -290,6 +319,8 @@ class PostgresCluster(pulumi.ComponentResource):
             protect=args.protect,
         )
         self.ref = ClusterRef(args.provider, postgres.namespace, postgres.cluster_name, cluster)
+        if self.declared:
+            self.declared.declare_databases(self.ref)
         self.running_major = cluster.id.apply(lambda _: postgres.major_version)
         self.running_image = cluster.id.apply(lambda _: postgres.image)
         plan.apply(lambda planned: self._first_backup_after_upgrade(name, planned, args, cluster))
@@ -360,9 +391,7 @@ class PostgresCluster(pulumi.ComponentResource):
         resource_name: str, postgres: PostgresSettings, migration: MigrationSettings, opts: pulumi.ResourceOptions
     ) -> k8s.core.v1.Secret:
         """The import source's password (a Pulumi secret from the stack's secret config) and CA."""
-        data: dict[str, pulumi.Input[str]] = {
-            PASSWORD_KEY: pulumi.Output.secret(migration.source.password.get_secret_value())
-        }
+        data: dict[str, pulumi.Input[str]] = {PASSWORD_KEY: pulumi.Output.secret(migration.source.password.get_secret_value())}
         if migration.source.ca_certificate:
             data[CA_KEY] = migration.source.ca_certificate
         return k8s.core.v1.Secret(
