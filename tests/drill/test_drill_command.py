@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from components.cluster.database import drill_cluster_name
 from tools.drill import __main__ as drill
 from tools.drill import pulumi_cli
 from tools.drill.kube import Kubectl, kubeconfig_server
@@ -39,33 +40,46 @@ OUTPUTS = {
     "readWriteUri": "postgresql://app:s3cret@db.example:5432/appdb?sslmode=verify-full",
     "kubeconfig": kubeconfig(STACK_SERVER),
 }
-SOURCE_CLUSTER = {
-    "metadata": {"name": "pg-primary"},
-    "spec": {
-        "instances": 3,
-        "postgresql": {"synchronous": {"method": "any", "number": 1}, "parameters": {}},
-        "bootstrap": {"initdb": {"database": "appdb", "owner": "app", "secret": {"name": "pg-primary-app-credentials"}}},
-        "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True,
-                     "parameters": {"barmanObjectName": "pg-primary-backups", "serverName": "pg-primary"}}],
-        "managed": {"services": {"additional": []}},
-        "topologySpreadConstraints": [{"labelSelector": {"matchLabels": {"cnpg.io/cluster": "pg-primary"}}}],
-    },
-    "status": {"currentPrimary": "pg-primary-1", "readyInstances": 3, "conditions": [{"type": "Ready", "status": "True"}]},
-}  # fmt: skip
+
+
+def source_cluster(name: str) -> dict[str, Any]:
+    """The live CNPG Cluster ``name`` as kubectl shows it (what the restore drill copies its recovery Cluster from)."""
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "instances": 3,
+            "postgresql": {"synchronous": {"method": "any", "number": 1}, "parameters": {}},
+            "bootstrap": {"initdb": {"database": "appdb", "owner": "app", "secret": {"name": f"{name}-app-credentials"}}},
+            "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True,
+                         "parameters": {"barmanObjectName": f"{name}-backups", "serverName": name}}],
+            "managed": {"services": {"additional": []}},
+            "topologySpreadConstraints": [{"labelSelector": {"matchLabels": {"cnpg.io/cluster": name}}}],
+        },
+        "status": {"currentPrimary": f"{name}-1", "readyInstances": 3, "conditions": [{"type": "Ready", "status": "True"}]},
+    }  # fmt: skip
+
+
+SOURCE_CLUSTER = source_cluster("pg-primary")
 
 
 class FakeKubectl(Kubectl):
-    """Answers kubectl calls from a tiny cluster model and records them; nothing leaves the process."""
+    """Answers kubectl calls from a tiny model of the Cluster ``source`` and records them; nothing leaves the process.
+    A call about another Cluster fails the test: the drill must act on the one it was given."""
 
     instances: ClassVar[list[FakeKubectl]] = []
+    source: ClassVar[str] = "pg-primary"
 
     def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
         super().__init__(namespace, kubeconfig)
         self.kubeconfig = kubeconfig
         self.calls: list[list[str]] = []
         self.created: list[dict[str, Any]] = []
-        self.primary = "pg-primary-1"
+        self.primary = f"{self.source}-1"
         FakeKubectl.instances.append(self)
+
+    def own(self) -> tuple[str, str]:
+        """The Clusters the drill may name: the source and its throwaway recovery Cluster."""
+        return self.source, drill_cluster_name(self.source)
 
     def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = 0) -> str:
         self.calls.append(list(arguments))
@@ -76,7 +90,7 @@ class FakeKubectl(Kubectl):
             self.created.append(json.loads(stdin or "{}"))
             return ""
         if verb == "delete" and arguments[1] == "pod":
-            self.primary = "pg-primary-2"  # CNPG fails over
+            self.primary = f"{self.source}-2"  # CNPG fails over
             return ""
         if verb == "exec":
             return "100\tabc\n"
@@ -84,19 +98,21 @@ class FakeKubectl(Kubectl):
             return ""
         kind, target = arguments[1], arguments[2]
         if "--ignore-not-found" in arguments:  # exists(): only the source Cluster
-            return f"cluster/{target}" if target == "pg-primary" else ""
+            return f"cluster/{target}" if target == self.source else ""
         if target == "-n":  # a list by selector
             selector = arguments[arguments.index("-l") + 1]
+            assert selector.split(",")[0].removeprefix("cnpg.io/cluster=") in self.own(), selector
             role = "primary" if "instanceRole=primary" in selector else "replica"
-            names = (
-                [self.primary] if role == "primary" else sorted({"pg-primary-1", "pg-primary-2", "pg-primary-3"} - {self.primary})
-            )
+            instances = {f"{self.source}-{n}" for n in (1, 2, 3)}
+            names = [self.primary] if role == "primary" else sorted(instances - {self.primary})
             return json.dumps({"items": [{"metadata": {"name": name}, "spec": {"nodeName": "node-a"}} for name in names]})
         if kind == "secret":
+            assert target == f"{self.source}-ca", target
             return json.dumps({"data": {"ca.crt": "Y2E="}})
         if kind.startswith("backups"):
             return json.dumps({"status": {"phase": "completed", "backupId": "20261129T000000"}})
-        cluster = json.loads(json.dumps(SOURCE_CLUSTER))
+        assert target in self.own(), target
+        cluster = source_cluster(self.source)
         cluster["status"]["currentPrimary"] = self.primary
         return json.dumps(cluster)
 

@@ -472,6 +472,29 @@ def test_refusals_exit_2_naming_argument_value_and_rule_before_anything_runs(
     assert world.calls == []
 
 
+def with_clusters(values: dict[str, Any], *names: str) -> dict[str, Any]:
+    """A stack's outputs with its cluster also in the ``clusters`` and ``clusterConnectionUris`` outputs, under
+    each of ``names`` (namespace and cluster name the key's)."""
+    entries = {name: {**values, "postgresNamespace": name, "postgresClusterName": name} for name in names}
+    uris = {name: {"readWriteUri": values["readWriteUri"]} for name in names}
+    return {**values, "clusters": entries, "clusterConnectionUris": uris}
+
+
+def test_cluster_names_the_cluster_on_both_stacks(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = with_clusters(outputs("prod", "dr", "prod"), "pg-primary", "orders")
+    target = with_clusters(outputs("dr", "prod", "prod"), "pg-primary")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(world, tmp_path, "--cluster", "orders", source=source, target=target)
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.endswith("error: argument --cluster: 'orders' is not a cluster of 'dr'; it runs pg-primary")
+    assert world.calls == []
+    report_file = tmp_path / "report.json"
+    assert run_main(world, tmp_path, "--cluster", "pg-primary", "--report", str(report_file), source=source, target=target) == 0
+    clusters = json.loads(report_file.read_text())["clusters"]
+    assert clusters == {name: {"cluster": "pg-primary", "namespace": "pg-primary"} for name in ("prod", "dr")}
+
+
 def test_regional_needs_to() -> None:
     with pytest.raises(SystemExit) as exit_info:
         drill.main(["regional", "--stack", "prod"])

@@ -1,4 +1,5 @@
-"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional|verify|prune-snapshots --stack NAME``.
+"""Drills against deployed stacks: ``python -m tools.drill failover|restore|regional|verify|prune-snapshots --stack NAME
+[--cluster NAME]``.
 
 - failover: kill the primary (pod delete or node drain) under a writer; RTO, RPO, healing.
 - restore: back up, restore into a throwaway Cluster, compare checksums; ``--method volumeSnapshot``
@@ -10,12 +11,14 @@
 - prune-snapshots ``--keep N``: delete the stack's scheduled volume-snapshot backups beyond the newest N
   (CNPG never prunes them; their snapshots go with them).
 
-Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``) and
-talks only to the stack's own cluster: kubectl gets the stack's ``kubeconfig`` output (a private
-file) or ``--kubeconfig``, and the drill refuses to start when that kubeconfig's current context
-points at another API server than the stack's. Prints a human summary or, with ``--json``, the report
-as JSON; ``--report FILE`` also writes the JSON to a file. failover, restore and regional refuse a
-stack whose ``environment`` setting (``Pulumi.<stack>.yaml``) is not dev unless ``--allow-prod``.
+Reads the stack's outputs (``pulumi stack output --json --show-secrets``, or ``--outputs FILE``); on a
+stack running several database clusters ``--cluster NAME`` picks one (its entries of the ``clusters``
+and ``clusterConnectionUris`` outputs). It talks only to the stack's own AKS: kubectl gets the stack's
+``kubeconfig`` output (a private file) or ``--kubeconfig``, and the drill refuses to start when that
+kubeconfig's current context points at another API server than the stack's. Prints a human summary or,
+with ``--json``, the report as JSON; ``--report FILE`` also writes the JSON to a file. failover, restore
+and regional refuse a stack whose ``environment`` setting (``Pulumi.<stack>.yaml``) is not dev unless
+``--allow-prod``.
 Exit codes: 0 passed, 1 failed, 2 bad arguments or a refused stack (one line).
 """
 
@@ -40,6 +43,7 @@ from settings import Settings
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
 from tools.drill.arguments import bounded, matching
 from tools.drill.az_cli import AzCli
+from tools.drill.cluster_outputs import cluster_outputs
 from tools.drill.failover import FAILURES, FailoverOptions, run_failover
 from tools.drill.kube import Kubectl, cluster_ca, kubeconfig_server, same_server
 from tools.drill.pulumi_cli import PROJECT_DIR, PulumiCli, policy_config, short_name, stack_setting
@@ -65,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--kubeconfig",
         help="kubeconfig file (default: the stack's kubeconfig output); its current context must be the stack's API server",
+    )
+    common.add_argument(
+        "--cluster",
+        help="the database cluster to act on, by its name in the stack's clusters output "
+        "(required when the stack runs several; regional: on both stacks)",
     )
     common.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     common.add_argument("--report", type=Path, help="also write the JSON report to this file")
@@ -378,8 +387,10 @@ def main(
                 refusal = None if unguarded else production_refusal(args, "--stack", args.stack)
             if refusal:
                 raise RefusedError(refusal)
+            outputs = cluster_outputs(outputs, args.cluster, args.stack)
             kube = stack_kubectl(kubectl, outputs, args.stack, args.kubeconfig, ("--stack", "--kubeconfig"), workdir)
             if args.drill == "regional":
+                to_outputs = cluster_outputs(to_outputs, args.cluster, args.to)
                 to_kube = stack_kubectl(kubectl, to_outputs, args.to, args.to_kubeconfig, ("--to", "--to-kubeconfig"), workdir)
             zones = verify_zones(args.stack) if args.drill == "verify" else ()
         except (DrillError, StackFileError) as error:
