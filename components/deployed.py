@@ -10,6 +10,8 @@ import pulumi
 
 # The stack output holding each platform database cluster's values by its name.
 CLUSTERS_OUTPUT = "clusters"
+# Each cluster's connection URIs by its name (a secret output).
+CONNECTION_URIS_OUTPUT = "clusterConnectionUris"
 # In each cluster's entry: its data was protected, and it runs under the one-cluster names.
 PROTECTED_OUTPUT = "protected"
 STACK_NAMES_OUTPUT = "stackNames"

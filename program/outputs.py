@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.cluster.major_upgrade import DEPLOYED_IMAGE_OUTPUT, DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
-from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT
+from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT
 from program.clusters import DeployedCluster
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
@@ -99,7 +99,7 @@ def export_outputs(
                     pulumi.export(name, value)
     pulumi.export(CLUSTERS_OUTPUT, {key: _cluster_values(deployed) for key, deployed in clusters.items()})
     pulumi.export(
-        "clusterConnectionUris",
+        CONNECTION_URIS_OUTPUT,
         pulumi.Output.secret({key: _connection_uris(deployed) for key, deployed in clusters.items()}),
     )
     if parts.operators.grafana_admin_password is not None:

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT
-from components.deployed import CLUSTERS_OUTPUT
+from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from tools.drill.regional import RefusedError
 
 # program/outputs.py: per cluster, the application owner's password and connection URIs (a secret map).
-CONNECTION_URIS_OUTPUT = "clusterConnectionUris"
 
 
 def _entries(outputs: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
