@@ -196,8 +196,8 @@ def retirement_steps(key: str, deployed: Mapping[str, Any]) -> str:
     return (
         f"clusters.{key}: removed (or renamed), but its last deployment protected its data (protectStatefulResources): "
         "removing the entry deletes its Namespace, Cluster and volumes. To retire it: 1) take a final backup "
-        f"(python -m tools.drill backup --cluster {key}) and keep its blob container (Azure retains deleted blobs "
-        "for backup.softDeleteDays); 2) unprotect its database: "
+        f"(keep the entry, add a name to clusters.{key}.backup.onDemand, pulumi up; its blob container stays, "
+        "protected); 2) unprotect its database: "
         + " && ".join(f"pulumi state unprotect '{urn}'" for urn in urns)
         + "; 3) remove the entry and run pulumi up. To rename a cluster, restore it into a new entry first (README 'Restore')."
     )

@@ -14,7 +14,6 @@ from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT
 from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from tools.drill.regional import RefusedError
 
-# program/outputs.py: per cluster, the application owner's password and connection URIs (a secret map).
 
 
 def _entries(outputs: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
