@@ -187,17 +187,20 @@ def refuse_protected_removal(clusters: Mapping[str, DatabaseCluster]) -> pulumi.
 
 def retirement_steps(key: str, deployed: Mapping[str, Any]) -> str:
     """Why a protected cluster cannot just disappear from clusters, and how to retire it."""
-    stack, project = pulumi.get_stack(), pulumi.get_project()
-    prefix = "" if deployed.get(STACK_NAMES_OUTPUT) else f"{key}-"
-    urns = [
-        f"urn:pulumi:{stack}::{project}::aks-postgres-ha:components:PostgresCluster$kubernetes:core/v1:Namespace::{prefix}database-namespace",
-        f"urn:pulumi:{stack}::{project}::aks-postgres-ha:components:PostgresCluster$kubernetes:postgresql.cnpg.io/v1:Cluster::{prefix}database-cluster",
+    urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::aks-postgres-ha:components:"
+    named = "" if deployed.get(STACK_NAMES_OUTPUT) else f"{key}-"
+    unprotect = [
+        f"{urn}PostgresCluster$kubernetes:core/v1:Namespace::{named}database-namespace",
+        f"{urn}PostgresCluster$kubernetes:postgresql.cnpg.io/v1:Cluster::{named}database-cluster",
+        f"{urn}Identities$azure-native:managedidentity:UserAssignedIdentity::identities-{named}workload",
     ]
+    container = f"{urn}BackupStorage$azure-native:storage:BlobContainer::backup-storage-{named}container"
     return (
         f"clusters.{key}: removed (or renamed), but its last deployment protected its data (protectStatefulResources): "
         "removing the entry deletes its Namespace, Cluster and volumes. To retire it: 1) take a final backup "
-        f"(keep the entry, add a name to clusters.{key}.backup.onDemand, pulumi up; its blob container stays, "
-        "protected); 2) unprotect its database: "
-        + " && ".join(f"pulumi state unprotect '{urn}'" for urn in urns)
-        + "; 3) remove the entry and run pulumi up. To rename a cluster, restore it into a new entry first (README 'Restore')."
+        f"(keep the entry, add a name to clusters.{key}.backup.onDemand, pulumi up); 2) unprotect its database and "
+        "identity: "
+        + " && ".join(f"pulumi state unprotect '{each}'" for each in unprotect)
+        + f"; 3) keep its backups by forgetting its container (it stays in Azure): pulumi state delete '{container}'; "
+        "4) remove the entry and run pulumi up. To rename a cluster, restore it into a new entry first (README 'Restore')."
     )

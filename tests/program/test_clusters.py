@@ -76,6 +76,9 @@ def test_the_stack_wide_monitoring_ships_once() -> None:
     run = platform()
     dashboards = [r for r in _of(run, "kubernetes:core/v1:ConfigMap") if r.name.endswith("-dashboard")]
     assert [r.name for r in dashboards] == ["orders-database-monitoring-dashboard"]
+    # One dashboard for every cluster: upstream's namespace and cluster variables pick one.
+    dashboard = json.loads(dashboards[0].inputs["data"]["cloudnative-pg.json"])
+    assert {"namespace", "cluster"} <= {variable["name"] for variable in dashboard["templating"]["list"]}
     settings = [r for r in _of(run, "kubernetes:core/v1:ConfigMap") if r.name.endswith("-azure-metrics-settings")]
     assert len(settings) == 1
 
@@ -221,3 +224,14 @@ def test_every_platform_object_is_valid_against_the_schemas_and_cel_rules() -> N
         (obj["apiVersion"], obj["kind"]) for obj in objects
     }
     assert [problem for obj in objects for problem in validate_object(obj, settings.aks.kubernetes_minor)] == []
+
+
+def test_a_restore_runs_beside_its_own_cluster_only() -> None:
+    config = _config()
+    config[KEY]["orders"]["restore"] = {"enabled": True}
+    run = run_stack("platform", config=config)
+    restored = run.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "orders-restore-cluster")
+    assert (restored.inputs["metadata"]["name"], restored.inputs["metadata"]["namespace"]) == ("orders-restored", "orders")
+    trust = run.one("azure-native:managedidentity:FederatedIdentityCredential", "identities-orders-fic-orders-orders-restored")
+    assert trust.inputs["subject"] == "system:serviceaccount:orders:orders-restored"
+    assert not [r for r in run.registrations if r.name.startswith(("billing-restore", "analytics-restore"))]

@@ -15,7 +15,6 @@ from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from tools.drill.regional import RefusedError
 
 
-
 def _entries(outputs: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
     value = outputs.get(key)
     if not isinstance(value, Mapping):
