@@ -117,6 +117,13 @@ def platform_problems(clusters: Mapping[str, ClusterSettings], shared_backup: Ba
             f"clusters: {stack_named} all set stackNames — only the stack's original cluster keeps the one-cluster names"
         )
     for key, cluster in clusters.items():
+        if cluster.backup.retention_days > shared_backup.retention_days:
+            # The account keeps a deleted or overwritten blob max(softDeleteDays, backup.retention) days, for every container.
+            problems.append(
+                f"clusters.{key}.backup.retention: {cluster.backup.retention!r} — longer than backup.retention "
+                f"{shared_backup.retention!r}, which sets how long the shared storage account keeps deleted backups; "
+                "raise backup.retention to the longest cluster's"
+            )
         for name, field in ACCOUNT_BACKUP_KEYS.items():
             value = getattr(cluster.backup, field)
             if value != getattr(shared_backup, field):

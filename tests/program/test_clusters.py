@@ -171,6 +171,10 @@ def _problems(config: dict[str, Any]) -> list[str]:
             "clusters.orders.backup.storageSku: 'Standard_LRS' — every cluster backs up to the stack's one storage account",
         ),
         (
+            lambda c: c[KEY]["orders"]["backup"].update({"retention": "30d"}),
+            "clusters.orders.backup.retention: '30d' — longer than backup.retention '14d'",
+        ),
+        (
             lambda c: c[KEY]["billing"]["databases"].update({"template1": {"owner": "billing"}}),
             "clusters.billing.databases.template1",
         ),
