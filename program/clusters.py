@@ -121,7 +121,11 @@ def deploy_cluster(
     DatabaseNetworkPolicies(
         f"{prefix}network-policies",
         DatabaseNetworkPoliciesArgs(
-            provider=shared.provider, endpoints=endpoints, cluster=database.ref.resource, scrapers=shared.scrapers
+            provider=shared.provider,
+            endpoints=endpoints,
+            cluster=database.ref.resource,
+            scrapers=shared.scrapers,
+            client_namespaces=settings.clients.namespaces,
         ),
     )
     Backups(f"{prefix}backups", BackupsArgs(cluster=database.ref, settings=settings.backup))

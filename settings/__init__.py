@@ -215,7 +215,11 @@ class Settings(SettingsModel):
                 f"postgres.instances ({postgres.instances})"
             )
         problems += view.restore.problems(postgres.cluster_name)
-        problems += view.network.problems(view.aks.node_ceiling(), poolers=view.pooler.enabled)
+        problems += view.network.problems(
+            view.aks.node_ceiling(), poolers=view.pooler.enabled, cluster_clients=view.clients.cidrs
+        )
+        load_balanced = view.public_endpoint.enabled or view.network.internal_endpoint.enabled
+        problems += view.clients.problems(postgres.namespace, load_balanced)
         problems += capacity_problems(view)
         problems += pooler_problems(view)
         return problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import AfterValidator, model_validator
@@ -178,7 +179,7 @@ class NetworkSettings(SettingsModel):
     peerings: list[Peering] = []
     """Client networks to peer with the created virtual network."""
     client_cidrs: list[Cidr] = []
-    """Required with the internal endpoint. Client networks allowed to the internal load balancer."""
+    """Required with the internal endpoint (or clients.cidrs). Client networks allowed to the internal load balancer."""
     internal_endpoint: InternalEndpointSettings = InternalEndpointSettings()
     """Database endpoints on an internal load balancer."""
     private_dns_zone: DnsZoneName = "cnpg.internal"
@@ -189,12 +190,13 @@ class NetworkSettings(SettingsModel):
     """An existing privatelink.blob.core.windows.net zone (hub networks) instead of one the program creates; only with
     adopt, a network the hub links to it (required then: Azure refuses a second zone of that name on the network)."""
 
-    def problems(self, nodes: NodeCeiling, poolers: bool = False) -> list[str]:
+    def problems(self, nodes: NodeCeiling, poolers: bool = False, cluster_clients: Sequence[str] = ()) -> list[str]:
         """Every range rule AKS and Azure would refuse at deploy time, one line each (key, value, rule).
 
         ``nodes``: the most nodes the cluster runs at once (each takes a node subnet address and a /24 of the
         pod range). ``poolers``: PgBouncer poolers run (pooler.enabled), so the internal endpoint needs their
-        addresses too."""
+        addresses too. ``cluster_clients``: the cluster's own client networks (clients.cidrs), which its load
+        balancers admit beside network.clientCidrs."""
         problems = self._version_problems()
         if problems:
             return problems
@@ -202,8 +204,8 @@ class NetworkSettings(SettingsModel):
         problems += self._subnet_problems()
         problems += self._cluster_range_problems()
         problems += self._node_capacity_problems(nodes, poolers)
-        problems += self._internal_endpoint_problems(poolers)
-        problems += self._client_problems()
+        problems += self._internal_endpoint_problems(poolers, cluster_clients)
+        problems += self._client_problems(cluster_clients)
         problems += self._peering_problems()
         if self.adopt is not None and self.peerings:
             problems.append(
@@ -347,7 +349,7 @@ class NetworkSettings(SettingsModel):
             )
         return problems
 
-    def _internal_endpoint_problems(self, poolers: bool) -> list[str]:
+    def _internal_endpoint_problems(self, poolers: bool, cluster_clients: Sequence[str]) -> list[str]:
         endpoint = self.internal_endpoint
         if not endpoint.enabled:
             return []
@@ -374,16 +376,17 @@ class NetworkSettings(SettingsModel):
                 )
             else:
                 seen[value] = key
-        if not self.client_cidrs:
+        if not self.client_cidrs and not cluster_clients:
             problems.append(
                 "network.clientCidrs: [] — must list the client networks when internalEndpoint.enabled is true "
-                "(the database's NetworkPolicy admits only them)"
+                "(or the cluster's clients.cidrs; the database's NetworkPolicy admits only them)"
             )
         return problems
 
-    def _client_problems(self) -> list[str]:
+    def _client_problems(self, cluster_clients: Sequence[str]) -> list[str]:
         problems = []
         ranges = [(f"network.clientCidrs[{index}]", cidr) for index, cidr in enumerate(self.client_cidrs)]
+        ranges += [(f"clients.cidrs[{index}]", cidr) for index, cidr in enumerate(cluster_clients)]
         for index, peering in enumerate(self.peerings):
             for position, cidr in enumerate(peering.address_space):
                 key = f"network.peerings[{index}].addressSpace[{position}]"

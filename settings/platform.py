@@ -15,11 +15,13 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
+from pydantic import field_validator
+
 from settings.backup import BackupSettings
 from settings.databases import DatabaseSettings, RoleSettings
 from settings.network import InternalEndpointSettings
 from settings.pooler import PoolerSettings
-from settings.postgres import PostgresSettings
+from settings.postgres import OWNED_NAMESPACES, PostgresSettings, owned_namespace
 from settings.public_endpoint import PublicEndpointSettings
 from settings.restore import RestoreSettings
 from settings.rules import Cidr, Dns1123Label, SettingsModel, matching
@@ -51,6 +53,33 @@ class ClientAccess(SettingsModel):
     """Application namespaces in this AKS whose pods may connect."""
     cidrs: list[Cidr] = []
     """Client networks (peered or on-premises ranges) that may connect through the cluster's load balancers."""
+
+    @field_validator("namespaces")
+    @classmethod
+    def _application_namespaces(cls, namespaces: list[str]) -> list[str]:
+        # Admitting kube-system or monitoring would admit every pod there, the scrapers and add-ons included.
+        owned = [namespace for namespace in namespaces if owned_namespace(namespace)]
+        if owned:
+            raise ValueError(
+                f"{owned!r} are namespaces Kubernetes, AKS or the operators own ({OWNED_NAMESPACES}); "
+                "name the application namespaces whose pods connect"
+            )
+        return namespaces
+
+    def problems(self, namespace: str, load_balanced: bool) -> list[str]:
+        """What one cluster's clients cannot be: its own namespace, or networks with no load balancer to come through."""
+        problems = [
+            f"clients.namespaces[{index}]: {name!r} — is the cluster's own namespace (postgres.namespace); name the "
+            "application namespaces whose pods connect"
+            for index, name in enumerate(self.namespaces)
+            if name == namespace
+        ]
+        if self.cidrs and not load_balanced:
+            problems.append(
+                f"clients.cidrs: {self.cidrs!r} — client networks arrive through the cluster's load balancers, and it "
+                "has none; enable its internalEndpoint (or publicEndpoint), or leave clients.cidrs empty"
+            )
+        return problems
 
 
 class ClusterSettings(SettingsModel):
@@ -132,6 +161,7 @@ def platform_problems(clusters: Mapping[str, ClusterSettings], shared_backup: Ba
                     f"account; set backup.{name} at the top level"
                 )
     problems += _shared(clusters, "postgres.namespace", lambda cluster: [cluster.postgres.namespace], "its own namespace")
+    problems += _clients_in_other_clusters(clusters)
     problems += _shared(clusters, "postgres.clusterName", lambda cluster: [cluster.postgres.cluster_name], "its own CNPG name")
     problems += _shared(clusters, "publicEndpoint ports", _public_ports, "its own ports on the stack's public IP")
     problems += _shared(
@@ -141,6 +171,19 @@ def platform_problems(clusters: Mapping[str, ClusterSettings], shared_backup: Ba
         "its own internal addresses",
     )
     return problems
+
+
+def _clients_in_other_clusters(clusters: Mapping[str, ClusterSettings]) -> list[str]:
+    # A database namespace's pods are instances, join Jobs and poolers: admitting them as another cluster's
+    # clients would let clusters reach each other.
+    namespaces = {cluster.postgres.namespace: key for key, cluster in clusters.items()}
+    return [
+        f"clusters.{key}.clients.namespaces[{index}]: {name!r} — is cluster {namespaces[name]}'s namespace; "
+        "clusters must not reach each other, name the application namespaces whose pods connect"
+        for key, cluster in clusters.items()
+        for index, name in enumerate(cluster.clients.namespaces)
+        if namespaces.get(name, key) != key
+    ]
 
 
 def _public_ports(cluster: ClusterSettings) -> list[int]:

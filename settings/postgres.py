@@ -32,6 +32,14 @@ from sizing.postgres_parameters import CNPG_MANAGED_PARAMETERS, derive_parameter
 PLATFORM_NAMESPACES = ("default", "gatekeeper-system")
 PLATFORM_NAMESPACE_PREFIX = "kube-"
 
+
+def owned_namespace(namespace: str) -> bool:
+    """A namespace Kubernetes, AKS or the operators own: no database lives there, and no client of one."""
+    return namespace in PLATFORM_NAMESPACES or namespace.startswith(PLATFORM_NAMESPACE_PREFIX) or namespace in OPERATOR_NAMESPACES
+
+
+OWNED_NAMESPACES = ", ".join([*PLATFORM_NAMESPACES, f"{PLATFORM_NAMESPACE_PREFIX}*", *OPERATOR_NAMESPACES])
+
 # Parameters CNPG's webhook parses as booleans (validateConfiguration @ v1.30.0; wal_log_hints is CNPG-managed here).
 BOOLEAN_PARAMETERS_CNPG_PARSES = ("hot_standby_feedback", "sync_replication_slots")
 POSTGRES_TRUE = ("on", "true", "yes", "1")
@@ -189,9 +197,8 @@ class PostgresSettings(SettingsModel):
     @field_validator("namespace")
     @classmethod
     def _namespace_not_taken(cls, value: str) -> str:
-        if value in PLATFORM_NAMESPACES or value.startswith(PLATFORM_NAMESPACE_PREFIX) or value in OPERATOR_NAMESPACES:
-            taken = ", ".join([*PLATFORM_NAMESPACES, f"{PLATFORM_NAMESPACE_PREFIX}*", *OPERATOR_NAMESPACES])
-            raise ValueError(f"is a namespace Kubernetes, AKS or the operators already own ({taken}); choose another")
+        if owned_namespace(value):
+            raise ValueError(f"is a namespace Kubernetes, AKS or the operators already own ({OWNED_NAMESPACES}); choose another")
         return value
 
     @model_validator(mode="after")

@@ -167,10 +167,10 @@ class Endpoints:
 
     def client_cidrs(self) -> list[str]:
         """Every network a load balancer of the cluster admits: the public clients' and the internal endpoint's."""
-        return [
-            *(self.settings.allowed_client_cidrs if self.public is not None else []),
-            *(self.internal.allowed_client_cidrs if self.internal is not None else []),
-        ]
+        return _together(
+            self.settings.allowed_client_cidrs if self.public is not None else [],
+            self.internal.allowed_client_cidrs if self.internal is not None else [],
+        )
 
     def managed_services(self) -> list[dict[str, Any]]:
         """``spec.managed.services.additional`` entries: one public LoadBalancer per role."""
@@ -246,19 +246,21 @@ class Endpoints:
 
 def exposed_endpoints(settings: Settings, public: PublicAddress | None, node_subnet_name: str) -> Endpoints:
     """How clients reach the cluster: on the public address when there is one, on the internal load
-    balancer's static addresses when network.internalEndpoint is on, each pooler on its own address."""
+    balancer's static addresses when network.internalEndpoint is on, each pooler on its own address.
+    Each load balancer admits its own client networks and the cluster's (clients.cidrs)."""
     cluster_name, namespace = settings.postgres.cluster_name, settings.postgres.namespace
-    network, poolers = settings.network, settings.pooler.enabled
+    network, poolers, clients = settings.network, settings.pooler.enabled, settings.clients.cidrs
     internal = network.internal_endpoint
+    public_clients = _together(settings.public_endpoint.allowed_client_cidrs, clients)
     return Endpoints(
         cluster_name=cluster_name,
         namespace=namespace,
-        settings=settings.public_endpoint,
+        settings=settings.public_endpoint.model_copy(update={"allowed_client_cidrs": public_clients}),
         public=public,
         internal=InternalAddress(
             ips={role: internal.ip(role) for role in ROLES},
             subnet_name=node_subnet_name,
-            allowed_client_cidrs=network.client_cidrs,
+            allowed_client_cidrs=_together(network.client_cidrs, clients),
             dns_zone=network.private_dns_zone,
             pooler_ips={pooler_name(cluster_name, kind): internal.pooler_ip(kind) for kind in POOLER_TYPES} if poolers else {},
         )
@@ -266,3 +268,8 @@ def exposed_endpoints(settings: Settings, public: PublicAddress | None, node_sub
         else None,
         pooler_services=pooler_names(cluster_name) if poolers else (),
     )
+
+
+def _together(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    """Both lists of networks in order, each network once (a NetworkPolicy or load balancer names it once)."""
+    return list(dict.fromkeys([*first, *second]))

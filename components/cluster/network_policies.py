@@ -1,4 +1,5 @@
-"""Database network policies: the database namespace admits only the traffic CloudNativePG needs.
+"""Database network policies: the database namespace admits only the traffic CloudNativePG needs and
+the cluster's clients (its application namespaces and, through its load balancers, client networks).
 
 Cilium (the AKS network dataplane) enforces them. Ingress is denied by default, then each policy
 admits one kind of traffic. Egress stays open: instances reach the Kubernetes API, DNS and Azure
@@ -30,6 +31,10 @@ METRICS_PORT = 9187
 # it scrapes the azmonitoring.coreos.com PodMonitors.
 AZURE_METRICS_POD_LABEL = {"rsName": "ama-metrics"}
 
+# Every namespace carries its name in this label (Kubernetes sets it); peers of other namespaces are named by it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+POD_ROLE = "cnpg.io/podRole"
+
 Selector = k8s.meta.v1.LabelSelectorArgs
 Peer = k8s.networking.v1.NetworkPolicyPeerArgs
 Port = k8s.networking.v1.NetworkPolicyPortArgs
@@ -52,7 +57,7 @@ def _tcp(*ports: int) -> list[Port]:
 
 def _pods_in(namespace: str, labels: dict[str, str]) -> Peer:
     return Peer(
-        namespace_selector=Selector(match_labels={"kubernetes.io/metadata.name": namespace}),
+        namespace_selector=Selector(match_labels={NAMESPACE_NAME_LABEL: namespace}),
         pod_selector=Selector(match_labels=labels),
     )
 
@@ -65,6 +70,9 @@ class DatabaseNetworkPoliciesArgs:
     # Created once the cluster is there: the namespace exists and no policy races its bootstrap.
     cluster: pulumi.Resource
     scrapers: Scrapers
+    # Application namespaces whose pods connect to the cluster's instances and poolers (clients.namespaces).
+    # Its client networks (clients.cidrs) come through its load balancers: endpoints.client_cidrs().
+    client_namespaces: Sequence[str] = ()
 
 
 class DatabaseNetworkPolicies(pulumi.ComponentResource):
@@ -115,6 +123,19 @@ class DatabaseNetworkPolicies(pulumi.ComponentResource):
                 allowed.append(self._allow("allow-pooler-clients", poolers, pooler_clients, _tcp(POSTGRES_PORT)))
             if scrapers:
                 allowed.append(self._allow("allow-pooler-metrics", poolers, scrapers, _tcp(PGBOUNCER_METRICS_PORT)))
+        if args.client_namespaces:
+            # Any pod of the named namespaces, to this cluster's instances and its poolers (PgBouncer listens on
+            # 5432 too); never the restored cluster's instances nor another cluster's, which live elsewhere.
+            roles = ["instance", *(["pooler"] if pooler_services else [])]
+            served = Selector(
+                match_labels={"cnpg.io/cluster": args.endpoints.cluster_name},
+                match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key=POD_ROLE, operator="In", values=roles)],
+            )
+            applications = [
+                Peer(namespace_selector=Selector(match_labels={NAMESPACE_NAME_LABEL: namespace}), pod_selector=Selector())
+                for namespace in args.client_namespaces
+            ]
+            allowed.append(self._allow("allow-client-namespaces", served, applications, _tcp(POSTGRES_PORT)))
         # Last, so no moment exists where the deny stands without the allows.
         deny_all = k8s.networking.v1.NetworkPolicySpecArgs(pod_selector=Selector(), policy_types=["Ingress"])
         self._policy("default-deny-ingress", deny_all, depends_on=allowed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
 from typing import Any
+
+import pytest
 
 from offline.engine import StackRun, run_stack, stack_config
 from tests.components.helpers import children, depends_on, prod_with_public_endpoint
@@ -136,9 +139,12 @@ def test_scrapers_follow_the_monitoring_choices() -> None:
 
 
 # Pods as CloudNativePG v1.30.0 labels them (pkg/specs/pods.go, pkg/specs/jobs.go,
-# pkg/specs/pgbouncer/deployments.go) and the scrapers and operator as their charts do.
+# pkg/specs/pgbouncer/deployments.go) and the scrapers and operator as their charts do. A source outside
+# the cluster has no namespace and its address under NETWORK_ADDRESS (what the load balancers let keep).
 DATABASE = "cnpg-database"
-POD_LABELS: dict[str, tuple[str, dict[str, str]]] = {
+NETWORK_ADDRESS = "address"
+Pods = dict[str, tuple[str | None, dict[str, str]]]
+POD_LABELS: Pods = {
     "instance": (
         DATABASE,
         {"cnpg.io/cluster": "pg-primary", "cnpg.io/podRole": "instance", "cnpg.io/instanceName": "pg-primary-1"},
@@ -156,6 +162,9 @@ POD_LABELS: dict[str, tuple[str, dict[str, str]]] = {
     "prometheus": ("monitoring", {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"}),
     "grafana": ("monitoring", {"app.kubernetes.io/name": "grafana"}),
     "ama-metrics": ("kube-system", {"rsName": "ama-metrics"}),
+    # prod's internal endpoint admits network.clientCidrs (192.0.2.0/24).
+    "internal client": (None, {NETWORK_ADDRESS: "192.0.2.10"}),
+    "other network": (None, {NETWORK_ADDRESS: "198.18.0.10"}),
 }
 
 
@@ -175,11 +184,11 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
-def admitted(policies: dict[str, dict[str, Any]], source: str, target: str, port: int) -> bool:
-    """Whether the NetworkPolicies admit TCP from one pod to another on a port (Kubernetes semantics: a pod
-    that some Ingress policy selects accepts what any of them allows)."""
-    source_namespace, source_labels = POD_LABELS[source]
-    namespace, labels = POD_LABELS[target]
+def admitted(policies: dict[str, dict[str, Any]], source: str, target: str, port: int, pods: Pods = POD_LABELS) -> bool:
+    """Whether the NetworkPolicies admit TCP from a pod or network address to a pod on a port (Kubernetes
+    semantics: a pod that some Ingress policy selects accepts what any of them allows)."""
+    source_namespace, source_labels = pods[source]
+    namespace, labels = pods[target]
     selecting = [
         p["spec"]
         for p in policies.values()
@@ -192,7 +201,15 @@ def admitted(policies: dict[str, dict[str, Any]], source: str, target: str, port
             if not any(p["port"] == port and p["protocol"] == "TCP" for p in rule.get("ports", [])):
                 continue
             for peer in rule.get("from", []):
-                if "ipBlock" in peer:
+                if source_namespace is None or "ipBlock" in peer:
+                    # Pods are no ipBlock's (Azure CNI overlay: the pod range is refused as a client network).
+                    if source_namespace is None and "ipBlock" in peer:
+                        block = peer["ipBlock"]
+                        address = ip_address(source_labels[NETWORK_ADDRESS])
+                        if address in ip_network(block["cidr"]) and not any(
+                            address in ip_network(cidr) for cidr in block.get("except", [])
+                        ):
+                            return True
                     continue
                 namespaces = peer.get("namespaceSelector")
                 in_namespace = (
@@ -225,6 +242,9 @@ ADMITTED = {
     ("instance", "restored instance", 5432),
     ("restored instance", "instance", 5432),
     ("join job", "restored instance", 5432),
+    # Through the internal load balancers: PostgreSQL of the cluster's instances (not the restored one's) and the poolers.
+    ("internal client", "instance", 5432),
+    ("internal client", "pooler", 5432),
 }
 
 
@@ -243,3 +263,92 @@ def test_poolers_reach_no_instance_manager_and_serve_no_instance_metrics(prod: S
     assert not admitted(policies, "prometheus", "pooler", 9187)
     assert not admitted(policies, "operator", "pooler", 8000)
     assert not admitted(policies, "instance", "instance", 8000)
+
+
+# The platform (Pulumi.platform.yaml): orders (poolers; clients.namespaces [shop]), billing (internal
+# endpoint; [billing-api] and clients.cidrs 198.51.100.0/24) and analytics ([reporting]), each in its
+# own namespace, with a pod of each application namespace, of an unnamed one and two networks.
+PLATFORM_PODS: Pods = {
+    "orders instance": ("orders", {"cnpg.io/cluster": "orders", "cnpg.io/podRole": "instance"}),
+    "orders join job": ("orders", {"cnpg.io/cluster": "orders", "cnpg.io/jobRole": "join"}),
+    "orders pooler": (
+        "orders",
+        {"cnpg.io/cluster": "orders", "cnpg.io/podRole": "pooler", "cnpg.io/poolerName": "orders-pooler-rw"},
+    ),
+    "billing instance": ("billing", {"cnpg.io/cluster": "billing", "cnpg.io/podRole": "instance"}),
+    "analytics instance": ("analytics", {"cnpg.io/cluster": "analytics", "cnpg.io/podRole": "instance"}),
+    "shop pod": ("shop", {"app": "shop"}),
+    "billing-api pod": ("billing-api", {"app": "billing-api"}),
+    "reporting pod": ("reporting", {"app": "reporting"}),
+    "unnamed pod": ("elsewhere", {"app": "other"}),
+    "operator": POD_LABELS["operator"],
+    "finance network": (None, {NETWORK_ADDRESS: "198.51.100.7"}),
+    "other network": (None, {NETWORK_ADDRESS: "203.0.113.7"}),
+}
+PLATFORM_DATABASES = ("orders", "billing", "analytics")
+
+# Every flow to PostgreSQL/PgBouncer (5432) the platform's database namespaces admit.
+PLATFORM_ADMITTED = {
+    ("shop pod", "orders instance"),
+    ("shop pod", "orders pooler"),
+    ("billing-api pod", "billing instance"),
+    ("reporting pod", "analytics instance"),
+    ("finance network", "billing instance"),
+    # Inside each namespace only: replication, the join Job's clone, PgBouncer to its instances.
+    ("orders instance", "orders instance"),
+    ("orders join job", "orders instance"),
+    ("orders pooler", "orders instance"),
+    ("billing instance", "billing instance"),
+    ("analytics instance", "analytics instance"),
+    ("operator", "orders instance"),
+    ("operator", "billing instance"),
+    ("operator", "analytics instance"),
+}
+
+
+@pytest.fixture(scope="module")
+def platform() -> StackRun:
+    return run_stack("platform")
+
+
+def test_each_cluster_admits_its_own_clients_and_no_other_cluster(platform: StackRun) -> None:
+    policies = _all_policies(platform)
+    targets = [pod for pod, (namespace, _) in PLATFORM_PODS.items() if namespace in PLATFORM_DATABASES]
+    flows = {(source, target) for source in PLATFORM_PODS for target in targets}
+    assert {flow for flow in flows if admitted(policies, *flow, 5432, PLATFORM_PODS)} == PLATFORM_ADMITTED
+
+
+def test_client_namespaces_reach_postgres_and_pgbouncer_only(platform: StackRun) -> None:
+    policies = _all_policies(platform)
+    spec = policies["orders-network-policies-allow-client-namespaces"]["spec"]
+    assert spec["podSelector"] == {
+        "matchLabels": {"cnpg.io/cluster": "orders"},
+        "matchExpressions": [{"key": "cnpg.io/podRole", "operator": "In", "values": ["instance", "pooler"]}],
+    }
+    assert spec["ingress"] == [{"from": [{**_from("shop", {}), "podSelector": {}}], "ports": _tcp(5432)}]
+    # Without poolers: the instances only.
+    spec = policies["analytics-network-policies-allow-client-namespaces"]["spec"]
+    assert spec["podSelector"]["matchExpressions"][0]["values"] == ["instance"]
+    # Billing's networks: one rule with the load balancers' others, on its own instances.
+    spec = policies["billing-network-policies-allow-public-clients"]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "billing", "cnpg.io/podRole": "instance"}}
+    assert spec["ingress"] == _client_networks(["198.51.100.0/24"])
+    for service in platform.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "billing-database-cluster").inputs["spec"]["managed"][
+        "services"
+    ]["additional"]:
+        assert service["serviceTemplate"]["spec"]["loadBalancerSourceRanges"] == ["198.51.100.0/24"]
+
+
+def test_no_clients_no_client_policy(prod: StackRun) -> None:
+    assert "allow-client-namespaces" not in _policies(prod)
+    policies = _policies(run_stack("prod", {P + "clients": {"namespaces": ["shop"], "cidrs": ["192.0.2.0/24"]}}))
+    assert policies["allow-client-namespaces"]["spec"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}, "podSelector": {}}
+    ]
+    # A network both lists name: one ipBlock.
+    assert policies["allow-public-clients"]["spec"]["ingress"] == _client_networks(["192.0.2.0/24"])
+
+
+def _all_policies(run: StackRun) -> dict[str, dict[str, Any]]:
+    """Every NetworkPolicy by resource name (the platform's clusters reuse the policy names)."""
+    return {r.name: r.inputs for r in run.of_type(NETWORK_POLICY)}
