@@ -170,6 +170,7 @@ class Settings(SettingsModel):
             problems += self._cluster_problems(self)
         else:
             problems += self._platform_problems()
+        problems += capacity_problems(self)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
             archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
@@ -205,7 +206,6 @@ class Settings(SettingsModel):
             )
         problems += view.restore.problems(postgres.cluster_name)
         problems += view.network.problems(view.aks.node_ceiling(), poolers=view.pooler.enabled)
-        problems += capacity_problems(view)
         problems += pooler_problems(view)
         return problems
 
