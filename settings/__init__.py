@@ -181,6 +181,7 @@ class Settings(SettingsModel):
                 )
         else:
             problems += self._platform_problems()
+        problems += capacity_problems(self)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
             archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
@@ -220,7 +221,6 @@ class Settings(SettingsModel):
         )
         load_balanced = view.public_endpoint.enabled or view.network.internal_endpoint.enabled
         problems += view.clients.problems(postgres.namespace, load_balanced)
-        problems += capacity_problems(view)
         problems += pooler_problems(view)
         return problems
 

@@ -11,6 +11,7 @@ Sources (verify when AKS or the add-on set changes):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MI = 2**20
@@ -30,6 +31,9 @@ class Resources:
 
     def times(self, count: int) -> Resources:
         return Resources(self.millicores * count, self.bytes * count)
+
+    def holds(self, pod: Resources) -> bool:
+        return self.millicores >= pod.millicores and self.bytes >= pod.bytes
 
     def how_many(self, pod: Resources) -> int:
         """How many ``pod``s fit in these resources."""
@@ -90,10 +94,6 @@ MONITORING_DAEMONSETS = {
     "ama-logs": Resources(150, 550 * MI),
     "ama-metrics-node": Resources(70, 180 * MI),
 }
-# Each CNPG cluster keeps one instance per node (components/builders/cluster_spec.py:
-# podAntiAffinityType required, topologyKey hostname); CNPG's anti-affinity selects only its own
-# cluster's pods, so the primary's and a recovery cluster's instances may share a node.
-MAX_CLUSTERS_PER_NODE = 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,15 @@ def node_room(vm_size: str, shape: VmShape, azure_monitoring: bool) -> NodeRoom:
     kube_reserved = Resources(KUBE_RESERVED_MILLICORES[shape.vcpus], min((20 * AKS_MAX_PODS + 50) * MI, capacity.bytes // 4))
     daemonsets = [*PLATFORM_DAEMONSETS.values(), *(MONITORING_DAEMONSETS.values() if azure_monitoring else ())]
     return NodeRoom(vm_size, shape, capacity, kube_reserved, sum(daemonsets, Resources(0, 0)))
+
+
+def same_family(vm_size: str) -> list[str]:
+    """The table's sizes of ``vm_size``'s series (Standard_D8s_v3: Standard_D2s_v3 ... Standard_D16s_v3), smallest first."""
+    series = re.fullmatch(r"Standard_([A-Z])\d+(.*)", vm_size)
+    if series is None:
+        return []
+    family = [name for name in VM_SIZES if re.fullmatch(rf"Standard_{series[1]}\d+{re.escape(series[2])}", name)]
+    return sorted(family, key=lambda name: VM_SIZES[name].vcpus)
 
 
 def vm_shape(vm_size: str) -> tuple[str, VmShape] | None:

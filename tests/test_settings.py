@@ -423,7 +423,7 @@ BAD_SETTINGS: list[tuple[str, dict[str, Any], list[str]]] = [
             P + "pooler": _section("prod", "pooler", instances=10),
             P + "aks": _nested("prod", "aks", "postgresPool", maxCount=3),
         },
-        ["aks.postgresPool.maxCount: 3", "the 20 PgBouncer pods", "leave room for 3 PgBouncer pods", "raise maxCount to 6"],
+        ["aks.postgresPool.maxCount: 3", "and 20 PgBouncer pods", "need 6 nodes", "raise maxCount to 9"],
     ),
     (
         "pooler pod larger than a postgres node",

@@ -7,6 +7,8 @@
 - a warm offline render of prod (``make render STACK=prod`` once set up: the program, the policy
   analysis over gRPC, the Helm releases from build/.cache/charts) (budget 3 s);
 - ``make test``, the whole suite on one worker per CPU (budget 120 s; skipped with --no-tests);
+- the program's evaluation alone for a 10-cluster platform against a one-cluster one, both made from
+  Pulumi.platform.yaml (``platform_config``) (budget: within 2.5x);
 - the estimated first-deployment time to a ready database against its floor (offline/render.py
   ``time_to_ready``: the dependency graph with per-resource and per-chart create durations; target
   within 1.05x of the floor).
@@ -19,6 +21,8 @@ shared with other work the wall time rises, the CPU time much less.
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
 import resource
 import statistics
 import subprocess
@@ -27,10 +31,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TIME_TO_READY_TARGET = 1.05  # times the floor
+PLATFORM_CLUSTERS = 10
+PLATFORM_TARGET = 2.5  # times the one-cluster evaluation
 
 
 @dataclass(frozen=True)
@@ -98,10 +105,49 @@ def main() -> int:
             _timed([PYTHON, "-m", "offline.render", "--stack", "prod", "--out", out], args.repeat, warmup=1),
             3.0,
         )
+    ok &= _report_platform_evaluation()
     if not args.no_tests:
         ok &= _report("make test (whole suite, one worker per CPU)", _timed(["make", "--no-print-directory", "test"], 1), 120.0)
     ok &= _report_time_to_ready()
     return 0 if ok else 1
+
+
+def platform_config(clusters: int) -> dict[str, Any]:
+    """Pulumi.platform.yaml with ``clusters`` clusters, its entries in turn (orders-1, billing-2, analytics-3,
+    orders-4, ...), on a pool that holds ten: 4 Standard_D16s_v3 nodes, 6 with a zone down (settings/capacity.py)."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from offline.engine import PROJECT, stack_config
+
+    values = copy.deepcopy(stack_config("platform"))
+    entries = itertools.islice(itertools.cycle(values[f"{PROJECT}:clusters"].items()), clusters)
+    values[f"{PROJECT}:clusters"] = {
+        f"{name}-{number}": copy.deepcopy(entry) for number, (name, entry) in enumerate(entries, start=1)
+    }
+    values[f"{PROJECT}:aks"]["postgresPool"].update(vmSize="Standard_D16s_v3", maxCount=6)
+    return values
+
+
+def _report_platform_evaluation() -> bool:
+    # One process: a first run of each (SDK module imports), then runs of one and of ten clusters in turn.
+    timing = (
+        "import time; from offline.engine import run_stack; from tools.benchmark import platform_config; "
+        f"configs = [platform_config(1), platform_config({PLATFORM_CLUSTERS})]; "
+        "[run_stack('platform', config=config) for config in configs]; wall, cpu = [0.0, 0.0], [0.0, 0.0]\n"
+        "for _ in range(5):\n"
+        "    for index, config in enumerate(configs):\n"
+        "        t, c = time.perf_counter(), time.process_time(); run_stack('platform', config=config)\n"
+        "        wall[index] += (time.perf_counter() - t) / 5; cpu[index] += (time.process_time() - c) / 5\n"
+        "print(*wall, *cpu)"
+    )
+    output = subprocess.run([PYTHON, "-c", timing], cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout
+    one, many, one_cpu, many_cpu = (float(value) for value in output.split())
+    within = many <= PLATFORM_TARGET * one
+    print(
+        f"{f'platform evaluation alone, {PLATFORM_CLUSTERS} clusters vs 1':<58} mean   {many:6.2f} s  against {one:.2f} s: "
+        f"{many / one:.2f}x (CPU {many_cpu:.2f} s against {one_cpu:.2f} s: {many_cpu / one_cpu:.2f}x)  "
+        f"budget {PLATFORM_TARGET:.1f}x  {'OK' if within else 'OVER'}"
+    )
+    return within
 
 
 def _report_time_to_ready() -> bool:
