@@ -121,10 +121,19 @@ def platform_config(clusters: int) -> dict[str, Any]:
     values = copy.deepcopy(stack_config("platform"))
     entries = itertools.islice(itertools.cycle(values[f"{PROJECT}:clusters"].items()), clusters)
     values[f"{PROJECT}:clusters"] = {
-        f"{name}-{number}": copy.deepcopy(entry) for number, (name, entry) in enumerate(entries, start=1)
+        f"{name}-{number}": _another(entry, first=number <= 3) for number, (name, entry) in enumerate(entries, start=1)
     }
     values[f"{PROJECT}:aks"]["postgresPool"].update(vmSize="Standard_D16s_v3", maxCount=6)
     return values
+
+
+def _another(entry: dict[str, Any], *, first: bool) -> dict[str, Any]:
+    """A copy of an example entry; a repeat leaves out the internal addresses (each cluster needs its own)
+    and the client networks that reach it through them."""
+    entry = copy.deepcopy(entry)
+    if not first and entry.pop("internalEndpoint", None) is not None:
+        entry.get("clients", {}).pop("cidrs", None)
+    return entry
 
 
 def _report_platform_evaluation() -> bool:
