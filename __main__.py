@@ -179,7 +179,7 @@ shared = SharedParts(
     observability=observability,
     protect=stateful,
     allow_replacement=settings.allow_database_replacement,
-    removal_checked=refuse_protected_removal(clusters) if settings.clusters is not None else None,
+    deployed_outputs=refuse_protected_removal(clusters) if settings.clusters is not None else None,
 )
 monitoring_cluster = stack_wide_monitoring_cluster(clusters)
 deployed = {

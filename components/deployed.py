@@ -17,9 +17,8 @@ PROTECTED_OUTPUT = "protected"
 STACK_NAMES_OUTPUT = "stackNames"
 
 
-def own_outputs(name: str, parent: pulumi.Resource | None, cluster: str | None = None) -> pulumi.Output[Mapping[str, Any]]:
-    """The outputs of this stack's last deployment (none on its first), through a StackReference to itself;
-    with ``cluster``, those of that database cluster (the ``clusters`` output's entry; none before it was added).
+def own_outputs(name: str, parent: pulumi.Resource | None) -> pulumi.Output[Mapping[str, Any]]:
+    """The outputs of this stack's last deployment (none on its first), through a StackReference to itself.
 
     Whatever waits for a check of them is registered only once the check has passed, so a refused change
     touches nothing.
@@ -29,6 +28,9 @@ def own_outputs(name: str, parent: pulumi.Resource | None, cluster: str | None =
         stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    if cluster is None:
-        return reference.outputs
-    return reference.outputs.apply(lambda outputs: (outputs or {}).get(CLUSTERS_OUTPUT, {}).get(cluster))
+    return reference.outputs
+
+
+def cluster_outputs(outputs: Mapping[str, Any] | None, cluster: str) -> Mapping[str, Any] | None:
+    """A platform cluster's entry in the stack's outputs (None before it was added)."""
+    return ((outputs or {}).get(CLUSTERS_OUTPUT) or {}).get(cluster)

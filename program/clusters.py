@@ -23,7 +23,7 @@ from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseM
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Scrapers
 from components.cluster.poolers import Poolers, PoolersArgs
-from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT, own_outputs
+from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT, cluster_outputs, own_outputs
 from settings import DatabaseCluster
 from settings.pooler import pool_sizes
 
@@ -52,8 +52,9 @@ class SharedParts:
     observability: Observability | None
     protect: bool
     allow_replacement: bool
-    # refuse_protected_removal() on a platform: every cluster's Namespace waits for it.
-    removal_checked: pulumi.Output[None] | None
+    # On a platform: the stack's last outputs, once refuse_protected_removal() passed (every cluster's
+    # Namespace waits for it); None: each cluster reads its own.
+    deployed_outputs: pulumi.Output[Mapping[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,7 @@ def deploy_cluster(
             topology=topology,
             migration=settings.migration,
             restoring=settings.restore.enabled,
-            deployed_key=cluster.key if own else None,
-            stack_checked=shared.removal_checked,
+            deployed=_last_deployed(cluster, shared.deployed_outputs),
             databases=cluster.entry.databases,
             roles=cluster.entry.roles,
         ),
@@ -175,18 +175,25 @@ def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> st
     return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), next(iter(clusters)))
 
 
-def refuse_protected_removal(clusters: Mapping[str, DatabaseCluster]) -> pulumi.Output[None]:
-    """Refuse a deployment that drops a cluster its last deployment protected (or renames one: a new name
-    is a new cluster), with the steps that retire one. Read from the stack's own ``clusters`` output."""
-    deployed = own_outputs("deployed-clusters", None)
+def _last_deployed(cluster: DatabaseCluster, outputs: pulumi.Output[Mapping[str, Any]] | None) -> pulumi.Output[Any] | None:
+    """A cluster's values from the stack's last deployment: the top level for the one with the stack's names."""
+    if outputs is None or cluster.entry.stack_names:
+        return outputs
+    return outputs.apply(lambda values: cluster_outputs(values, cluster.key))
 
-    def check(outputs: Mapping[str, Any] | None) -> None:
+
+def refuse_protected_removal(clusters: Mapping[str, DatabaseCluster]) -> pulumi.Output[Mapping[str, Any]]:
+    """The stack's last outputs (one read for every cluster), once no cluster its last deployment protected
+    is missing (removed, or renamed: a new name is a new cluster); else the steps that retire one."""
+
+    def checked(outputs: Mapping[str, Any] | None) -> Mapping[str, Any]:
         previous = (outputs or {}).get(CLUSTERS_OUTPUT) or {}
         gone = sorted(key for key, values in previous.items() if key not in clusters and values.get(PROTECTED_OUTPUT))
         if gone:
             raise pulumi.RunError("\n".join(retirement_steps(key, previous[key]) for key in gone))
+        return outputs or {}
 
-    return deployed.apply(check)
+    return own_outputs("deployed-clusters", None).apply(checked)
 
 
 def retirement_steps(key: str, deployed: Mapping[str, Any]) -> str:

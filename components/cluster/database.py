@@ -74,10 +74,9 @@ class PostgresClusterArgs:
     migration: MigrationSettings | None = None
     # restore.enabled: a restore cluster reads this cluster's archive folder.
     restoring: bool = False
-    # A platform cluster: its last deployment's values are under this key of the stack's clusters output.
-    deployed_key: str | None = None
-    # The stack's own checks of its last deployment (a protected cluster removed): the Namespace waits for them.
-    stack_checked: pulumi.Input[Any] = None
+    # On a platform: this cluster's values from the stack's last deployment (its clusters entry, read once
+    # for every cluster and checked for removals first); None: this component reads the stack's outputs.
+    deployed: pulumi.Output[Any] | None = None
     # Declared databases and roles beside the application database (CNPG Database objects, managed roles).
     databases: Mapping[str, DatabaseSettings] = field(default_factory=dict)
     roles: Mapping[str, RoleSettings] = field(default_factory=dict)
@@ -156,10 +155,10 @@ class PostgresCluster(pulumi.ComponentResource):
         # The names, the major and the volume sizes this stack deployed last time (none on its first
         # deployment), read back from its own outputs: the Namespace (and through it the Cluster) is
         # registered only after the check, so a refused rename, major change or shrink touches nothing.
-        deployed = own_outputs(f"{name}-deployed-names", self, args.deployed_key)
+        deployed = args.deployed if args.deployed is not None else own_outputs(f"{name}-deployed-names", self)
         topology = args.topology
         # In a topology, also wait for the check of the peer's outputs (PeerStack).
-        plan = pulumi.Output.all(deployed, topology.checked if topology else None, args.stack_checked).apply(
+        plan = pulumi.Output.all(deployed, topology.checked if topology else None).apply(
             lambda checked: self._checked_plan(checked[0], args)
         )
         namespace_name = plan.apply(lambda _: postgres.namespace)
