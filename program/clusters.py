@@ -129,7 +129,7 @@ def deploy_cluster(
         ),
     )
     Backups(f"{prefix}backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
-    rules = cluster_alert_rules(settings)  # evaluated in-cluster and by Azure Monitor alike
+    rules = cluster_alert_rules(settings, operators=stack_wide_monitoring)  # in-cluster and in Azure Monitor alike
     if shared.observability:
         shared.observability.alert_on(cluster.key if own else None, rules)
     DatabaseMonitoring(

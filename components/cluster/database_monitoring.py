@@ -102,9 +102,10 @@ class MonitoredPoolers:
     pool_size: int
 
 
-def cluster_alert_rules(settings: Settings) -> list[dict[str, Any]]:
-    """The stack's cluster's alerts, the same in both Prometheus flavours: a replica cluster of a
-    distributed topology gets those of its role, and the poolers are alerted on with the database."""
+def cluster_alert_rules(settings: Settings, *, operators: bool = True) -> list[dict[str, Any]]:
+    """A cluster's alerts, the same in both Prometheus flavours: a replica cluster of a distributed
+    topology gets those of its role, and the poolers are alerted on with the database. ``operators``:
+    also the operators' (the stack-wide cluster's only, so a platform pages once for them)."""
     postgres, dr = settings.postgres, settings.disaster_recovery
     poolers = (
         MonitoredPoolers(pooler_names(postgres.cluster_name), pool_sizes(settings).default_pool_size)
@@ -118,6 +119,7 @@ def cluster_alert_rules(settings: Settings) -> list[dict[str, Any]]:
         settings.backup.alert_after_hours,
         replica_cluster=bool(dr and dr.replica_here),
         poolers=poolers,
+        operators=operators,
     )
 
 
@@ -129,6 +131,7 @@ def alert_rules(
     *,
     replica_cluster: bool = False,
     poolers: MonitoredPoolers | None = None,
+    operators: bool = True,
 ) -> list[dict[str, Any]]:
     """Alerts scoped to this cluster's instance pods and volumes.
 
@@ -442,7 +445,7 @@ def alert_rules(
             f"{VOLUME_FULL_HORIZON_HOURS} hours at the rate it filled over the last {VOLUME_TREND_WINDOW}: "
             f"{GROW_VOLUMES}.",
         ),
-        *operator_alerts(),
+        *(operator_alerts() if operators else []),
         *(pooler_alerts(poolers) if poolers else []),
     ]
 

@@ -81,6 +81,15 @@ def test_the_stack_wide_monitoring_ships_once() -> None:
     assert {"namespace", "cluster"} <= {variable["name"] for variable in dashboard["templating"]["list"]}
     settings = [r for r in _of(run, "kubernetes:core/v1:ConfigMap") if r.name.endswith("-azure-metrics-settings")]
     assert len(settings) == 1
+    # The operators page once, not once per cluster.
+    operator_alerts = [
+        rule["alert"]
+        for r in _of(run, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        for group in r.inputs["spec"]["groups"]
+        for rule in group["rules"]
+        if rule["alert"].startswith("CNPGOperator")
+    ]
+    assert sorted(operator_alerts) == ["CNPGOperatorDegraded", "CNPGOperatorDown"]
 
 
 def test_outputs_map_every_cluster_and_keep_credentials_secret() -> None:
