@@ -71,8 +71,8 @@ CERT_MANAGER_DIGESTS = {
 # Prometheus's and Alertmanager's are also pinned by about ten other files each, Grafana's by ten, Thanos's
 # by one. Grafana's dashboard sidecar k8s-sidecar 2.10.1 (grafana values sidecar.image): three
 # public files pin this digest, one of them a verified image lock of quay.io/kiwigrid/k8s-sidecar:2.10.1
-# that also pins the Thanos digest above. Not pinned, for want of a public digest of the exact tag: the
-# admission webhook's kube-webhook-certgen 1.8.7 (tests/policies/test_policy_images.py lists it).
+# that also pins the Thanos digest above. The chart's admission webhook certgen image is not run: cert-manager
+# issues that webhook's certificate (components/cluster/operators.py OPERATOR_WEBHOOK_BY_CERT_MANAGER).
 KUBE_PROMETHEUS_STACK_DIGESTS = {
     "88.5.3": {
         "prometheus-operator": "sha256:e52bb28fd41c98dd407c7a8cba8bdcfe7eabd7447e250afaf1fe7bb816dedbff",

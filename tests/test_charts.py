@@ -120,6 +120,33 @@ def test_namespaced_objects_carry_the_release_namespace(prod_objects: dict[str, 
             assert helm_values_from_yaml(item.text)["metadata"].get("namespace") == item.obj["metadata"].get("namespace")
 
 
+def test_cert_manager_issues_the_prometheus_operators_webhook_certificate(
+    prod_objects: dict[str, list[ChartObject]],
+) -> None:
+    objects = [item.obj for item in prod_objects["operators-kube-prometheus-stack"]]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    # No certgen Job, nor its RBAC: nothing of the chart runs by tag (tests/policies/test_policy_images.py).
+    assert "Job" not in by_kind
+    assert not [obj for obj in objects if obj["metadata"]["name"] == "kube-prometheus-stack-admission" and "Role" in obj["kind"]]
+    (operator,) = [obj for obj in by_kind["Deployment"] if obj["metadata"]["name"] == "kube-prometheus-stack-operator"]
+    (mounted,) = [v["secret"]["secretName"] for v in operator["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    (certificate,) = [obj for obj in by_kind["Certificate"] if obj["spec"]["secretName"] == mounted]
+    assert "--web.cert-file=/cert/tls.crt" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    # Its issuer is the chart's CA Issuer, whose CA the chart's self-signed Issuer signs.
+    issuers = {obj["metadata"]["name"]: obj["spec"] for obj in by_kind["Issuer"]}
+    ca_secret = issuers[certificate["spec"]["issuerRef"]["name"]]["ca"]["secretName"]
+    (root,) = [obj for obj in by_kind["Certificate"] if obj["spec"]["secretName"] == ca_secret]
+    assert root["spec"]["isCA"] is True and "selfSigned" in issuers[root["spec"]["issuerRef"]["name"]]
+    # cainjector puts the CA into both webhook configurations; a failed call is ignored, as with the Jobs.
+    injected_from = f"monitoring/{certificate['metadata']['name']}"
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        (webhooks,) = by_kind[kind]
+        assert webhooks["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == injected_from, kind
+        assert {hook["failurePolicy"] for hook in webhooks["webhooks"]} == {"Ignore"}, kind
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_chart_copies_are_the_pinned_versions(stack: str, stack_runs: dict[str, StackRun]) -> None:
     for release in helm_releases(stack_runs[stack]):

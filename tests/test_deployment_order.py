@@ -26,8 +26,13 @@ def test_the_cnpg_operator_does_not_wait_for_cert_manager(shipped: StackRun) -> 
     assert not _waits_for(shipped, _release(shipped, "cloudnative-pg"), "cert-manager")
 
 
-@pytest.mark.parametrize("chart", ["cert-manager", "cloudnative-pg", "plugin-barman-cloud"])
-def test_kube_prometheus_stack_waits_for_no_operator(prod: StackRun, chart: str) -> None:
+def test_kube_prometheus_stack_waits_for_cert_manager(prod: StackRun) -> None:
+    # Its operator's webhook certificate is a cert-manager Certificate (charts: certmanager.yaml).
+    assert _waits_for(prod, _release(prod, "kube-prometheus-stack"), "cert-manager")
+
+
+@pytest.mark.parametrize("chart", ["cloudnative-pg", "plugin-barman-cloud"])
+def test_kube_prometheus_stack_waits_for_no_database_operator(prod: StackRun, chart: str) -> None:
     assert not _waits_for(prod, _release(prod, "kube-prometheus-stack"), chart)
 
 

@@ -135,7 +135,7 @@ def kube_prometheus_stack_images(version: str) -> dict[str, Any]:
     alertmanager/alertmanager.yaml for the image fields of the Prometheus and Alertmanager the operator runs;
     the grafana subchart, its dashboard sidecar included, and kube-state-metrics). kube-state-metrics renders
     ``<tag>@{{ sha }}`` (templates/_helpers.tpl), so its value keeps the algorithm. The admission webhook's
-    certgen Jobs stay by tag: no public digest of theirs was found (settings/images.py)."""
+    certgen Jobs are not rendered (OPERATOR_WEBHOOK_BY_CERT_MANAGER)."""
     digests = KUBE_PROMETHEUS_STACK_DIGESTS[version]
     return {
         "prometheusOperator": {
@@ -165,10 +165,20 @@ def merged(values: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, A
 # The Role Grafana's sidecars read dashboards and datasources with: ConfigMaps in its namespace, no Secret.
 GRAFANA_SIDECAR_ROLE = "grafana-sidecar"
 
+# The Prometheus Operator's admission webhook (it validates PrometheusRules) takes its serving certificate
+# from cert-manager instead of the chart's certgen Jobs, whose image has no public digest: the chart renders a
+# self-signed CA (Issuer, Certificate), a CA Issuer and the webhook's Certificate, and cainjector writes the
+# CA into both webhook configurations (chart 88.5.3 templates/prometheus-operator/certmanager.yaml). Ignore,
+# as the patch Jobs implied: without them the chart's default is Fail, which refuses the chart's own
+# PrometheusRules at install, before the operator serves and cainjector has injected the CA (upstream
+# prometheus-community/helm-charts#2020, #6666).
+OPERATOR_WEBHOOK_BY_CERT_MANAGER = {"certManager": {"enabled": True}, "patch": {"enabled": False}, "failurePolicy": "Ignore"}
+
 # CloudNativePG's recommended kube-prometheus-stack values (docs/src/samples/monitoring/
 # kube-stack-config.yaml @ v1.30.0, Apache-2.0), copied and pinned here rather than fetched
 # from a moving branch; the Grafana password is replaced by a generated secret, Grafana's RBAC is
-# namespaced, and every workload gets requests and the monitoring priority.
+# namespaced, the operator's webhook certificate comes from cert-manager, and every workload gets
+# requests and the monitoring priority.
 KUBE_PROMETHEUS_STACK_VALUES: dict = {
     "kubeControllerManager": {"enabled": False},
     "nodeExporter": {"enabled": False},
@@ -216,7 +226,11 @@ KUBE_PROMETHEUS_STACK_VALUES: dict = {
             "resources": resources("100m", "512Mi", "2Gi"),
         }
     },
-    "prometheusOperator": {"priorityClassName": MONITORING.name, "resources": resources("20m", "64Mi", "256Mi")},
+    "prometheusOperator": {
+        "priorityClassName": MONITORING.name,
+        "resources": resources("20m", "64Mi", "256Mi"),
+        "admissionWebhooks": OPERATOR_WEBHOOK_BY_CERT_MANAGER,
+    },
     "kube-state-metrics": {"priorityClassName": MONITORING.name, "resources": resources("10m", "64Mi", "256Mi")},
     "grafana": {
         "enabled": True,
@@ -281,7 +295,6 @@ SYSTEM_POOL_WORKLOADS: dict[str, list[tuple[str, ...]]] = {
     "plugin-barman-cloud": [()],
     "kube-prometheus-stack": [
         ("prometheusOperator",),
-        ("prometheusOperator", "admissionWebhooks", "patch"),
         ("prometheusOperator", "admissionWebhooks", "deployment"),
         ("prometheus", "prometheusSpec"),
         ("alertmanager", "alertmanagerSpec"),
@@ -367,7 +380,7 @@ class Operators(pulumi.ComponentResource):
         self.prometheus_operator = None
         self.grafana_admin_password = None
         if versions.self_managed_monitoring:
-            self.prometheus_operator = [self._monitoring_stack(name, versions, args.alert_webhook_url)]
+            self.prometheus_operator = [self._monitoring_stack(name, versions, args.alert_webhook_url, cert_manager)]
         operator_namespace = self._namespace(name, OPERATOR_NAMESPACE)
         cnpg = self._release(
             f"{name}-cnpg",
@@ -497,7 +510,11 @@ class Operators(pulumi.ComponentResource):
         )
 
     def _monitoring_stack(
-        self, name: str, versions: OperatorSettings, alert_webhook_url: pulumi.Input[str] | None
+        self,
+        name: str,
+        versions: OperatorSettings,
+        alert_webhook_url: pulumi.Input[str] | None,
+        cert_manager: k8s.helm.v3.Release,
     ) -> k8s.helm.v3.Release:
         namespace = self._namespace(name, MONITORING_NAMESPACE)
         password = random.RandomPassword(
@@ -538,5 +555,7 @@ class Operators(pulumi.ComponentResource):
             namespace=MONITORING_NAMESPACE,
             values=values,
             priorities=[MONITORING],
-            depends_on=ready,
+            # cert-manager's release waits for its webhook to serve (startupapicheck), as the operator's
+            # Issuers and Certificates need (OPERATOR_WEBHOOK_BY_CERT_MANAGER).
+            depends_on=[*ready, cert_manager],
         )

@@ -25,7 +25,6 @@ ALLOWED_REGISTRIES = (
     "quay.io/prometheus-operator",  # the Prometheus operator and its config reloader
     "quay.io/thanos",  # the Prometheus operator's default Thanos sidecar image (--thanos-default-base-image)
     "quay.io/kiwigrid",  # Grafana's dashboard sidecar
-    "ghcr.io/jkroepke",  # kube-prometheus-stack's admission webhook certificates
     "registry.k8s.io",  # kube-state-metrics
     "docker.io/grafana",  # Grafana
     "mcr.microsoft.com",  # AKS and Azure Monitor components

@@ -28,12 +28,6 @@ PINNED_POLICY = "images-pinned-by-digest"
 # paths such as ``kubernetes.io/hostname`` are not taken for images.
 REFERENCE = re.compile(r"(?:--[\w-]+=)?([a-z0-9.-]+\.[a-z]{2,}(?::[0-9]+)?/[a-z0-9._/-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-# Images the rendered charts still run by tag, each with why: the known gap (settings/images.py). Any
-# other image without a digest fails the test, and so does an entry here once the render no longer runs it.
-KNOWN_UNPINNED = {
-    "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7": "kube-prometheus-stack's admission webhook certificate Jobs "
-    "(prometheusOperator.admissionWebhooks.patch.image): no public digest of this tag was found",
-}
 RENDERED_STACKS = ("prod", "dev", "dr")
 CLUSTER = "cluster"  # the baseline's CNPG Cluster
 POSTGRES_BY_TAG = "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
@@ -90,11 +84,9 @@ def test_the_render_runs_no_image_without_a_digest(rendered: tuple[StackRun, set
     # covers them, in every chart object of the stack's releases.
     _, references = rendered
     # The operators, cert-manager's five images, the monitoring stack, the two image-valued arguments.
-    assert len(references) >= 17, sorted(references)
-    unpinned = {reference for reference in references if not DIGEST.search(reference)}
-    assert unpinned - set(KNOWN_UNPINNED) == set(), sorted(unpinned - set(KNOWN_UNPINNED))
-    # A known gap that is gone (pinned, or no longer run) leaves the list.
-    assert set(KNOWN_UNPINNED) <= unpinned, sorted(set(KNOWN_UNPINNED) - unpinned)
+    assert len(references) >= 16, sorted(references)
+    unpinned = sorted(reference for reference in references if not DIGEST.search(reference))
+    assert unpinned == [], unpinned
 
 
 def test_a_postgresql_image_by_tag_alone_is_refused(analyze: Analyze) -> None:
