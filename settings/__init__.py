@@ -174,18 +174,11 @@ class Settings(SettingsModel):
         if self.clusters is None:
             problems += self._cluster_problems(self)
             problems += database_problems("", self.databases, self.roles, self.postgres)
-            if self.disaster_recovery and (self.databases or self.roles):
-                problems.append(
-                    "databases/roles: set, but with disasterRecovery the replica cluster would not create them "
-                    "(CloudNativePG reconciles neither on a replica); not supported yet"
-                )
         else:
             problems += self._platform_problems()
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
-            archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
-            if archive_problem:
-                problems.append(f"postgres.parameters.{archive_problem}")
+            problems += self._paired_cluster_problems()
         if self.migration:
             problems += self.migration.problems()
             if self.disaster_recovery and self.disaster_recovery.created_as_replica:
@@ -232,7 +225,6 @@ class Settings(SettingsModel):
                     self.network.internal_endpoint.enabled,
                     "each cluster opts in: clusters.<name>.internalEndpoint",
                 ),
-                ("disasterRecovery", self.disaster_recovery is not None, "a disaster-recovery pair is not supported yet"),
                 ("migration", self.migration is not None, "an import is not supported yet"),
                 ("databases", bool(self.databases), "each cluster declares its own: clusters.<name>.databases"),
                 ("roles", bool(self.roles), "each cluster declares its own: clusters.<name>.roles"),
@@ -250,6 +242,21 @@ class Settings(SettingsModel):
                     seen.add(line)
                     problems.append(line)
         problems += platform_problems(self.clusters, self.backup)
+        return problems
+
+    def _paired_cluster_problems(self) -> list[str]:
+        """disasterRecovery: what each cluster's topology needs, under its entry (the one-cluster stack's at the top level)."""
+        problems = []
+        for key, cluster in self.database_clusters().items():
+            where = "" if self.clusters is None else f"clusters.{key}."
+            if cluster.entry.databases or cluster.entry.roles:
+                problems.append(
+                    f"{where}databases/roles: set, but with disasterRecovery the replica cluster would not create them "
+                    "(CloudNativePG reconciles neither on a replica); not supported yet"
+                )
+            archive_problem = archive_timeout_problem(cluster.settings.postgres.parameters_for(paired_region=True))
+            if archive_problem:
+                problems.append(f"{where}postgres.parameters.{archive_problem}")
         return problems
 
     def database_clusters(self) -> dict[str, DatabaseCluster]:
