@@ -246,7 +246,8 @@ class Settings(SettingsModel):
 
     def _paired_cluster_problems(self) -> list[str]:
         """disasterRecovery: what each cluster's topology needs, under its entry (the one-cluster stack's at the top level)."""
-        problems = []
+        assert self.disaster_recovery is not None
+        problems = self._promotion_token_problems(self.disaster_recovery)
         for key, cluster in self.database_clusters().items():
             where = "" if self.clusters is None else f"clusters.{key}."
             if cluster.entry.databases or cluster.entry.roles:
@@ -258,6 +259,32 @@ class Settings(SettingsModel):
             if archive_problem:
                 problems.append(f"{where}postgres.parameters.{archive_problem}")
         return problems
+
+    def _promotion_token_problems(self, dr: DisasterRecoverySettings) -> list[str]:
+        """Each cluster is promoted with its own demoted namesake's token: one for the one-cluster stack, one
+        per cluster of a platform (primary is the stack's, so a switchover promotes every cluster at once)."""
+        if self.clusters is None:
+            if dr.promotion_tokens:
+                return ["disasterRecovery.promotionTokens: set, but this stack runs one cluster: set promotionToken"]
+            return []
+        if dr.promotion_token is not None:
+            return [
+                "disasterRecovery.promotionToken: set, but with clusters each cluster has its own demotion token: "
+                "set promotionTokens.<cluster>"
+            ]
+        if not dr.promotion_tokens:
+            return []
+        parts = []
+        if missing := [key for key in self.clusters if key not in dr.promotion_tokens]:
+            parts.append(f"lacks {', '.join(missing)}")
+        if unknown := [key for key in dr.promotion_tokens if key not in self.clusters]:
+            parts.append(f"names {', '.join(unknown)}, not clusters of this stack")
+        if not parts:
+            return []
+        return [
+            f"disasterRecovery.promotionTokens: {'; '.join(parts)} — a switchover promotes every cluster, each with "
+            "its demoted namesake's .status.demotionToken"
+        ]
 
     def database_clusters(self) -> dict[str, DatabaseCluster]:
         """Every database cluster of the stack by name: the ``clusters`` entries, or the one cluster of a stack

@@ -114,6 +114,8 @@ class DisasterRecoverySettings(SettingsModel):
     promotion_token: str | None = None
     """Only while promoting this stack in a controlled switchover: the demoted peer Cluster's
     .status.demotionToken. CNPG promotes once it has replayed the peer's WAL up to the token."""
+    promotion_tokens: dict[str, str] = {}
+    """A platform stack's promotionToken: each cluster's, by its name (each demoted namesake has its own)."""
     failover: bool = False
     """true promotes this stack without a token while the peer still claims the primary: only
     after the peer is fenced or its region is lost (the peer must then be rebuilt as a replica)."""
@@ -133,6 +135,15 @@ class DisasterRecoverySettings(SettingsModel):
         """This stack's cluster replays the peer's WAL (settings refuse a primary naming neither stack)."""
         return self.primary == self.peer
 
+    @property
+    def promoting(self) -> bool:
+        """A controlled switchover promotes this stack: a token is set (the one-cluster stack's or the clusters')."""
+        return self.promotion_token is not None or bool(self.promotion_tokens)
+
+    def promotion_token_for(self, cluster: str | None) -> str | None:
+        """The token that promotes ``cluster`` (None: the one-cluster stack's), or None."""
+        return self.promotion_token if cluster is None else self.promotion_tokens.get(cluster)
+
     def problems(self, stack: str | None) -> list[str]:
         """What CNPG would refuse in this topology; ``stack``: the stack being deployed (None: not known)."""
         problems = []
@@ -141,16 +152,19 @@ class DisasterRecoverySettings(SettingsModel):
         elif stack is not None and self.primary not in (stack, self.peer):
             problems.append(f"primary: {self.primary!r} is neither this stack ({stack!r}) nor the peer ({self.peer!r})")
         primary_here = not self.replica_here
-        if self.promotion_token is not None:
-            if not primary_here:
-                problems.append(
-                    "promotionToken: set, but primary is the peer; a token only promotes this stack "
-                    "(CNPG refuses it on a replica cluster): remove it when demoting"
-                )
-            problem = demotion_token_problem(self.promotion_token)
+        if self.promoting and not primary_here:
+            problems.append(
+                f"{'promotionToken' if self.promotion_token is not None else 'promotionTokens'}: set, but primary is "
+                "the peer; a token only promotes this stack "
+                "(CNPG refuses it on a replica cluster): remove it when demoting"
+            )
+        tokens = {"promotionToken": self.promotion_token} if self.promotion_token is not None else {}
+        tokens |= {f"promotionTokens.{cluster}": token for cluster, token in self.promotion_tokens.items()}
+        for key, token in tokens.items():
+            problem = demotion_token_problem(token)
             if problem:
-                problems.append(f"promotionToken: {self.promotion_token[:24]!r}... {problem}")
-        if self.failover and (not primary_here or self.promotion_token is not None):
+                problems.append(f"{key}: {token[:24]!r}... {problem}")
+        if self.failover and (not primary_here or self.promoting):
             problems.append(
                 "failover: true promotes this stack without a token, so it needs primary: this stack and no promotionToken"
             )
@@ -282,7 +296,7 @@ def peer_problems(
     # A stack without the section is its own primary.
     peer_primary = peer.get(PRIMARY_OUTPUT) or dr.peer
     if not dr.replica_here and peer_primary == dr.peer and not dr.failover:
-        if dr.promotion_token is not None:
+        if dr.promoting:
             problems.append(
                 f"disasterRecovery.promotionToken: set, but the peer still runs the primary; demote it first "
                 f"(disasterRecovery.primary: {stack!r} on {dr.peer!r}, pulumi up there) and use its new demotion token"

@@ -103,7 +103,7 @@ class PeerStack(pulumi.ComponentResource):
             self_name=pulumi.get_stack(),
             peer_name=dr.peer,
             primary=dr.primary,
-            promotion_token=pulumi.Output.secret(dr.promotion_token) if dr.promotion_token else None,
+            promotion_token=pulumi.Output.secret(token) if (token := dr.promotion_token_for(peer_key)) else None,
             checked=self._checked,
             peer_destination_path=peer_output("backupDestinationPath"),
             peer_server_name=peer_output("backupServerName"),

@@ -5,7 +5,9 @@ another region (its billing cluster without declared databases and roles: a repl
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from functools import cache
 from typing import Any
 
@@ -14,7 +16,7 @@ from pulumi import RunError
 
 from offline.engine import StackOutputs, StackRun, run_stack, stack_config
 from settings import PROJECT, SettingsError, parse_settings
-from tests.test_dr_stack import CNPG_CLUSTER, OBJECT_STORE, PLUGIN, ROLE_ASSIGNMENT, STORAGE_BLOB_DATA_READER, _outputs
+from tests.test_dr_stack import CNPG_CLUSTER, OBJECT_STORE, PLUGIN, ROLE_ASSIGNMENT, STORAGE_BLOB_DATA_READER, TOKEN, _outputs
 
 P = f"{PROJECT}:"
 CLUSTERS = ("orders", "billing", "analytics")
@@ -186,3 +188,37 @@ def test_private_storage_reads_every_peer_archive_through_one_endpoint() -> None
     dns = run.one("azure-native:network:PrivateDnsZoneGroup", "peer-stack-blob-dns")
     for cluster in CLUSTERS:
         assert dns.urn in run.one(OBJECT_STORE, f"{cluster}-database-peer-archive").dependencies
+
+
+def _token(cluster: str) -> str:
+    """A demotion token of ``cluster``'s demoted namesake (its own system identifier)."""
+    content = json.loads(base64.b64decode(TOKEN)) | {"databaseSystemIdentifier": str(7445366212148768800 + len(cluster))}
+    return base64.b64encode(json.dumps(content).encode()).decode()
+
+
+def test_a_switchover_promotes_each_cluster_with_its_namesakes_token() -> None:
+    demoted = run_stack(
+        PRIMARY, config=pair_config(PRIMARY, {**PRIMARY_SECTION, "primary": REPLICA}), referenced=_outputs(replica())
+    )
+    tokens = {cluster: _token(cluster) for cluster in CLUSTERS}
+    section = {**REPLICA_SECTION, "primary": REPLICA, "promotionTokens": tokens}
+    promoted = run_stack(REPLICA, config=pair_config(REPLICA, section), referenced=_outputs(demoted))
+    for cluster in CLUSTERS:
+        assert _spec(demoted, cluster)["replica"] == {"self": PRIMARY, "primary": REPLICA, "source": REPLICA}
+        expected = {"self": REPLICA, "primary": REPLICA, "source": PRIMARY, "promotionToken": tokens[cluster]}
+        assert _spec(promoted, cluster)["replica"] == expected
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        ({"promotionToken": TOKEN}, "disasterRecovery.promotionToken: set, but with clusters each cluster has its own"),
+        (
+            {"promotionTokens": {"orders": TOKEN, "search": TOKEN}},
+            "disasterRecovery.promotionTokens: lacks billing, analytics; names search, not clusters of this stack",
+        ),
+        ({"promotionTokens": {"orders": "not-a-token"}}, "disasterRecovery.promotionTokens.orders: 'not-a-token'..."),
+    ],
+)
+def test_a_platform_is_promoted_with_one_token_per_cluster(tokens: dict[str, Any], expected: str) -> None:
+    assert expected in _problems(pair_config(REPLICA, {**REPLICA_SECTION, "primary": REPLICA, **tokens}))
