@@ -82,21 +82,20 @@ if private.private_storage:
         ),
     )
 
-# The other region's stack: this cluster and its cluster form one CNPG distributed topology.
-topology = None
-if settings.disaster_recovery and (stack_named_identity := identities.workload):
+# The other region's stack: each cluster and the peer's cluster of its name form one CNPG distributed topology.
+peer_stack = None
+if settings.disaster_recovery:
     from components.azure.peer_stack import PeerStack, PeerStackArgs
 
-    topology = PeerStack(
+    peer_stack = PeerStack(
         "peer-stack",
         PeerStackArgs(
             settings=settings,
             dr=settings.disaster_recovery,
-            reader_principal_id=stack_named_identity.principal_id,
-            # The peer's archive through an endpoint in this network, named in this stack's zone.
+            # The peer's archives through an endpoint in this network, named in this stack's zone.
             private_endpoint=blob_endpoint.another(naming.name(NameScheme.peer_blob_private_endpoint)) if blob_endpoint else None,
         ),
-    ).topology
+    )
 
 observability = None
 if settings.observability.azure_monitoring:
@@ -180,16 +179,11 @@ shared = SharedParts(
     protect=stateful,
     allow_replacement=settings.allow_database_replacement,
     deployed_outputs=refuse_protected_removal(clusters) if settings.clusters is not None else None,
+    peer_stack=peer_stack,
 )
 monitoring_cluster = stack_wide_monitoring_cluster(clusters)
 deployed = {
-    key: deploy_cluster(
-        cluster,
-        shared,
-        stack_wide_monitoring=key == monitoring_cluster,
-        topology=topology if cluster is stack_named else None,
-    )
-    for key, cluster in clusters.items()
+    key: deploy_cluster(cluster, shared, stack_wide_monitoring=key == monitoring_cluster) for key, cluster in clusters.items()
 }
 
 private_dns_records = {

@@ -8,10 +8,8 @@ from typing import Any
 
 import pulumi
 
-# The stack output holding each platform database cluster's values by its name.
-CLUSTERS_OUTPUT = "clusters"
-# Each cluster's connection URIs by its name (a secret output).
-CONNECTION_URIS_OUTPUT = "clusterConnectionUris"
+from settings.platform import CLUSTERS_OUTPUT
+
 # In each cluster's entry: its data was protected, and it runs under the one-cluster names.
 PROTECTED_OUTPUT = "protected"
 STACK_NAMES_OUTPUT = "stackNames"

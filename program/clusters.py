@@ -23,8 +23,9 @@ from components.cluster.database_monitoring import DatabaseMonitoring, DatabaseM
 from components.cluster.network_policies import DatabaseNetworkPolicies, DatabaseNetworkPoliciesArgs
 from components.cluster.operators import Scrapers
 from components.cluster.poolers import Poolers, PoolersArgs
-from components.deployed import CLUSTERS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT, cluster_outputs, own_outputs
+from components.deployed import PROTECTED_OUTPUT, STACK_NAMES_OUTPUT, cluster_outputs, own_outputs
 from settings import DatabaseCluster
+from settings.platform import CLUSTERS_OUTPUT
 from settings.pooler import pool_sizes
 
 if TYPE_CHECKING:  # types only: the optional features' modules load only where they are on
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # types only: the optional features' modules load only where 
 
     from components.azure.naming import Naming
     from components.azure.observability import Observability
-    from components.azure.peer_stack import Topology
+    from components.azure.peer_stack import PeerStack
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class SharedParts:
     # On a platform: the stack's last outputs, once refuse_protected_removal() passed (every cluster's
     # Namespace waits for it); None: each cluster reads its own.
     deployed_outputs: pulumi.Output[Mapping[str, Any]] | None
+    # disasterRecovery: the other region's stack; each cluster joins a topology with its cluster of the same name.
+    peer_stack: PeerStack | None
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,7 @@ class DeployedCluster:
     protected: bool
 
 
-def deploy_cluster(
-    cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_monitoring: bool, topology: Topology | None = None
-) -> DeployedCluster:
+def deploy_cluster(cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_monitoring: bool) -> DeployedCluster:
     """Register one database cluster. ``stack_wide_monitoring``: this cluster's monitoring also ships the
     stack's Grafana dashboard and Azure's metrics settings (exactly one cluster's does)."""
     settings, prefix = cluster.settings, cluster.resource_prefix
@@ -93,6 +94,8 @@ def deploy_cluster(
         identity.principal_id,
         settings.backup,
     )
+    # Its own identity reads the peer's namesake's archive.
+    topology = shared.peer_stack.topology_for(cluster, identity.principal_id) if shared.peer_stack else None
     endpoints = exposed_endpoints(
         settings, shared.public_address if settings.public_endpoint.enabled else None, shared.node_subnet_name
     )

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.cluster.major_upgrade import DEPLOYED_IMAGE_OUTPUT, DEPLOYED_MAJOR_OUTPUT, DEPLOYED_SERVER_NAME_OUTPUT
-from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT, PROTECTED_OUTPUT, STACK_NAMES_OUTPUT
+from components.deployed import PROTECTED_OUTPUT, STACK_NAMES_OUTPUT
 from program.clusters import DeployedCluster
 from settings import Settings
 from settings.aks import DEPLOYED_VM_SIZES_OUTPUT
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
+from settings.platform import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from settings.postgres import DEPLOYED_STORAGE_OUTPUT
 from settings.rules import ROLES
 

@@ -174,19 +174,12 @@ class Settings(SettingsModel):
         if self.clusters is None:
             problems += self._cluster_problems(self)
             problems += database_problems("", self.databases, self.roles, self.postgres)
-            if self.disaster_recovery and (self.databases or self.roles):
-                problems.append(
-                    "databases/roles: set, but with disasterRecovery the replica cluster would not create them "
-                    "(CloudNativePG reconciles neither on a replica); not supported yet"
-                )
         else:
             problems += self._platform_problems()
         problems += capacity_problems(self)
         if self.disaster_recovery:
             problems += self.disaster_recovery.problems((info.context or {}).get(STACK_CONTEXT))
-            archive_problem = archive_timeout_problem(self.postgres.parameters_for(paired_region=True))
-            if archive_problem:
-                problems.append(f"postgres.parameters.{archive_problem}")
+            problems += self._paired_cluster_problems()
         if self.migration:
             problems += self.migration.problems()
             if self.disaster_recovery and self.disaster_recovery.created_as_replica:
@@ -236,7 +229,6 @@ class Settings(SettingsModel):
                     self.network.internal_endpoint.enabled,
                     "each cluster opts in: clusters.<name>.internalEndpoint",
                 ),
-                ("disasterRecovery", self.disaster_recovery is not None, "a disaster-recovery pair is not supported yet"),
                 ("migration", self.migration is not None, "an import is not supported yet"),
                 ("databases", bool(self.databases), "each cluster declares its own: clusters.<name>.databases"),
                 ("roles", bool(self.roles), "each cluster declares its own: clusters.<name>.roles"),
@@ -255,6 +247,48 @@ class Settings(SettingsModel):
                     problems.append(line)
         problems += platform_problems(self.clusters, self.backup)
         return problems
+
+    def _paired_cluster_problems(self) -> list[str]:
+        """disasterRecovery: what each cluster's topology needs, under its entry (the one-cluster stack's at the top level)."""
+        assert self.disaster_recovery is not None
+        problems = self._promotion_token_problems(self.disaster_recovery)
+        for key, cluster in self.database_clusters().items():
+            where = "" if self.clusters is None else f"clusters.{key}."
+            if cluster.entry.databases or cluster.entry.roles:
+                problems.append(
+                    f"{where}databases/roles: set, but with disasterRecovery the replica cluster would not create them "
+                    "(CloudNativePG reconciles neither on a replica); not supported yet"
+                )
+            archive_problem = archive_timeout_problem(cluster.settings.postgres.parameters_for(paired_region=True))
+            if archive_problem:
+                problems.append(f"{where}postgres.parameters.{archive_problem}")
+        return problems
+
+    def _promotion_token_problems(self, dr: DisasterRecoverySettings) -> list[str]:
+        """Each cluster is promoted with its own demoted namesake's token: one for the one-cluster stack, one
+        per cluster of a platform (primary is the stack's, so a switchover promotes every cluster at once)."""
+        if self.clusters is None:
+            if dr.promotion_tokens:
+                return ["disasterRecovery.promotionTokens: set, but this stack runs one cluster: set promotionToken"]
+            return []
+        if dr.promotion_token is not None:
+            return [
+                "disasterRecovery.promotionToken: set, but with clusters each cluster has its own demotion token: "
+                "set promotionTokens.<cluster>"
+            ]
+        if not dr.promotion_tokens:
+            return []
+        parts = []
+        if missing := [key for key in self.clusters if key not in dr.promotion_tokens]:
+            parts.append(f"lacks {', '.join(missing)}")
+        if unknown := [key for key in dr.promotion_tokens if key not in self.clusters]:
+            parts.append(f"names {', '.join(unknown)}, not clusters of this stack")
+        if not parts:
+            return []
+        return [
+            f"disasterRecovery.promotionTokens: {'; '.join(parts)} — a switchover promotes every cluster, each with "
+            "its demoted namesake's .status.demotionToken"
+        ]
 
     def database_clusters(self) -> dict[str, DatabaseCluster]:
         """Every database cluster of the stack by name: the ``clusters`` entries, or the one cluster of a stack

@@ -2,7 +2,8 @@
 distributed topology. Each stack's Cluster lists both clusters' WAL archives in
 ``externalClusters`` (named by stack) and ``spec.replica`` says which of the two is the primary;
 the other replays the primary's archive. Changing ``primary`` on both stacks moves the primary
-(README 'Disaster recovery').
+(README 'Disaster recovery'). A platform stack (``clusters``) pairs each cluster with the peer's
+cluster of the same name: one topology per cluster, and both stacks run the same clusters.
 
 What can be checked from this stack's config (and its stack name) is checked here; what needs
 the peer stack's outputs (its region, PostgreSQL major, name prefix, which cluster it considers
@@ -22,26 +23,27 @@ from pydantic import AfterValidator
 
 from settings.maintenance import MaintenanceSettings
 from settings.network import overlaps
+from settings.platform import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from settings.rules import SettingsModel
 
-# The peer's outputs this stack reads (exported by __main__.py of every stack).
-PEER_OUTPUTS = (
+# The peer's outputs this stack reads (exported by program/outputs.py of every stack): the stack's,
+PEER_STACK_OUTPUTS = (
     "location",
     "namePrefix",
-    "postgresMajorVersion",
-    "backupContainerId",
     "backupStorageAccountId",
     "backupStoragePrivate",
-    "backupDestinationPath",
-    "backupServerName",
     "networkAddressSpace",
     "privateDnsZone",
 )
+# and each database cluster's: a one-cluster stack's top-level outputs, a platform's entry of its clusters output.
+PEER_CLUSTER_OUTPUTS = ("postgresMajorVersion", "backupContainerId", "backupDestinationPath", "backupServerName")
+PEER_OUTPUTS = PEER_STACK_OUTPUTS + PEER_CLUSTER_OUTPUTS
 # Exported since the version that added their checks: a peer deployed with an earlier version lacks them.
 # Requiring them would deadlock the upgrade of an existing pair (each stack waiting for the other's new
 # outputs), so they are checked once the peer has them: from the pair's second upgraded deployment on.
 CHECKED_WHEN_EXPORTED = ("maintenanceWindows", "tenantId")
-# A cluster created as a replica keeps the peer's application password: it lives in the replicated database.
+# A cluster created as a replica keeps the peer's application password: it lives in the replicated database
+# (a platform's: in its entry of the clusterConnectionUris output).
 REPLICA_OUTPUTS = ("applicationPassword",)
 # What this stack exports about its place in the topology (read back by the peer's checks).
 PRIMARY_OUTPUT = "disasterRecoveryPrimary"
@@ -112,6 +114,8 @@ class DisasterRecoverySettings(SettingsModel):
     promotion_token: str | None = None
     """Only while promoting this stack in a controlled switchover: the demoted peer Cluster's
     .status.demotionToken. CNPG promotes once it has replayed the peer's WAL up to the token."""
+    promotion_tokens: dict[str, str] = {}
+    """A platform stack's promotionToken: each cluster's, by its name (each demoted namesake has its own)."""
     failover: bool = False
     """true promotes this stack without a token while the peer still claims the primary: only
     after the peer is fenced or its region is lost (the peer must then be rebuilt as a replica)."""
@@ -131,6 +135,15 @@ class DisasterRecoverySettings(SettingsModel):
         """This stack's cluster replays the peer's WAL (settings refuse a primary naming neither stack)."""
         return self.primary == self.peer
 
+    @property
+    def promoting(self) -> bool:
+        """A controlled switchover promotes this stack: a token is set (the one-cluster stack's or the clusters')."""
+        return self.promotion_token is not None or bool(self.promotion_tokens)
+
+    def promotion_token_for(self, cluster: str | None) -> str | None:
+        """The token that promotes ``cluster`` (None: the one-cluster stack's), or None."""
+        return self.promotion_token if cluster is None else self.promotion_tokens.get(cluster)
+
     def problems(self, stack: str | None) -> list[str]:
         """What CNPG would refuse in this topology; ``stack``: the stack being deployed (None: not known)."""
         problems = []
@@ -139,16 +152,19 @@ class DisasterRecoverySettings(SettingsModel):
         elif stack is not None and self.primary not in (stack, self.peer):
             problems.append(f"primary: {self.primary!r} is neither this stack ({stack!r}) nor the peer ({self.peer!r})")
         primary_here = not self.replica_here
-        if self.promotion_token is not None:
-            if not primary_here:
-                problems.append(
-                    "promotionToken: set, but primary is the peer; a token only promotes this stack "
-                    "(CNPG refuses it on a replica cluster): remove it when demoting"
-                )
-            problem = demotion_token_problem(self.promotion_token)
+        if self.promoting and not primary_here:
+            problems.append(
+                f"{'promotionToken' if self.promotion_token is not None else 'promotionTokens'}: set, but primary is "
+                "the peer; a token only promotes this stack "
+                "(CNPG refuses it on a replica cluster): remove it when demoting"
+            )
+        tokens = {"promotionToken": self.promotion_token} if self.promotion_token is not None else {}
+        tokens |= {f"promotionTokens.{cluster}": token for cluster, token in self.promotion_tokens.items()}
+        for key, token in tokens.items():
+            problem = demotion_token_problem(token)
             if problem:
-                problems.append(f"promotionToken: {self.promotion_token[:24]!r}... {problem}")
-        if self.failover and (not primary_here or self.promotion_token is not None):
+                problems.append(f"{key}: {token[:24]!r}... {problem}")
+        if self.failover and (not primary_here or self.promoting):
             problems.append(
                 "failover: true promotes this stack without a token, so it needs primary: this stack and no promotionToken"
             )
@@ -161,6 +177,45 @@ def _names_stack(qualified: str, organization: str | None, stack: str) -> bool:
     return name == stack and organization in (None, org)
 
 
+def peer_cluster(peer: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+    """The peer's values of one of this stack's database clusters (PEER_CLUSTER_OUTPUTS, REPLICA_OUTPUTS):
+    ``key``, those of the peer's cluster of that name (a platform pairs each cluster with its namesake);
+    None, the one-cluster stack's, its top-level outputs."""
+    if key is None:
+        return dict(peer)
+    return {**_entry(peer, CLUSTERS_OUTPUT, key), **_entry(peer, CONNECTION_URIS_OUTPUT, key)}
+
+
+def _entry(peer: Mapping[str, Any], output: str, key: str) -> Mapping[str, Any]:
+    entries = peer.get(output)
+    entry = entries.get(key) if isinstance(entries, Mapping) else None
+    return entry if isinstance(entry, Mapping) else {}
+
+
+def _output_name(name: str, key: str | None) -> str:
+    """Where the peer exports a cluster's value ``name``."""
+    if key is None:
+        return name
+    return f"{CONNECTION_URIS_OUTPUT if name in REPLICA_OUTPUTS else CLUSTERS_OUTPUT}.{key}.{name}"
+
+
+def _unpaired_clusters(peer: Mapping[str, Any], keys: list[str], peer_stack: str) -> str | None:
+    """Why the platform's clusters ``keys`` cannot each pair with the peer's namesake, or None."""
+    peer_keys = peer.get(CLUSTERS_OUTPUT)
+    peer_keys = set(peer_keys) if isinstance(peer_keys, Mapping) else set()
+    parts = []
+    if only_here := sorted(set(keys) - peer_keys):
+        parts.append(f"{', '.join(only_here)} not on the peer")
+    if only_there := sorted(peer_keys - set(keys)):
+        parts.append(f"{', '.join(only_there)} only on the peer")
+    if not parts:
+        return None
+    return (
+        f"clusters: {'; '.join(parts)} ({peer_stack!r}): each cluster pairs with the peer's cluster of its name, "
+        "so both stacks run the same clusters; add or remove them on both"
+    )
+
+
 def peer_problems(
     peer: Mapping[str, Any],
     *,
@@ -169,17 +224,28 @@ def peer_problems(
     dr: DisasterRecoverySettings,
     location: str,
     name_prefix: str,
-    postgres_major: int,
+    postgres_majors: Mapping[str | None, int],
     private_storage: bool,
     address_space: str,
     private_dns_zone: str,
     maintenance: MaintenanceSettings,
     tenant_id: str,
 ) -> list[str]:
-    """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each."""
+    """Why this stack cannot join a topology with the peer whose outputs are ``peer``, one line each.
+    ``postgres_majors``: each database cluster's PostgreSQL major by its key in the peer's outputs
+    (``peer_cluster``: None for the one-cluster stack)."""
     key = f"disasterRecovery.peerStack: {dr.peer_stack!r}"
-    required = PEER_OUTPUTS + (REPLICA_OUTPUTS if dr.created_as_replica else ())
-    missing = [name for name in required if peer.get(name) in (None, "")]
+    platform_keys = [cluster for cluster in postgres_majors if cluster is not None]
+    if platform_keys and (unpaired := _unpaired_clusters(peer, platform_keys, dr.peer_stack)):
+        return [unpaired]
+    cluster_outputs = PEER_CLUSTER_OUTPUTS + (REPLICA_OUTPUTS if dr.created_as_replica else ())
+    missing = [name for name in PEER_STACK_OUTPUTS if peer.get(name) in (None, "")]
+    missing += [
+        _output_name(name, cluster)
+        for cluster in postgres_majors
+        for name in cluster_outputs
+        if peer_cluster(peer, cluster).get(name) in (None, "")
+    ]
     if missing:
         return [
             f"{key} has no output {', '.join(missing)}: deploy the peer stack (pulumi up) with this "
@@ -193,11 +259,14 @@ def peer_problems(
             f"namePrefix: {name_prefix!r} is the peer's too; storage accounts and resource groups would collide, "
             "choose another prefix"
         )
-    if int(peer["postgresMajorVersion"]) != postgres_major:
-        problems.append(
-            f"postgres.image: PostgreSQL {postgres_major}, but the peer runs PostgreSQL "
-            f"{int(peer['postgresMajorVersion'])}; {PAIR_UPGRADE_ORDER}"
-        )
+    for cluster, postgres_major in postgres_majors.items():
+        peer_major = int(peer_cluster(peer, cluster)["postgresMajorVersion"])
+        if peer_major != postgres_major:
+            where, whose = ("", "the peer") if cluster is None else (f"clusters.{cluster}.", f"the peer's {cluster}")
+            problems.append(
+                f"{where}postgres.image: PostgreSQL {postgres_major}, but {whose} runs PostgreSQL {peer_major}; "
+                f"{PAIR_UPGRADE_ORDER}"
+            )
     if peer["backupStoragePrivate"] is True and not private_storage:
         problems.append(
             "network.privateStorage: false, but the peer's backup storage is reachable through private endpoints "
@@ -227,7 +296,7 @@ def peer_problems(
     # A stack without the section is its own primary.
     peer_primary = peer.get(PRIMARY_OUTPUT) or dr.peer
     if not dr.replica_here and peer_primary == dr.peer and not dr.failover:
-        if dr.promotion_token is not None:
+        if dr.promoting:
             problems.append(
                 f"disasterRecovery.promotionToken: set, but the peer still runs the primary; demote it first "
                 f"(disasterRecovery.primary: {stack!r} on {dr.peer!r}, pulumi up there) and use its new demotion token"

@@ -30,6 +30,10 @@ from settings.rules import Cidr, Dns1123Label, SettingsModel, matching
 SHARED_SECTIONS = ("postgres", "backup", "pooler", "restore", "clients")
 # Backup settings of the one storage account all clusters share: an entry cannot differ in them.
 ACCOUNT_BACKUP_KEYS = {"storageSku": "storage_sku", "softDeleteDays": "soft_delete_days"}
+# The stack output holding each database cluster's values by its name (read back by the next deployment
+# and by a disaster-recovery peer), and each cluster's connection URIs by its name (a secret output).
+CLUSTERS_OUTPUT = "clusters"
+CONNECTION_URIS_OUTPUT = "clusterConnectionUris"
 # The most clusters one stack runs: every name derived from a cluster's fits, and the program's
 # evaluation stays within its budget (make bench).
 MAX_CLUSTERS = 20

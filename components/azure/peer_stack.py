@@ -1,6 +1,7 @@
 """Peer stack: the other region's stack of a disaster-recovery pair, read through a StackReference,
-checked against this stack's settings, and its backup container made readable to this stack's
-identity (either cluster replays the other's WAL archive when it is the replica)."""
+checked against this stack's settings, and each of its clusters' backup container made readable to
+the identity of this stack's cluster of the same name (either cluster replays the other's WAL archive
+when it is the replica)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pulumi_azure_native import authorization
 
 from components.azure.blob_private_endpoint import BlobPrivateEndpoint, BlobPrivateEndpointArgs
 from components.azure.roles import BuiltInRole, assign_role
-from settings import Settings
-from settings.disaster_recovery import DisasterRecoverySettings, peer_problems
+from settings import DatabaseCluster, Settings
+from settings.disaster_recovery import DisasterRecoverySettings, peer_cluster, peer_problems
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,6 @@ class Topology:
 class PeerStackArgs:
     settings: Settings
     dr: DisasterRecoverySettings
-    # This stack's workload identity (the cluster's service account is federated to it).
-    reader_principal_id: pulumi.Input[str]
     # Private storage: this stack's private endpoint to the peer's account, given the account's ID
     # (in this stack's network, its privatelink zone resolving the peer's account too); None: the
     # peer is reached publicly.
@@ -58,65 +57,77 @@ class PeerStackArgs:
 
 class PeerStack(pulumi.ComponentResource):
     """Reads the peer stack's outputs and refuses, before anything depends on them, a peer in the
-    same region, with the same name prefix or another PostgreSQL major, in another tenant, with
-    overlapping maintenance windows, paired with another stack, or still primary while this stack is
-    told to be."""
-
-    topology: Topology
+    same region, with the same name prefix, other clusters or another PostgreSQL major, in another
+    tenant, with overlapping maintenance windows, paired with another stack, or still primary while
+    this stack is told to be. ``topology_for`` joins one of this stack's clusters to the peer's."""
 
     def __init__(self, name: str, args: PeerStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aks-postgres-ha:components:PeerStack", name, None, opts)
+        self._name, self._args = name, args
+        # Each cluster's key among the peer's outputs: a platform's by name, the one-cluster stack's top level.
+        self._peer_keys: dict[str, str | None] = {
+            key: None if args.settings.clusters is None else key for key in args.settings.database_clusters()
+        }
         peer = pulumi.StackReference(f"{name}-outputs", stack_name=args.dr.peer_stack, opts=pulumi.ResourceOptions(parent=self))
         # This stack's tenant, as the deploying identity sees it (the peer exports its own).
         tenant_id = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self)).tenant_id
-        checked = pulumi.Output.all(peer.outputs, tenant_id).apply(lambda both: self._checked(both[0], both[1], args))
-
-        def peer_output(output_name: str) -> pulumi.Output[str]:
-            """One of the peer's outputs, once every check passed."""
-            return checked.apply(lambda outputs: str(outputs[output_name]))
-
-        reader_role = assign_role(
-            f"{name}-reader",
-            scope=peer_output("backupContainerId"),
-            principal_id=args.reader_principal_id,
-            role=BuiltInRole.STORAGE_BLOB_DATA_READER,
-            parent=self,
-        )
-        peer_access: list[pulumi.Resource] = [reader_role]
+        self._checked = pulumi.Output.all(peer.outputs, tenant_id).apply(lambda both: self._checked_outputs(both[0], both[1]))
+        # One endpoint to the peer's account, whichever clusters' containers are read through it.
+        self._endpoint_ready: list[pulumi.Resource] = []
         if args.private_endpoint is not None:
             # Cross-region private endpoints are allowed; the peer's account may deny public networks.
             endpoint = BlobPrivateEndpoint(
                 f"{name}-blob",
-                args.private_endpoint(storage_account_id=peer_output("backupStorageAccountId")),
+                args.private_endpoint(storage_account_id=self._peer_output(None, "backupStorageAccountId")),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            peer_access.append(endpoint.dns_ready)
-        self.topology = Topology(
+            self._endpoint_ready.append(endpoint.dns_ready)
+        self.register_outputs({"peerStack": args.dr.peer_stack})
+
+    def topology_for(self, cluster: DatabaseCluster, reader_principal_id: pulumi.Input[str]) -> Topology:
+        """``cluster``'s place in its topology with the peer's cluster of the same name; ``reader_principal_id``:
+        its workload identity (its service account is federated to it), granted read on that cluster's container."""
+        dr, peer_key = self._args.dr, self._peer_keys[cluster.key]
+
+        def peer_output(name: str) -> pulumi.Output[str]:
+            return self._peer_output(peer_key, name)
+
+        reader_role = assign_role(
+            f"{self._name}-{cluster.resource_prefix}reader",
+            scope=peer_output("backupContainerId"),
+            principal_id=reader_principal_id,
+            role=BuiltInRole.STORAGE_BLOB_DATA_READER,
+            parent=self,
+        )
+        return Topology(
             self_name=pulumi.get_stack(),
-            peer_name=args.dr.peer,
-            primary=args.dr.primary,
-            promotion_token=pulumi.Output.secret(args.dr.promotion_token) if args.dr.promotion_token else None,
-            checked=checked,
+            peer_name=dr.peer,
+            primary=dr.primary,
+            promotion_token=pulumi.Output.secret(token) if (token := dr.promotion_token_for(peer_key)) else None,
+            checked=self._checked,
             peer_destination_path=peer_output("backupDestinationPath"),
             peer_server_name=peer_output("backupServerName"),
-            peer_app_password=pulumi.Output.secret(peer_output("applicationPassword"))
-            if args.dr.created_as_replica
-            else None,
-            peer_access=peer_access,
+            peer_app_password=pulumi.Output.secret(peer_output("applicationPassword")) if dr.created_as_replica else None,
+            peer_access=[reader_role, *self._endpoint_ready],
         )
-        self.register_outputs({"peerStack": args.dr.peer_stack, "peerBackups": self.topology.peer_destination_path})
 
-    @staticmethod
-    def _checked(outputs: Mapping[str, Any] | None, tenant_id: str, args: PeerStackArgs) -> Mapping[str, Any]:
-        settings = args.settings
+    def _peer_output(self, peer_key: str | None, name: str) -> pulumi.Output[str]:
+        """One of the peer's values (a cluster's by its key, None: the top level), once every check passed."""
+        return self._checked.apply(lambda outputs: str(peer_cluster(outputs, peer_key)[name]))
+
+    def _checked_outputs(self, outputs: Mapping[str, Any] | None, tenant_id: str) -> Mapping[str, Any]:
+        settings = self._args.settings
+        clusters = settings.database_clusters()
         problems = peer_problems(
             outputs or {},
             stack=pulumi.get_stack(),
             organization=pulumi.get_organization(),
-            dr=args.dr,
+            dr=self._args.dr,
             location=settings.location,
             name_prefix=settings.name_prefix,
-            postgres_major=settings.postgres.major_version,
+            postgres_majors={
+                peer_key: clusters[key].settings.postgres.major_version for key, peer_key in self._peer_keys.items()
+            },
             private_storage=settings.network.private_storage,
             address_space=settings.network.address_space,
             private_dns_zone=settings.network.private_dns_zone,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT
-from components.deployed import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
+from settings.platform import CLUSTERS_OUTPUT, CONNECTION_URIS_OUTPUT
 from tools.drill.regional import RefusedError
 
 

@@ -99,4 +99,5 @@ def test_chart_workloads_pass_their_namespace_standard(prod: StackRun) -> None:
                 checked += 1
                 problems = _restricted_problems(rendered.obj["spec"]["template"]["spec"])
                 assert problems == [], (release.chart, rendered.obj["metadata"]["name"], problems)
-    assert checked >= 9  # the charts' Deployments, DaemonSets and Jobs (no certgen Jobs: cert-manager issues the webhook certificate)
+    # The charts' Deployments, DaemonSets and Jobs (no certgen Jobs: cert-manager issues the webhook certificate).
+    assert checked >= 9
