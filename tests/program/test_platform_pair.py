@@ -42,6 +42,8 @@ def pair_config(stack: str, dr: dict[str, Any] | None) -> dict[str, Any]:
         )
         for window in config[P + "aks"]["maintenance"].values():
             window["startTime"] = "10:00"
+        # Billing's internal load balancer takes addresses of this region's node subnet.
+        billing["internalEndpoint"].update(readWriteIp="10.40.15.250", readOnlyIp="10.40.15.251")
     if dr is not None:
         config[P + "disasterRecovery"] = dr
     return config
