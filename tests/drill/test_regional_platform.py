@@ -31,7 +31,7 @@ from tools.drill import __main__ as drill
 from tools.drill import pulumi_cli, regional
 from tools.drill.kube import Kubectl
 from tools.drill.pulumi_cli import PulumiCommandError, short_name
-from tools.drill.regional import PROMOTED, PROMOTING, Side
+from tools.drill.regional import PROMOTED, PROMOTING, RegionalOptions, Side, run_regional
 
 TOKENS = "disasterRecovery.promotionTokens"
 KEYS = ("analytics", "billing", "orders")  # sorted, as the drill walks them
@@ -49,6 +49,7 @@ class PlatformWorld(World):
             for key in KEYS
             if key != MEASURED
         }
+        self.stuck: set[tuple[str, str]] = set()  # clusters that do not promote (still replaying, say)
 
     def cluster(self, stack: str, key: str) -> FakeCluster:
         return self.clusters[stack] if key == MEASURED else self.others[(stack, key)]
@@ -67,7 +68,12 @@ class PlatformWorld(World):
                 if config["primary"] != stack and cluster.writable:
                     self.tokens += 1
                     cluster.writable, cluster.token = False, self.token_factory(self.tokens)
-                elif config["primary"] == stack and not cluster.writable and tokens[key] == namesake.token:
+                elif (
+                    config["primary"] == stack
+                    and not cluster.writable
+                    and tokens[key] == namesake.token
+                    and ((stack, key) not in self.stuck)
+                ):
                     if key == MEASURED:
                         cluster.rows = self.rows(peer)
                     cluster.writable, cluster.follows, namesake.follows = True, None, stack
@@ -277,3 +283,20 @@ def test_a_platforms_recovery_names_every_clusters_token() -> None:
     checks = [command.split(" -n ")[1].split()[0] for command in promoted[:removal] if "pg_is_in_recovery" in command]
     assert checks == ["billing", "analytics", "orders", "analytics", "orders"]
     assert all("before removing the tokens" in command for command in promoted[3:removal])
+
+
+def test_a_switchover_promoted_on_some_clusters_is_rolled_forward(world: PlatformWorld, tmp_path: Path) -> None:
+    world.stuck.add(("dr", MEASURED))
+    made = []
+    for name in ("prod", "dr"):
+        kubeconfig_file = tmp_path / f"{name}.kubeconfig"
+        kubeconfig_file.write_text(platform_outputs(name, "")["kubeconfig"])
+        kube = PlatformKubectl(MEASURED, str(kubeconfig_file))
+        others = tuple(Side(name, name, kube.in_namespace(key), key, "appdb", key) for key in KEYS if key != MEASURED)
+        made.append(Side(name, name, kube, MEASURED, "appdb", MEASURED, others))
+    options = RegionalOptions(switch_back=False, writes_before=3, timeout=0.2)
+    report = run_regional(PlatformPulumi(world), made[0], made[1], lambda: FakeConnection(world), options)  # type: ignore[arg-type, return-value]
+    assert report["passed"] is False and "no commit succeeded" in report["error"]
+    # analytics and orders promoted: going back would make two primaries; billing keeps its token until it promotes.
+    assert report["recovery"]["state"] == "dr was promoted: it is the primary now"
+    assert world.config["dr"][f"promotionTokens.{MEASURED}"] == world.cluster("prod", MEASURED).token
