@@ -6,7 +6,9 @@
   from a volume-snapshot backup (disks from snapshots, WAL from Blob storage), with its time.
 - regional ``--stack S --to T``: a controlled switchover of a CNPG distributed topology from stack S
   to its peer T through ``pulumi config`` and ``pulumi up`` (demotion token, promotion), under a
-  writer; RTO, RPO, the time to the token, to T accepting writes and to S following T.
+  writer; RTO, RPO, the time to the token, to T accepting writes and to S following T. A pair of
+  platform stacks switches every cluster (``primary`` is the stack's); ``--cluster`` names the one
+  the writer measures.
 - verify: check the live stack end to end after ``pulumi up`` (tools/drill/verify.py), one line per check.
 - prune-snapshots ``--keep N``: delete the stack's scheduled volume-snapshot backups beyond the newest N
   (CNPG never prunes them; their snapshots go with them).
@@ -41,6 +43,7 @@ from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESP
 from offline.stack_file import StackFileError
 from settings import Settings
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
+from settings.platform import CLUSTERS_OUTPUT
 from tools.drill.arguments import bounded, matching
 from tools.drill.az_cli import AzCli
 from tools.drill.cluster_outputs import cluster_outputs
@@ -73,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--cluster",
         help="the database cluster to act on, by its name in the stack's clusters output "
-        "(required when the stack runs several; regional: on both stacks)",
+        "(required when the stack runs several; regional: the one the writer measures, every cluster is switched)",
     )
     common.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     common.add_argument("--report", type=Path, help="also write the JSON report to this file")
@@ -315,6 +318,46 @@ def stack_kubectl(
     return kube
 
 
+def platform_pair(args: argparse.Namespace) -> list[str] | None:
+    """The cluster names of a pair of platform stacks (their ``clusters`` setting), None for a one-cluster pair.
+    RefusedError when the two stack files differ there: each cluster pairs with its namesake.
+    StackFileError when a file cannot be read."""
+    names = [stack_setting(stack, "clusters") for stack in (args.stack, args.to)]
+    keys = [None if value is None else sorted(value) for value in names]
+    if keys[0] != keys[1]:
+        runs = [", ".join(key) if key else "one cluster (no clusters setting)" for key in keys]
+        raise RefusedError(
+            f"argument --to: {args.to!r} runs {runs[1]}, {args.stack!r} {runs[0]} (Pulumi.<stack>.yaml); "
+            "a pair runs the same clusters on both stacks"
+        )
+    return keys[0]
+
+
+def regional_side(argument: str, stack: str, outputs: dict[str, Any], kube: Kubectl, platform: list[str] | None) -> Side:
+    """``stack``'s side of the switchover: the cluster ``outputs`` name (the one measured) and, on a platform,
+    every other cluster of its ``clusters`` output. RefusedError when one of ``platform`` was not deployed."""
+    cluster, database = _required(outputs, DEPLOYED_CLUSTER_OUTPUT), _required(outputs, "databaseName")
+    if platform is None:
+        return Side(stack, short_name(stack), kube, cluster, database)
+    entries = outputs.get(CLUSTERS_OUTPUT)
+    clusters: dict[str, Side] = {}
+    for key in platform:
+        entry = entries.get(key) if isinstance(entries, dict) else None
+        entry = entry if isinstance(entry, dict) else {}
+        try:
+            namespace, name, db = (
+                _required(entry, output) for output in (DEPLOYED_NAMESPACE_OUTPUT, DEPLOYED_CLUSTER_OUTPUT, "databaseName")
+            )
+        except DrillError as error:  # a switchover moves every cluster
+            raise RefusedError(f"argument {argument}: {stack!r}'s {CLUSTERS_OUTPUT}.{key}: {error}") from None
+        clusters[key] = Side(stack, short_name(stack), kube.in_namespace(namespace), name, db, key)
+    measured = [key for key, side in clusters.items() if (side.kube.namespace, side.cluster) == (kube.namespace, cluster)]
+    if not measured:
+        raise RefusedError(f"argument --cluster: {stack!r}'s cluster {cluster!r} is none of its {CLUSTERS_OUTPUT} entries")
+    others = tuple(side for key, side in clusters.items() if key != measured[0])
+    return Side(stack, short_name(stack), kube, cluster, database, measured[0], others)
+
+
 def run_regional_drill(
     args: argparse.Namespace,
     outputs: dict[str, Any],
@@ -322,10 +365,12 @@ def run_regional_drill(
     kubes: tuple[Kubectl, Kubectl],
     connect: Connect | None,
     pulumi: PulumiCli,
+    platform: list[str] | None,
 ) -> dict[str, Any]:
+    """``platform``: a platform pair's cluster names, all switched together (None: a one-cluster pair)."""
     sides = [
-        Side(stack, short_name(stack), kube, _required(values, DEPLOYED_CLUSTER_OUTPUT), _required(values, "databaseName"))
-        for stack, values, kube in ((args.stack, outputs, kubes[0]), (args.to, to_outputs, kubes[1]))
+        regional_side(argument, stack, values, kube, platform)
+        for argument, stack, values, kube in (("--stack", args.stack, outputs, kubes[0]), ("--to", args.to, to_outputs, kubes[1]))
     ]
     source, target = sides
     endpoint = connect or switchover_endpoint(
@@ -333,7 +378,13 @@ def run_regional_drill(
     )
     report = run_regional(pulumi, source, target, endpoint, RegionalOptions(args.switch_back, args.writes_before, args.timeout))
     clusters = {side.name: {"cluster": side.cluster, "namespace": side.kube.namespace} for side in sides}
-    return {"stack": args.stack, "toStack": args.to, "clusters": clusters, **report}
+    result = {"stack": args.stack, "toStack": args.to, "clusters": clusters, **report}
+    if platform is not None:
+        result["switchedClusters"] = platform
+        result["summary"] += (
+            f"; the stack's primary moves {', '.join(platform)} together (the writer measured {source.platform_key})"
+        )
+    return result
 
 
 def verify_zones(stack: str) -> tuple[str, ...]:
@@ -382,6 +433,7 @@ def main(
             if args.drill == "regional":
                 to_outputs = stack_outputs(args.to, args.to_outputs, cli)
                 refusal = regional_refusal(args, outputs, to_outputs)
+                platform = None if refusal else platform_pair(args)
             else:
                 unguarded = args.drill in ("verify", "prune-snapshots")
                 refusal = None if unguarded else production_refusal(args, "--stack", args.stack)
@@ -397,7 +449,7 @@ def main(
             arguments.error(str(error))
         try:
             if args.drill == "regional":
-                report = run_regional_drill(args, outputs, to_outputs, (kube, to_kube), connect, cli)
+                report = run_regional_drill(args, outputs, to_outputs, (kube, to_kube), connect, cli, platform)
             elif args.drill == "verify":
                 cluster = _required(outputs, DEPLOYED_CLUSTER_OUTPUT)
                 options = VerifyOptions(args.stack, zones, args.timeout, workdir)

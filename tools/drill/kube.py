@@ -29,7 +29,12 @@ SERVER_JSONPATH = "jsonpath={.clusters[0].cluster.server}"
 class Kubectl:
     def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
         self.namespace = namespace
+        self.kubeconfig = kubeconfig
         self._global = ["--kubeconfig", kubeconfig] if kubeconfig else []
+
+    def in_namespace(self, namespace: str) -> Kubectl:
+        """kubectl on the same cluster (same kubeconfig), in another namespace: a platform's other database cluster."""
+        return type(self)(namespace, self.kubeconfig)
 
     def run(self, arguments: Sequence[str], stdin: str | None = None, timeout: float = CALL_TIMEOUT_SECONDS) -> str:
         result = run_tool("kubectl", [*self._global, *arguments], missing="kubectl", stdin=stdin, timeout=timeout)

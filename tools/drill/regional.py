@@ -18,6 +18,11 @@ A ``NumberedWriter`` commits through S's and T's read-write endpoints (libpq tri
 keeps the one that accepts writes). RTO: the pause in acknowledged commits around the switchover;
 RPO: acknowledged commits missing on T. ``switch_back`` repeats everything with the roles reversed.
 
+A pair of platform stacks (``clusters``) has one ``primary`` per stack, so a switchover moves every
+cluster: each demoted cluster writes its own token, and T is promoted with all of them at once, under
+``promotionTokens.<cluster>`` (settings refuse a platform's promotion lacking one). The writer measures
+one cluster (``Side``); the others (``Side.others``) are checked promoted and demoted alongside it.
+
 Nothing is reverted automatically when a step fails: until T's promotion is confirmed, CNPG may
 still promote T once it has replayed up to the token, so the report lists the commands that make
 the recovery safe, in order, and why (``recovery``).
@@ -55,6 +60,7 @@ from tools.drill.writer import (
 
 PRIMARY_PATH = f"{CONFIG_KEY}.primary"
 TOKEN_PATH = f"{CONFIG_KEY}.promotionToken"
+TOKENS_PATH = f"{CONFIG_KEY}.promotionTokens"
 CLUSTER_KIND = "clusters.postgresql.cnpg.io"
 TOKEN_REPORTED = ("redoWalFile", "latestCheckpointREDOLocation", "latestCheckpointTimelineID", "timeOfLatestCheckpoint")
 POLL_SECONDS = 10.0  # read when the options are built; the tests set it to 0
@@ -78,6 +84,28 @@ class Side:
     kube: Kubectl
     cluster: str
     database: str
+    platform_key: str | None = None
+    """The cluster's name in a platform stack's ``clusters`` (None: a one-cluster stack)."""
+    others: tuple[Side, ...] = ()
+    """A platform's other clusters: ``primary`` is the stack's, so a switchover moves them too."""
+
+    @property
+    def clusters(self) -> tuple[Side, ...]:
+        return (self, *self.others)
+
+    @property
+    def token_path(self) -> str:
+        """Where the promotion config takes this cluster's namesake's demotion token."""
+        return TOKEN_PATH if self.platform_key is None else f"{TOKENS_PATH}.{self.platform_key}"
+
+    @property
+    def tokens_path(self) -> str:
+        """The stack's promotion token config, all of it: what demoting removes."""
+        return TOKEN_PATH if self.platform_key is None else TOKENS_PATH
+
+    def where(self) -> str:
+        """``name``, or ``name/key`` for a platform's cluster (for messages)."""
+        return self.name if self.platform_key is None else f"{self.name}/{self.platform_key}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +159,7 @@ def following(side: Side, run_id: str, number: int) -> bool:
 
 def config_snapshot(pulumi: PulumiCli, sides: tuple[Side, Side]) -> dict[str, dict[str, str | None]]:
     return {
-        side.name: {path.rsplit(".", 1)[-1]: pulumi.config_get(side.stack, path) for path in (PRIMARY_PATH, TOKEN_PATH)}
+        side.name: {path.rsplit(".", 1)[-1]: pulumi.config_get(side.stack, path) for path in (PRIMARY_PATH, side.tokens_path)}
         for side in sides
     }
 
@@ -171,19 +199,29 @@ def _wait_for_new_token(side: Side, previous: str | None, options: RegionalOptio
         return False
 
     what = f"a new .status.demotionToken on {side.name}'s Cluster {side.cluster}"
+    if side.platform_key is not None:
+        what += f" (namespace {side.kube.namespace})"
     wait_until(new_token, options.timeout, what, options.poll_seconds)
     return found[-1]
+
+
+def _wait_for_role(side: Side, promoted: bool, what: str, options: RegionalOptions) -> None:
+    """Wait until a platform's other cluster ``side`` is primary (``promoted``) or a replica cluster."""
+    wait_until(lambda: _promoted(side) is promoted, options.timeout, f"{side.where()}'s primary {what}", options.poll_seconds)
 
 
 def switchover(
     pulumi: PulumiCli, source: Side, target: Side, connect: Connect, options: RegionalOptions, progress: Progress
 ) -> dict[str, Any]:
     """One controlled switchover source → target under a writer; its figures. Raises DrillError."""
-    if in_recovery(source):
-        raise DrillError(f"{source.name}'s Cluster {source.cluster} is in recovery: not the primary to switch over from")
-    if not in_recovery(target):
-        raise DrillError(f"{target.name}'s Cluster {target.cluster} accepts writes: it must be a replica cluster first")
-    previous_token = demotion_token(source)  # one left by an earlier demotion is not this one's
+    for cluster in source.clusters:
+        if in_recovery(cluster):
+            raise DrillError(f"{cluster.name}'s Cluster {cluster.cluster} is in recovery: not the primary to switch over from")
+    for cluster in target.clusters:
+        if not in_recovery(cluster):
+            raise DrillError(f"{cluster.name}'s Cluster {cluster.cluster} accepts writes: it must be a replica cluster first")
+    # One left by an earlier demotion is not this one's.
+    previous_tokens = {cluster.token_path: demotion_token(cluster) for cluster in source.clusters}
     writer = NumberedWriter(connect, max_writes=100_000_000, max_seconds=WRITER_MAX_SECONDS, pace_seconds=WRITER_PACE_SECONDS)
     with _database("the writer could not create its table through the read-write endpoints"):
         writer.prepare()
@@ -194,23 +232,30 @@ def switchover(
         started = time.monotonic()
         progress.stage = DEMOTING
         pulumi.config_set(source.stack, PRIMARY_PATH, target.name)
-        if pulumi.config_get(source.stack, TOKEN_PATH) is not None:
-            pulumi.config_rm(source.stack, TOKEN_PATH)  # it promoted this stack once; a replica must not carry one
+        if pulumi.config_get(source.stack, source.tokens_path) is not None:
+            pulumi.config_rm(source.stack, source.tokens_path)  # it promoted this stack once; a replica must not carry one
         pulumi.up(source.stack)
-        token = _wait_for_new_token(source, previous_token, options)
+        # Every demoted cluster's token: a platform's target is promoted with all of them in one pulumi up.
+        tokens = {cluster.token_path: _wait_for_new_token(cluster, previous_tokens[cluster.token_path], options)
+                  for cluster in source.clusters}  # fmt: skip
+        token = tokens[source.token_path]
         token_seconds = time.monotonic() - started
-        problem = demotion_token_problem(token)
-        if problem:
-            raise DrillError(f"{source.name}'s .status.demotionToken {problem}; {target.name} was not promoted")
+        for cluster in source.clusters:
+            problem = demotion_token_problem(tokens[cluster.token_path])
+            if problem:
+                raise DrillError(f"{cluster.where()}'s .status.demotionToken {problem}; {target.name} was not promoted")
         progress.stage = PROMOTING
         promotion_started = time.monotonic()
         pulumi.config_set(target.stack, PRIMARY_PATH, target.name)
-        pulumi.config_set(target.stack, TOKEN_PATH, token)
+        for path, demoted in tokens.items():  # the namesakes share the key
+            pulumi.config_set(target.stack, path, demoted)
         pulumi.up(target.stack)
         if not writer.wait_for_commits(1, after=promotion_started, timeout=options.timeout):
             raise DrillError(f"no commit succeeded through the read-write endpoints after promoting {target.name}")
         if in_recovery(target):
             raise DrillError(f"a commit succeeded, but {target.name}'s primary is still in recovery: it went elsewhere")
+        for cluster in target.others:
+            _wait_for_role(cluster, True, "accepting writes (promoted with its token)", options)
         progress.stage = PROMOTED
         writable_seconds = next(c.acknowledged_at for c in writer.log.commits if c.acknowledged_at > promotion_started) - started
     finally:
@@ -225,7 +270,9 @@ def switchover(
     following_seconds = time.monotonic() - started
     with _database(f"deleting the writer's rows on {target.name}"):
         forget_run(connect, writer.log.run_id)
-    pulumi.config_rm(target.stack, TOKEN_PATH)  # used; CNPG reads it only while promoting
+    for cluster in source.others:
+        _wait_for_role(cluster, False, f"in recovery, following {target.name}", options)
+    pulumi.config_rm(target.stack, target.tokens_path)  # used; CNPG reads it only while promoting
     pulumi.up(target.stack)
     return {
         "from": source.name,
@@ -276,12 +323,17 @@ def recovery(progress: Progress, target_promoted: bool | None) -> dict[str, Any]
                 f"itself happened; {source.name} should follow {target.name} from its archive (its primary in recovery)."
             ),
             "commands": [
-                _check_recovery(source) + f"   # on {source.name}'s cluster: t once it follows",
+                *(_check_recovery(side) + f"   # on {source.name}'s cluster: t once it follows" for side in source.clusters),
+                # A platform's other clusters promote once each replayed up to its token: keep the tokens until then.
+                *(
+                    _check_recovery(side) + f"   # on {target.name}'s cluster: f once promoted, before removing the tokens"
+                    for side in target.others
+                ),
                 _command(
                     "pulumi config rm --stack",
                     target.stack,
                     "--path",
-                    TOKEN_PATH,
+                    target.tokens_path,
                     f"   # if Pulumi.{target.name}.yaml still holds the used token, then:",
                 ),
                 _up(target),
@@ -311,22 +363,32 @@ def recovery(progress: Progress, target_promoted: bool | None) -> dict[str, Any]
         ),
         "commands": [
             _set_primary(target, source.name),
-            _command("pulumi config rm --stack", target.stack, "--path", TOKEN_PATH),
+            _command("pulumi config rm --stack", target.stack, "--path", target.tokens_path),
             _up(target),
-            _check_recovery(target) + f"   # on {target.name}'s cluster: must print t",
-            _command("kubectl get", CLUSTER_KIND, target.cluster, "-n", target.kube.namespace,
-                     "-o jsonpath='{.status.demotionToken}'", f"   # on {target.name}'s cluster: new since the drill?"),
+            *(_check_recovery(cluster) + f"   # on {target.name}'s cluster: must print t" for cluster in target.clusters),
+            *(_command("kubectl get", CLUSTER_KIND, cluster.cluster, "-n", cluster.kube.namespace,
+                       "-o jsonpath='{.status.demotionToken}'", f"   # on {target.name}'s cluster: new since the drill?")
+              for cluster in target.clusters),
             _set_primary(source, source.name),
-            _command("pulumi config set --stack", source.stack, "--path", TOKEN_PATH, "<that new token>",
-                     f"--plaintext   # only if {target.name} wrote a new token above"),
+            *(_command("pulumi config set --stack", source.stack, "--path", cluster.token_path, "<that new token>",
+                       f"--plaintext   # only if {cluster.where()} wrote a new token above")
+              for cluster in target.clusters),
             _up(source),
         ],
     }  # fmt: skip
 
 
 def _target_promoted(target: Side) -> bool | None:
+    """Whether one of ``target``'s clusters was promoted (then the switchover goes forward: the others hold their
+    tokens); None when one could not be asked."""
+    states = [_promoted(cluster) for cluster in target.clusters]
+    return True if True in states else None if None in states else False
+
+
+def _promoted(side: Side) -> bool | None:
+    """Whether ``side``'s primary accepts writes; None while it cannot be asked (an instance restarting)."""
     try:
-        return not in_recovery(target)
+        return not in_recovery(side)
     except DrillError:
         return None
 
