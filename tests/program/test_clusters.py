@@ -132,9 +132,8 @@ def test_a_fourth_cluster_adds_resources_and_changes_no_existing_input() -> None
     assert {urn for urn in old if old[urn] != new[urn]} == set()
 
 
-def test_a_one_cluster_stack_moves_into_clusters_at_its_old_urns() -> None:
+def test_a_one_cluster_stack_moves_into_clusters_at_its_old_urns(dev: StackRun) -> None:
     """dev's database as the entry that keeps the one-cluster names: every resource at its URN, same inputs."""
-    dev = run_stack("dev")
     config = _config("dev")
     public = config[f"{PROJECT}:publicEndpoint"]
     config[f"{PROJECT}:publicEndpoint"] = {**public, "enabled": False}
