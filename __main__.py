@@ -21,7 +21,13 @@ from components.azure.naming import Naming, NamingArgs
 from components.azure.network import Network, NetworkArgs
 from components.builders.cluster_spec import Placement
 from components.cluster.operators import Operators, OperatorsArgs
-from program.clusters import SharedParts, deploy_cluster, refuse_protected_removal, stack_wide_monitoring_cluster
+from program.clusters import (
+    SharedParts,
+    deploy_cluster,
+    operator_alerting_cluster,
+    refuse_protected_removal,
+    stack_wide_monitoring_cluster,
+)
 from program.outputs import StackParts, export_outputs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
@@ -181,9 +187,16 @@ shared = SharedParts(
     deployed_outputs=refuse_protected_removal(clusters) if settings.clusters is not None else None,
     peer_stack=peer_stack,
 )
-monitoring_cluster = stack_wide_monitoring_cluster(clusters)
+monitoring_cluster, alerting_cluster = stack_wide_monitoring_cluster(clusters), operator_alerting_cluster(clusters)
+if monitoring_cluster is None:
+    from components.cluster.platform_monitoring import PlatformMonitoring, PlatformMonitoringArgs
+
+    PlatformMonitoring("platform-monitoring", PlatformMonitoringArgs(provider=access.provider, scrapers=shared.scrapers))
 deployed = {
-    key: deploy_cluster(cluster, shared, stack_wide_monitoring=key == monitoring_cluster) for key, cluster in clusters.items()
+    key: deploy_cluster(
+        cluster, shared, stack_wide_monitoring=key == monitoring_cluster, operator_alerts=key == alerting_cluster
+    )
+    for key, cluster in clusters.items()
 }
 
 private_dns_records = {

@@ -74,7 +74,9 @@ class DeployedCluster:
     protected: bool
 
 
-def deploy_cluster(cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_monitoring: bool) -> DeployedCluster:
+def deploy_cluster(
+    cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_monitoring: bool, operator_alerts: bool
+) -> DeployedCluster:
     """Register one database cluster. ``stack_wide_monitoring``: this cluster's monitoring also ships the
     stack's Grafana dashboard and Azure's metrics settings (exactly one cluster's does)."""
     settings, prefix = cluster.settings, cluster.resource_prefix
@@ -132,7 +134,7 @@ def deploy_cluster(cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_
         ),
     )
     Backups(f"{prefix}backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
-    rules = cluster_alert_rules(settings, operators=stack_wide_monitoring)  # in-cluster and in Azure Monitor alike
+    rules = cluster_alert_rules(settings, operators=operator_alerts)  # in-cluster and in Azure Monitor alike
     if shared.observability:
         shared.observability.alert_on(cluster.key if own else None, rules)
     DatabaseMonitoring(
@@ -173,9 +175,16 @@ def deploy_cluster(cluster: DatabaseCluster, shared: SharedParts, *, stack_wide_
     return DeployedCluster(cluster, identity, container, database, endpoints, poolers, shared.protect)
 
 
-def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> str:
-    """The cluster whose monitoring ships the stack-wide objects: the one-cluster stack's, else the first."""
-    return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), next(iter(clusters)))
+def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> str | None:
+    """The cluster whose monitoring ships the stack-wide objects: the one-cluster stack's database (its URNs
+    stay); None on a platform without one (PlatformMonitoring ships them)."""
+    return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), None)
+
+
+def operator_alerting_cluster(clusters: Mapping[str, DatabaseCluster]) -> str:
+    """The cluster whose alert rules also watch the operators (so they page once): the one-cluster stack's
+    database, else the first by name (the Pulumi CLI hands config maps over sorted, whatever the file's order)."""
+    return stack_wide_monitoring_cluster(clusters) or min(clusters)
 
 
 def _last_deployed(cluster: DatabaseCluster, outputs: pulumi.Output[Mapping[str, Any]] | None) -> pulumi.Output[Any] | None:

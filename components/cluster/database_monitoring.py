@@ -88,8 +88,8 @@ class DatabaseMonitoringArgs:
     scrapers: Scrapers
     # The cluster's alert_rules(): the same rules the Azure Monitor rule groups evaluate.
     alert_rules: Sequence[Mapping[str, Any]]
-    # Also the stack's one Grafana dashboard (its cluster variable picks a cluster) and Azure's metrics
-    # settings: exactly one cluster's monitoring ships them.
+    # Also the stack's stack_wide_objects(): the one-cluster stack's database ships them (a platform
+    # without one has PlatformMonitoring).
     stack_wide: bool = True
 
 
@@ -469,6 +469,35 @@ def dashboard_json() -> str:
     return json.dumps(json.loads(DASHBOARD_FILE.read_text()), separators=(",", ":"))
 
 
+def stack_wide_objects(
+    name: str,
+    dashboard_name: str,
+    scrapers: Scrapers,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource] = (),
+) -> None:
+    """What a stack has once, whatever its clusters: the CNPG Grafana dashboard (its namespace and cluster
+    variables pick a cluster) and the Azure metrics add-on's settings (a fixed-name kube-system ConfigMap)."""
+    if scrapers.prometheus_operator is not None:
+        # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from Grafana's namespace only.
+        # The provider applies server-side, so no last-applied annotation copies the 125 kB.
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata={"name": dashboard_name, "namespace": MONITORING_NAMESPACE, "labels": GRAFANA_DASHBOARD_LABEL},
+            data={"cloudnative-pg.json": dashboard_json()},
+            opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[*after, *scrapers.prometheus_operator]),
+        )
+    if scrapers.azure_managed:
+        # So that the alert rules' kube-state-metrics series reach the workspace (the add-on picks it up).
+        k8s.core.v1.ConfigMap(
+            f"{name}-azure-metrics-settings",
+            metadata={"name": AZURE_METRICS_SETTINGS, "namespace": AZURE_METRICS_NAMESPACE},
+            data=azure_metrics_settings(),
+            opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+        )
+
+
 class DatabaseMonitoring(pulumi.ComponentResource):
     """Created after the cluster (the operator-managed pods must exist to be scraped)."""
 
@@ -507,19 +536,6 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 },
                 opts=after,
             )
-        if args.scrapers.prometheus_operator is not None and args.stack_wide:
-            # kube-prometheus-stack's Grafana sidecar loads labelled ConfigMaps from Grafana's namespace only.
-            # The provider applies server-side, so no last-applied annotation copies the 125 kB.
-            k8s.core.v1.ConfigMap(
-                f"{name}-dashboard",
-                metadata={
-                    "name": f"{cluster.name}-grafana-dashboard",
-                    "namespace": MONITORING_NAMESPACE,
-                    "labels": GRAFANA_DASHBOARD_LABEL,
-                },
-                data={"cloudnative-pg.json": dashboard_json()},
-                opts=after,
-            )
         if args.scrapers.azure_managed:
             # Azure managed Prometheus reads only its own API group (installed by the AKS add-on).
             k8s.apiextensions.CustomResource(
@@ -530,12 +546,8 @@ class DatabaseMonitoring(pulumi.ComponentResource):
                 spec=pod_monitor_spec,
                 opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[cluster.resource]),
             )
-        if args.scrapers.azure_managed and args.stack_wide:
-            # So that the alert rules' kube-state-metrics series reach the workspace (the add-on picks it up).
-            k8s.core.v1.ConfigMap(
-                f"{name}-azure-metrics-settings",
-                metadata={"name": AZURE_METRICS_SETTINGS, "namespace": AZURE_METRICS_NAMESPACE},
-                data=azure_metrics_settings(),
-                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
+        if args.stack_wide:
+            stack_wide_objects(
+                name, f"{cluster.name}-grafana-dashboard", args.scrapers, cluster.provider, self, [cluster.resource]
             )
         self.register_outputs({})

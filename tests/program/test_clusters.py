@@ -75,7 +75,9 @@ def test_no_shared_workload_identity_or_container_without_a_stack_named_cluster(
 def test_the_stack_wide_monitoring_ships_once() -> None:
     run = platform()
     dashboards = [r for r in _of(run, "kubernetes:core/v1:ConfigMap") if r.name.endswith("-dashboard")]
-    assert [r.name for r in dashboards] == ["orders-database-monitoring-dashboard"]
+    # Owned by no cluster: adding, removing or renaming one never moves these fixed-name objects.
+    assert [r.name for r in dashboards] == ["platform-monitoring-dashboard"]
+    assert dashboards[0].inputs["metadata"]["name"] == "cloudnative-pg-grafana-dashboard"
     # One dashboard for every cluster: upstream's namespace and cluster variables pick one.
     dashboard = json.loads(dashboards[0].inputs["data"]["cloudnative-pg.json"])
     assert {"namespace", "cluster"} <= {variable["name"] for variable in dashboard["templating"]["list"]}
@@ -90,6 +92,9 @@ def test_the_stack_wide_monitoring_ships_once() -> None:
         if rule["alert"].startswith("CNPGOperator")
     ]
     assert sorted(operator_alerts) == ["CNPGOperatorDegraded", "CNPGOperatorDown"]
+    # On the first cluster by name: the CLI hands the clusters map over sorted, whatever the file's order.
+    analytics = run.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "analytics-database-monitoring-alerts")
+    assert "CNPGOperatorDown" in {rule["alert"] for rule in analytics.inputs["spec"]["groups"][0]["rules"]}
 
 
 def test_outputs_map_every_cluster_and_keep_credentials_secret() -> None:
