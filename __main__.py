@@ -184,7 +184,7 @@ shared = SharedParts(
     observability=observability,
     protect=stateful,
     allow_replacement=settings.allow_database_replacement,
-    deployed_outputs=refuse_protected_removal(clusters) if settings.clusters is not None else None,
+    deployed_outputs=refuse_protected_removal(settings.clusters.keys()) if settings.clusters is not None else None,
     peer_stack=peer_stack,
 )
 monitoring_cluster, alerting_cluster = stack_wide_monitoring_cluster(clusters), operator_alerting_cluster(clusters)
@@ -193,9 +193,7 @@ if monitoring_cluster is None:
 
     PlatformMonitoring("platform-monitoring", PlatformMonitoringArgs(provider=access.provider, scrapers=shared.scrapers))
 deployed = {
-    key: deploy_cluster(
-        cluster, shared, stack_wide_monitoring=key == monitoring_cluster, operator_alerts=key == alerting_cluster
-    )
+    key: deploy_cluster(cluster, shared, stack_wide_monitoring=key == monitoring_cluster, operator_alerts=key == alerting_cluster)
     for key, cluster in clusters.items()
 }
 

@@ -7,7 +7,7 @@ so those keep their URNs): adding a cluster adds only its own resources.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -194,9 +194,10 @@ def _last_deployed(cluster: DatabaseCluster, outputs: pulumi.Output[Mapping[str,
     return outputs.apply(lambda values: cluster_outputs(values, cluster.key))
 
 
-def refuse_protected_removal(clusters: Mapping[str, DatabaseCluster]) -> pulumi.Output[Mapping[str, Any]]:
+def refuse_protected_removal(clusters: Collection[str]) -> pulumi.Output[Mapping[str, Any]]:
     """The stack's last outputs (one read for every cluster), once no cluster its last deployment protected
-    is missing (removed, or renamed: a new name is a new cluster); else the steps that retire one."""
+    is missing from ``clusters`` (the entries, retired ones included: removed, or renamed, since a new name is
+    a new cluster); else the steps that retire one."""
 
     def checked(outputs: Mapping[str, Any] | None) -> Mapping[str, Any]:
         previous = (outputs or {}).get(CLUSTERS_OUTPUT) or {}
@@ -216,14 +217,14 @@ def retirement_steps(key: str, deployed: Mapping[str, Any]) -> str:
         f"{urn}PostgresCluster$kubernetes:core/v1:Namespace::{named}database-namespace",
         f"{urn}PostgresCluster$kubernetes:postgresql.cnpg.io/v1:Cluster::{named}database-cluster",
         f"{urn}Identities$azure-native:managedidentity:UserAssignedIdentity::identities-{named}workload",
+        f"{urn}BackupStorage$azure-native:storage:BlobContainer::backup-storage-{named}container",
     ]
-    container = f"{urn}BackupStorage$azure-native:storage:BlobContainer::backup-storage-{named}container"
     return (
         f"clusters.{key}: removed (or renamed), but its last deployment protected its data (protectStatefulResources): "
         "removing the entry deletes its Namespace, Cluster and volumes. To retire it: 1) take a final backup "
-        f"(keep the entry, add a name to clusters.{key}.backup.onDemand, pulumi up); 2) unprotect its database and "
-        "identity: "
+        f"(keep the entry, add a name to clusters.{key}.backup.onDemand, pulumi up); 2) unprotect it: "
         + " && ".join(f"pulumi state unprotect '{each}'" for each in unprotect)
-        + f"; 3) keep its backups by forgetting its container (it stays in Azure): pulumi state delete '{container}'; "
-        "4) remove the entry and run pulumi up. To rename a cluster, restore it into a new entry first (README 'Restore')."
+        + f"; 3) set clusters.{key}.retired: true and pulumi up (its database and identity go; its container stays in "
+        "Azure with the backups, immutable for their window); 4) remove the entry. To rename a cluster, restore it "
+        "into a new entry first (README 'Restore')."
     )

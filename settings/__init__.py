@@ -25,7 +25,7 @@ from settings.capacity import capacity_problems
 from settings.databases import DatabaseSettings, RoleSettings, database_problems
 from settings.disaster_recovery import DisasterRecoverySettings
 from settings.migration import MigrationSettings
-from settings.names import SUFFIX_LENGTH, NameScheme
+from settings.names import SUFFIX_LENGTH, NameScheme, drill_cluster_name, federated_credential_problems
 from settings.network import NetworkSettings
 from settings.observability import GrafanaAdmin, ObservabilitySettings
 from settings.operators import OperatorSettings
@@ -209,6 +209,10 @@ class Settings(SettingsModel):
                 f"postgres.instances ({postgres.instances})"
             )
         problems += view.restore.problems(postgres.cluster_name)
+        trusted = [postgres.cluster_name, drill_cluster_name(postgres.cluster_name)]
+        problems += federated_credential_problems(
+            postgres.namespace, trusted + ([view.restore.cluster_name] if view.restore.enabled else [])
+        )
         problems += view.network.problems(
             view.aks.node_ceiling(), poolers=view.pooler.enabled, cluster_clients=view.clients.cidrs
         )
@@ -307,7 +311,11 @@ class Settings(SettingsModel):
                 stack_names=True,
             )
             return {self.postgres.cluster_name: DatabaseCluster(self.postgres.cluster_name, only, self)}
-        return {key: DatabaseCluster(key, cluster, self._as_seen_by(cluster)) for key, cluster in self.clusters.items()}
+        return {
+            key: DatabaseCluster(key, cluster, self._as_seen_by(cluster))
+            for key, cluster in self.clusters.items()
+            if not cluster.retired
+        }
 
     def _as_seen_by(self, cluster: ClusterSettings) -> Settings:
         return self.model_copy(

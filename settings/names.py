@@ -9,6 +9,31 @@ from dataclasses import dataclass
 SUFFIX_LENGTH = 8
 
 
+# Azure's federated identity credential names: 3-120 letters, digits, '-' and '_'.
+FEDERATED_CREDENTIAL_MAX_LENGTH = 120
+
+
+def drill_cluster_name(cluster: str) -> str:
+    """The throwaway recovery cluster of the restore drill (tools/drill); its service account is trusted too."""
+    return f"{cluster}-drill"
+
+
+def federated_credential_name(namespace: str, cluster: str) -> str:
+    """The credential that lets ``cluster``'s service account in ``namespace`` act as its workload identity."""
+    return f"fic-{namespace}-{cluster}"
+
+
+def federated_credential_problems(namespace: str, clusters: list[str]) -> list[str]:
+    """The credentials of these CNPG clusters' service accounts that Azure would refuse as too long."""
+    return [
+        f"postgres.namespace: {namespace!r} — with cluster {cluster!r} the federated credential "
+        f"{name!r} has {len(name)} characters, but Azure allows {FEDERATED_CREDENTIAL_MAX_LENGTH}: shorten the "
+        "namespace or the cluster name"
+        for cluster in clusters
+        if len(name := federated_credential_name(namespace, cluster)) > FEDERATED_CREDENTIAL_MAX_LENGTH
+    ]
+
+
 @dataclass(frozen=True)
 class NameScheme:
     """The guide's naming scheme (``rg-cnpg-<sfx>`` ...), made valid under Azure's rules."""

@@ -108,6 +108,10 @@ class ClusterSettings(SettingsModel):
     unless its reclaimPolicy is delete)."""
     roles: dict[str, RoleSettings] = {}
     """Roles CNPG manages (spec.managed.roles); each login role gets a generated password (a Pulumi secret)."""
+    retired: bool = False
+    """Being retired: the program registers none of its resources, so the next pulumi up deletes its database
+    and identity (unprotect them first) and keeps its blob container with the backups in Azure. Remove the
+    entry after that deployment (README 'Retire or rename a cluster')."""
     stack_names: bool = False
     """This entry is the stack's original one-cluster database: its resources keep the one-cluster names
     (state URNs), its workload identity and the 'backups' container. At most one entry."""
@@ -140,6 +144,9 @@ def _merge(default: Any, override: Any) -> Any:
 def platform_problems(clusters: Mapping[str, ClusterSettings], shared_backup: BackupSettings) -> list[str]:
     """What no single entry shows: names, addresses and ports the clusters would share, one line each."""
     problems = []
+    clusters = {key: cluster for key, cluster in clusters.items() if not cluster.retired}
+    if not clusters:
+        problems.append("clusters: no cluster that is not retired — a stack runs at least one; destroy the stack instead")
     if len(clusters) > MAX_CLUSTERS:
         problems.append(
             f"clusters: {len(clusters)} clusters — at most {MAX_CLUSTERS} per stack; split the rest into another stack"

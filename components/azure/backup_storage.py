@@ -142,6 +142,8 @@ class BackupStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.protect,
+                # A retired cluster's backups outlive it: removing the container from the program leaves it in Azure.
+                retain_on_delete=True,
                 depends_on=[blob_service],
                 # Azure sets it only when a container is created: an existing container keeps its
                 # state here (no replacement) and is migrated once instead (README "Backup storage").
@@ -163,7 +165,8 @@ class BackupStorage(pulumi.ComponentResource):
                 immutability_policy_name="default",
                 immutability_period_since_creation_in_days=backup.retention_days,
                 allow_protected_append_writes_all=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+                # Kept with the container: the retained backups stay immutable for their window.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[container], retain_on_delete=True),
             )
         writer_role = assign_role(
             f"{name}-writer",

@@ -39,6 +39,7 @@ from components.cluster.major_upgrade import (
 from components.deployed import own_outputs
 from settings import BackupSettings, MigrationSettings, PostgresSettings
 from settings.databases import DatabaseSettings, RoleSettings
+from settings.names import drill_cluster_name, federated_credential_name
 from settings.postgres import PREMIUM_V2_STORAGE_CLASS, PremiumV2Disk
 
 
@@ -118,15 +119,6 @@ def rename_refusal(deployed: Mapping[str, Any] | None, postgres: PostgresSetting
         "(README 'Restore'), check it, then deploy the rename once with allowDatabaseReplacement: true "
         "(and, where protectStatefulResources is on, after `pulumi state unprotect` of the old Namespace and Cluster)."
     )
-
-
-def drill_cluster_name(cluster: str) -> str:
-    """The throwaway recovery cluster of the restore drill (tools/drill); its service account is trusted too."""
-    return f"{cluster}-drill"
-
-
-def federated_credential_name(namespace: str, cluster: str) -> str:
-    return f"fic-{namespace}-{cluster}"
 
 
 class PostgresCluster(pulumi.ComponentResource):

@@ -20,8 +20,9 @@ from components.builders.cluster_spec import (
     volume_snapshot_source,
 )
 from components.cluster.backups import Backups, BackupsArgs
-from components.cluster.database import PostgresCluster, federated_credential_name
+from components.cluster.database import PostgresCluster
 from settings import BackupSettings, PostgresSettings, RestoreSettings
+from settings.names import federated_credential_name
 
 RECOVERY_SOURCE = "origin"
 ARCHIVE_SUFFIX_LENGTH = 8

@@ -17,7 +17,7 @@ from .resource_types import CNPG_CLUSTER, FEDERATED_IDENTITY_CREDENTIAL, MANAGED
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 # The restore drill's throwaway recovery cluster, whose service account the program also trusts
-# (components/cluster/database.py drill_cluster_name): the prod render passes only while both agree
+# (settings/names.py drill_cluster_name): the prod render passes only while both agree
 # (tests/policies/test_policy_weakenings.py).
 DRILL_SUFFIX = "-drill"
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from components.cluster.database import drill_cluster_name
+from settings.names import drill_cluster_name
 from tools.drill import __main__ as drill
 from tools.drill import pulumi_cli
 from tools.drill.kube import Kubectl, kubeconfig_server

@@ -200,6 +200,11 @@ def _problems(config: dict[str, Any]) -> list[str]:
             "clusters.orders.postgres.instances: 1",
         ),
         (
+            lambda c: c[KEY]["orders"].update({"postgres": {"namespace": "n" * 63, "clusterName": "c" * 50}}),
+            "clusters.orders.postgres.namespace: '" + "n" * 63 + "' — with cluster '" + "c" * 50 + "' the federated "
+            "credential",
+        ),
+        (
             lambda c: c.update({f"{PROJECT}:databases": {"extra": {"owner": "app"}}}),
             "databases: set, but with clusters each cluster declares its own",
         ),
@@ -252,3 +257,25 @@ def test_a_restore_runs_beside_its_own_cluster_only() -> None:
     trust = run.one("azure-native:managedidentity:FederatedIdentityCredential", "identities-orders-fic-orders-orders-restored")
     assert trust.inputs["subject"] == "system:serviceaccount:orders:orders-restored"
     assert not [r for r in run.registrations if r.name.startswith(("billing-restore", "analytics-restore"))]
+
+
+def test_a_retired_cluster_registers_nothing_and_its_backups_stay() -> None:
+    config = _config()
+    config[f"{PROJECT}:protectStatefulResources"] = True
+    config[KEY]["billing"]["retired"] = True
+    deployed = {"clusters": {key: {"protected": True, "stackNames": False} for key in CLUSTERS}}
+    run = run_stack("platform", config=config, deployed_outputs=deployed)
+    assert not [r for r in run.registrations if "billing" in r.name]
+    assert set(run.outputs["clusters"]) == {"orders", "analytics"}
+    # Removing a container from the program leaves it, and its backups, in Azure.
+    containers = _of(run, "azure-native:storage:BlobContainer")
+    assert containers and all(c.retain_on_delete and c.protect for c in containers)
+
+
+def test_every_cluster_retired_is_refused() -> None:
+    config = _config()
+    for entry in config[KEY].values():
+        entry["retired"] = True
+    assert "clusters: no cluster that is not retired — a stack runs at least one; destroy the stack instead" in "\n".join(
+        _problems(config)
+    )

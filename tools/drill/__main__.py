@@ -39,10 +39,11 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT, drill_cluster_name
+from components.cluster.database import DEPLOYED_CLUSTER_OUTPUT, DEPLOYED_NAMESPACE_OUTPUT
 from offline.stack_file import StackFileError
 from settings import Settings
 from settings.disaster_recovery import PEER_STACK_OUTPUT, PRIMARY_OUTPUT
+from settings.names import drill_cluster_name
 from settings.platform import CLUSTERS_OUTPUT
 from tools.drill.arguments import bounded, matching
 from tools.drill.az_cli import AzCli
