@@ -120,6 +120,18 @@ def test_a_platform_stack_without_cluster_is_refused_naming_its_clusters(
 
 
 @pytest.mark.parametrize("drill_name", DRILLS)
+def test_a_platform_stack_with_a_stack_named_cluster_is_refused_without_cluster(
+    drill_name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # orders keeps the one-cluster names (stackNames): its values are top-level outputs too, yet billing is there.
+    clusters = {key: CLUSTERS[key] for key in ("billing", "orders")}
+    outputs = {**PLATFORM_OUTPUTS, **CLUSTERS["orders"], **URIS["orders"], "clusters": clusters}
+    monkeypatch.setattr(StackOutputs, "outputs", outputs)
+    line = refused(capsys, drill_name, "--stack", "platform")
+    assert line.endswith("error: --cluster is required: 'platform' runs billing, orders")
+
+
+@pytest.mark.parametrize("drill_name", DRILLS)
 def test_an_unknown_cluster_is_refused_naming_the_known_ones(drill_name: str, capsys: pytest.CaptureFixture[str]) -> None:
     line = refused(capsys, drill_name, "--stack", "platform", "--cluster", "pg-primary")
     assert line.endswith("error: argument --cluster: 'pg-primary' is not a cluster of 'platform'; it runs " + KNOWN)
@@ -218,7 +230,6 @@ def test_verify_checks_the_chosen_clusters_endpoints_and_objects(
 def test_a_clusters_view_holds_the_stacks_outputs_and_only_its_own_cluster_values() -> None:
     # orders keeps the one-cluster names: its values are also top-level outputs (program/outputs.py).
     outputs = {**PLATFORM_OUTPUTS, **CLUSTERS["orders"], **URIS["orders"]}
-    assert cluster_outputs(outputs, None, "platform") == outputs  # as a one-cluster stack: the top level
     billing = cluster_outputs(outputs, "billing", "platform")
     assert {key: billing[key] for key in CLUSTERS["billing"]} == CLUSTERS["billing"]
     assert billing["readWriteUri"] == URIS["billing"]["readWriteUri"]
@@ -227,3 +238,6 @@ def test_a_clusters_view_holds_the_stacks_outputs_and_only_its_own_cluster_value
     # A stack whose clusters output has one entry and no top-level cluster: that one, without --cluster.
     single = {**PLATFORM_OUTPUTS, "clusters": {"billing": CLUSTERS["billing"]}}
     assert cluster_outputs(single, None, "platform")["postgresClusterName"] == "billing"
+    # One entry, also at the top level (a one-cluster stack's clusters output): the top level, as before.
+    top_level = {**single, **CLUSTERS["billing"], **URIS["billing"]}
+    assert cluster_outputs(top_level, None, "platform") == top_level

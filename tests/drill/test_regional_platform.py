@@ -118,14 +118,16 @@ class PlatformPulumi(FakePulumi):
         return json.dumps(entries) + "\n"
 
 
-def platform_outputs(stack: str, peer: str) -> dict[str, Any]:
-    """A platform stack's outputs: no top-level cluster, each in ``clusters`` (namespace and name its key)."""
+def platform_outputs(stack: str, peer: str, stack_named: str | None = None) -> dict[str, Any]:
+    """A platform stack's outputs: each cluster in ``clusters`` (namespace and name its key), no top-level cluster
+    unless ``stack_named`` keeps the one-cluster names (stackNames: its values are top-level outputs too)."""
     values = outputs(stack, peer, "prod")
     stack_level = {key: values[key] for key in ("kubeconfig", "disasterRecoveryPrimary", "disasterRecoveryPeerStack")}
     entries = {key: {"postgresNamespace": key, "postgresClusterName": key, "databaseName": "appdb", "databaseUser": "app"}
                for key in KEYS}  # fmt: skip
     uris = {key: {"readWriteUri": values["readWriteUri"].replace("pg-primary", key)} for key in KEYS}
-    return {**stack_level, "clusters": entries, "clusterConnectionUris": uris}
+    top_level = {**entries[stack_named], **uris[stack_named]} if stack_named else {}
+    return {**stack_level, **top_level, "clusters": entries, "clusterConnectionUris": uris}
 
 
 @pytest.fixture()
@@ -152,10 +154,10 @@ def stack_file(project: Path, stack: str, keys: Sequence[str]) -> None:
     )
 
 
-def run_platform(world: PlatformWorld, tmp_path: Path, *extra: str) -> int:
+def run_platform(world: PlatformWorld, tmp_path: Path, *extra: str, stack_named: str | None = None) -> int:
     files = []
     for stack, peer in (("prod", "dr"), ("dr", "prod")):
-        (tmp_path / f"{stack}.json").write_text(json.dumps(platform_outputs(stack, peer)))
+        (tmp_path / f"{stack}.json").write_text(json.dumps(platform_outputs(stack, peer, stack_named)))
         files.append(str(tmp_path / f"{stack}.json"))
     argv = ["regional", "--stack", "prod", "--to", "dr", "--writes-before", "5", "--timeout", "30"]
     argv += ["--outputs", files[0], "--to-outputs", files[1], *extra]
@@ -221,11 +223,13 @@ def test_switch_back_returns_every_cluster_and_removes_the_used_tokens(world: Pl
     assert all(world.cluster("prod", key).writable and world.cluster("dr", key).follows == "prod" for key in KEYS)
 
 
+@pytest.mark.parametrize("stack_named", [None, MEASURED])
 def test_a_platform_pair_needs_the_cluster_to_measure(
-    world: PlatformWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    world: PlatformWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_named: str | None
 ) -> None:
+    # Even when one cluster keeps the one-cluster names: the switchover would measure it silently.
     with pytest.raises(SystemExit) as exit_info:
-        run_platform(world, tmp_path)
+        run_platform(world, tmp_path, stack_named=stack_named)
     assert exit_info.value.code == 2
     assert (
         capsys.readouterr().err.splitlines()[-1].endswith("error: --cluster is required: 'prod' runs analytics, billing, orders")

@@ -26,14 +26,16 @@ def cluster_outputs(outputs: Mapping[str, Any], name: str | None, stack: str) ->
     """The outputs a drill reads for one database cluster of ``stack``: the stack's own (kubeconfig, location,
     resourceGroupName, ...) with cluster ``name``'s values and connection URIs in place of the top-level ones.
     Without ``name``: the top-level cluster of a one-cluster stack, or the only entry of ``clusters``.
-    RefusedError (one line, exit 2) when ``name`` is not one of the stack's clusters, or several need choosing."""
+    RefusedError (one line, exit 2) when ``name`` is not one of the stack's clusters, or when ``clusters`` has
+    several entries and no ``name`` (even with top-level cluster values)."""
     clusters = _entries(outputs, CLUSTERS_OUTPUT)
     known = ", ".join(sorted(clusters))  # `pulumi stack output --json` prints map keys sorted anyway
     if name is None:
-        if outputs.get(DEPLOYED_CLUSTER_OUTPUT) or not clusters:
-            return dict(outputs)  # a one-cluster stack, as before the platform (or not deployed: refused later)
+        # Before the top level: a platform's stack-named cluster (stackNames) is exported there too, yet is only one.
         if len(clusters) > 1:
             raise RefusedError(f"--cluster is required: {stack!r} runs {known}")
+        if outputs.get(DEPLOYED_CLUSTER_OUTPUT) or not clusters:
+            return dict(outputs)  # a one-cluster stack, as before the platform (or not deployed: refused later)
         name = next(iter(clusters))
     elif name not in clusters:
         runs = known or f"no cluster in a {CLUSTERS_OUTPUT} output (pulumi up exports it)"
