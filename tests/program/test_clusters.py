@@ -201,7 +201,7 @@ def _problems(config: dict[str, Any]) -> list[str]:
         ),
         (
             lambda c: c[KEY]["orders"].update({"postgres": {"namespace": "n" * 63, "clusterName": "c" * 50}}),
-            "clusters.orders.postgres.namespace: '" + "n" * 63 + "' — with cluster '" + "c" * 50 + "' the federated "
+            "clusters.orders.postgres.namespace: '" + "n" * 63 + "' — with cluster '" + "c" * 50 + "-drill' the federated "
             "credential",
         ),
         (
