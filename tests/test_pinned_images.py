@@ -39,13 +39,22 @@ def test_the_sidecar_runs_the_plugin_release_by_digest(shipped: StackRun) -> Non
     assert DIGEST.search(image), image
 
 
+IMAGE_CATALOG = "kubernetes:postgresql.cnpg.io/v1:ImageCatalog"
+
+
 def test_every_pooler_runs_the_pinned_pgbouncer(shipped: StackRun) -> None:
     poolers = shipped.of_type(POOLER)
     assert len(poolers) == 2
     for pooler in poolers:
         spec = pooler.inputs["spec"]
-        assert spec["pgbouncer"]["image"] == PGBOUNCER_IMAGE
-        # An image in the pod template would take precedence over spec.pgbouncer.image (Pooler CRD).
+        # From the cluster's ImageCatalog, whose componentImages holds the pinned PgBouncer.
+        reference = spec["pgbouncer"]["imageCatalogRef"]
+        assert "image" not in spec["pgbouncer"]
+        catalog = next(c for c in shipped.of_type(IMAGE_CATALOG) if c.inputs["metadata"]["name"] == reference["name"])
+        components = {entry["key"]: entry["image"] for entry in catalog.inputs["spec"]["componentImages"]}
+        assert components[reference["key"]] == PGBOUNCER_IMAGE
+        assert (reference["apiGroup"], reference["kind"]) == ("postgresql.cnpg.io", "ImageCatalog")
+        # An image in the pod template would take precedence over the catalog's (Pooler CRD).
         assert all("image" not in container for container in spec["template"]["spec"]["containers"])
 
 

@@ -16,8 +16,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from settings.images import PGBOUNCER_IMAGE
+
 CNPG_GROUP = "postgresql.cnpg.io"
 IMAGE_CATALOG_KIND = "ImageCatalog"
+# The PgBouncer entry of a catalog's componentImages.
+PGBOUNCER_KEY = "pgbouncer"
 
 
 def image_catalog_name(cluster_name: str) -> str:
@@ -31,8 +35,18 @@ def image_catalog_ref(catalog_name: str, major: int) -> dict[str, Any]:
 
 
 def catalog_spec(images: Mapping[int, str]) -> dict[str, Any]:
-    """``spec`` of an ImageCatalog listing ``images`` (major -> image), lowest major first."""
-    return {"images": [{"major": major, "image": image} for major, image in sorted(images.items())]}
+    """``spec`` of an ImageCatalog listing ``images`` (major -> image), lowest major first, and the cluster's
+    other images (``componentImages``: PgBouncer, which its Poolers take by ``pgbouncer_catalog_ref``)."""
+    return {
+        "images": [{"major": major, "image": image} for major, image in sorted(images.items())],
+        "componentImages": [{"key": PGBOUNCER_KEY, "image": PGBOUNCER_IMAGE}],
+    }
+
+
+def pgbouncer_catalog_ref(cluster_name: str) -> dict[str, Any]:
+    """A Pooler's ``spec.pgbouncer.imageCatalogRef``: the PgBouncer image of its cluster's catalog
+    (cloudnative-pg v1.30.0: an ImageCatalog's componentImages, by key)."""
+    return {"apiGroup": CNPG_GROUP, "kind": IMAGE_CATALOG_KIND, "name": image_catalog_name(cluster_name), "key": PGBOUNCER_KEY}
 
 
 def image_catalog(

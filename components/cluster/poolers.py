@@ -20,9 +20,9 @@ import pulumi_kubernetes as k8s
 
 from components.builders.cluster_spec import ZONE_TOPOLOGY_KEY, ClusterRef, Placement
 from components.builders.endpoints import Endpoints, pooler_name, pooler_names
+from components.builders.image_catalog import pgbouncer_catalog_ref
 from components.builders.priorities import POOLERS
 from components.cluster.operators import Scrapers
-from settings.images import PGBOUNCER_IMAGE
 from settings.pooler import POOLER_TYPES, PoolerSettings, PoolSizes
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -117,8 +117,8 @@ class Poolers(pulumi.ComponentResource):
             "instances": args.settings.instances,
             "type": pooler_type,
             "pgbouncer": {
-                # Not CNPG's default PgBouncer image (settings/images.py says why).
-                "image": PGBOUNCER_IMAGE,
+                # Not CNPG's default PgBouncer image (settings/images.py says why): the cluster's catalog's.
+                "imageCatalogRef": pgbouncer_catalog_ref(args.cluster.name),
                 "poolMode": args.settings.pool_mode,
                 "parameters": {**args.sizes.parameters(), **PGBOUNCER_TLS},
                 "pg_hba": pgbouncer_hba(args.database),

@@ -1,6 +1,7 @@
 from typing import Any
 
 from offline.engine import Registration, StackRun, run_stack, stack_config
+from settings.images import PGBOUNCER_IMAGE
 from tests.components.helpers import pooler_certificate_names, prod_with_public_endpoint
 
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
@@ -75,7 +76,9 @@ def test_the_image_catalog_lists_the_pinned_image_before_the_cluster_exists(prod
                 "image": "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-standard-trixie"
                 "@sha256:771f9eab5225587af259d84680cc69a5b6e374ac32bb24effafde1f3368a1241",
             }
-        ]
+        ],
+        # The poolers' PgBouncer, by key (tests/test_pinned_images.py).
+        "componentImages": [{"key": "pgbouncer", "image": PGBOUNCER_IMAGE}],
     }
     assert catalog.parent == prod.one("aks-postgres-ha:components:PostgresCluster", "database").urn
     # After the object store, which waits for the namespace and the operators that install the CRD.
