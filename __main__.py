@@ -26,15 +26,14 @@ from program.clusters import (
     deploy_cluster,
     operator_alerting_cluster,
     refuse_protected_removal,
-    stack_wide_monitoring_cluster,
+    stack_named_cluster,
 )
 from program.outputs import StackParts, export_outputs
 
 tags = {"managed-by": "pulumi", "project": "aks-postgres-ha", **settings.tags}
 stateful = settings.protect_stateful_resources
 clusters = settings.database_clusters()
-# The one-cluster stack's database (a stack without clusters, or the entry that keeps its names).
-stack_named = next((cluster for cluster in clusters.values() if cluster.entry.stack_names), None)
+stack_named = stack_named_cluster(clusters)
 
 naming = Naming("naming", NamingArgs(scheme=settings.names, location=settings.location, tags=tags))
 scope = naming.scope
@@ -45,7 +44,7 @@ identities = Identities(
         scope=scope,
         network_scope=naming.resource_group_id,
         control_plane_name=naming.name(NameScheme.control_plane_identity),
-        workload_name=naming.name(NameScheme.workload_identity) if stack_named else None,
+        workload_name=naming.name(NameScheme.workload_identity) if stack_named is not None else None,
         protect=stateful,
     ),
 )
@@ -187,13 +186,13 @@ shared = SharedParts(
     deployed_outputs=refuse_protected_removal(settings.clusters.keys()) if settings.clusters is not None else None,
     peer_stack=peer_stack,
 )
-monitoring_cluster, alerting_cluster = stack_wide_monitoring_cluster(clusters), operator_alerting_cluster(clusters)
-if monitoring_cluster is None:
+alerting_cluster = operator_alerting_cluster(clusters)
+if stack_named is None:
     from components.cluster.platform_monitoring import PlatformMonitoring, PlatformMonitoringArgs
 
     PlatformMonitoring("platform-monitoring", PlatformMonitoringArgs(provider=access.provider, scrapers=shared.scrapers))
 deployed = {
-    key: deploy_cluster(cluster, shared, stack_wide_monitoring=key == monitoring_cluster, operator_alerts=key == alerting_cluster)
+    key: deploy_cluster(cluster, shared, stack_wide_monitoring=key == stack_named, operator_alerts=key == alerting_cluster)
     for key, cluster in clusters.items()
 }
 

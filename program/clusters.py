@@ -70,8 +70,6 @@ class DeployedCluster:
     database: PostgresCluster
     endpoints: Endpoints
     poolers: Poolers | None
-    # Its data is protected (protectStatefulResources): its removal is refused (refuse_protected_removal).
-    protected: bool
 
 
 def deploy_cluster(
@@ -81,18 +79,18 @@ def deploy_cluster(
     stack's Grafana dashboard and Azure's metrics settings (exactly one cluster's does)."""
     settings, prefix = cluster.settings, cluster.resource_prefix
     postgres = settings.postgres
-    own = not cluster.entry.stack_names
+    own = cluster.own_key
     identity = (
         shared.identities.for_cluster(
-            cluster.key, shared.naming.name(lambda scheme, suffix: scheme.cluster_workload_identity(cluster.key, suffix))
+            own, shared.naming.name(lambda scheme, suffix: scheme.cluster_workload_identity(own, suffix))
         )
-        if own
+        if own is not None
         else shared.identities.workload
     )
     assert identity is not None, "the one-cluster stack has the stack's workload identity"
     container = shared.backup_storage.container(
-        cluster.key if own else None,
-        backup_container_name(cluster.key) if own else BACKUP_CONTAINER,
+        own,
+        backup_container_name(own) if own is not None else BACKUP_CONTAINER,
         identity.principal_id,
         settings.backup,
     )
@@ -136,7 +134,7 @@ def deploy_cluster(
     Backups(f"{prefix}backups", BackupsArgs(cluster=database.ref, settings=settings.backup))
     rules = cluster_alert_rules(settings, operators=operator_alerts)  # in-cluster and in Azure Monitor alike
     if shared.observability:
-        shared.observability.alert_on(cluster.key if own else None, rules)
+        shared.observability.alert_on(own, rules)
     DatabaseMonitoring(
         f"{prefix}database-monitoring",
         DatabaseMonitoringArgs(
@@ -172,26 +170,28 @@ def deploy_cluster(
                 placement=shared.placement,
             ),
         )
-    return DeployedCluster(cluster, identity, container, database, endpoints, poolers, shared.protect)
+    return DeployedCluster(cluster, identity, container, database, endpoints, poolers)
 
 
-def stack_wide_monitoring_cluster(clusters: Mapping[str, DatabaseCluster]) -> str | None:
-    """The cluster whose monitoring ships the stack-wide objects: the one-cluster stack's database (its URNs
-    stay); None on a platform without one (PlatformMonitoring ships them)."""
-    return next((key for key, cluster in clusters.items() if cluster.entry.stack_names), None)
+def stack_named_cluster(clusters: Mapping[str, DatabaseCluster]) -> str | None:
+    """The one-cluster stack's database (a stack without clusters, or the entry that keeps its names): it has the
+    stack's workload identity, and its monitoring ships the stack-wide objects (their URNs stay); None on a
+    platform without one (PlatformMonitoring ships them)."""
+    return next((key for key, cluster in clusters.items() if cluster.own_key is None), None)
 
 
 def operator_alerting_cluster(clusters: Mapping[str, DatabaseCluster]) -> str:
     """The cluster whose alert rules also watch the operators (so they page once): the one-cluster stack's
     database, else the first by name (the Pulumi CLI hands config maps over sorted, whatever the file's order)."""
-    return stack_wide_monitoring_cluster(clusters) or min(clusters)
+    return stack_named_cluster(clusters) or min(clusters)
 
 
 def _last_deployed(cluster: DatabaseCluster, outputs: pulumi.Output[Mapping[str, Any]] | None) -> pulumi.Output[Any] | None:
     """A cluster's values from the stack's last deployment: the top level for the one with the stack's names."""
-    if outputs is None or cluster.entry.stack_names:
+    own = cluster.own_key
+    if outputs is None or own is None:
         return outputs
-    return outputs.apply(lambda values: cluster_outputs(values, cluster.key))
+    return outputs.apply(lambda values: cluster_outputs(values, own))
 
 
 def refuse_protected_removal(clusters: Collection[str]) -> pulumi.Output[Mapping[str, Any]]:

@@ -123,7 +123,7 @@ def _cluster_values(deployed: DeployedCluster) -> dict[str, Any]:
         **database.deployed_names,
         DEPLOYED_STORAGE_OUTPUT: postgres.storage.deployed(),
         # Read back by the next deployment: removing a protected cluster is refused (program/clusters.py).
-        PROTECTED_OUTPUT: deployed.protected,
+        PROTECTED_OUTPUT: deployed.cluster.settings.protect_stateful_resources,
         STACK_NAMES_OUTPUT: deployed.cluster.entry.stack_names,
         "databaseName": postgres.database,
         "databaseUser": postgres.owner,

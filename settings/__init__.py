@@ -351,9 +351,15 @@ class DatabaseCluster:
     settings: Settings
 
     @property
+    def own_key(self) -> str | None:
+        """The name its own resources, alert groups and outputs go by; None for the one-cluster stack's database,
+        which keeps the one-cluster names, identity, container and top-level outputs (their URNs stay)."""
+        return None if self.entry.stack_names else self.key
+
+    @property
     def resource_prefix(self) -> str:
-        """Prefix of its Pulumi resource names: none under the one-cluster names (their URNs stay)."""
-        return "" if self.entry.stack_names else f"{self.key}-"
+        """Prefix of its Pulumi resource names: none under the one-cluster names."""
+        return "" if self.own_key is None else f"{self.own_key}-"
 
 
 # --------------------------------------------------------------------------- loading

@@ -124,11 +124,8 @@ def merged_entry(key: str, entry: Mapping[str, Any], top_level: Mapping[str, Any
         default = copy.deepcopy(top_level.get(section, {}))
         if section == "postgres" and isinstance(default, dict):
             # The one-cluster stack's names are not defaults: every cluster is named by its key.
-            default.pop("namespace", None)
-            default.pop("clusterName", None)
             default.update({"namespace": key, "clusterName": key})
         if section == "restore" and isinstance(default, dict):
-            default.pop("clusterName", None)
             default["clusterName"] = f"{key}-restored"
         merged[section] = _merge(default, entry.get(section, {}))
     merged.update({name: value for name, value in entry.items() if name not in SHARED_SECTIONS})
