@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.drill.test_drill_command import OUTPUTS, STACK_SERVER, FakeKubectl, kubeconfig
+from tests.drill.test_drill_command import OUTPUTS, STACK_SERVER, FakeKubectl, kubeconfig, replay_writer
 from tests.drill.test_verify_command import FakeAz, Model, Network, model  # noqa: F401 (fixture)
 from tests.drill.test_verify_command import FakeKubectl as VerifyKubectl
 from tools.drill import __main__ as drill
@@ -23,7 +23,6 @@ from tools.drill.cluster_outputs import cluster_outputs
 from tools.drill.kube import Kubectl
 from tools.drill.pulumi_cli import PulumiCli
 from tools.drill.verify import Probes
-from tools.drill.writer import Commit, WriterLog
 
 
 def cluster_values(name: str, database: str, owner: str, pooled: bool) -> dict[str, Any]:
@@ -173,13 +172,7 @@ def test_failover_writes_through_the_chosen_clusters_uri(monkeypatch: pytest.Mon
         return lambda: None
 
     monkeypatch.setattr(drill, "read_write_endpoint", read_write_endpoint)
-    log = WriterLog("run", commits=[Commit(1, 0.0), Commit(2, 10.0**9)])
-    monkeypatch.setattr("tools.drill.failover.NumberedWriter.prepare", lambda self: None)
-    monkeypatch.setattr("tools.drill.failover.NumberedWriter.start", lambda self: setattr(self, "log", log))
-    monkeypatch.setattr("tools.drill.failover.NumberedWriter.wait_for_commits", lambda self, count, after, timeout: True)
-    monkeypatch.setattr("tools.drill.failover.NumberedWriter.stop", lambda self: None)
-    monkeypatch.setattr("tools.drill.failover.committed_numbers", lambda connect, run_id: {1, 2})
-    monkeypatch.setattr("tools.drill.failover.forget_run", lambda connect, run_id: None)
+    replay_writer(monkeypatch)
     assert run_drill("failover", "--stack", "platform", "--cluster", "billing") == 0
     assert endpoints == [(URIS["billing"]["readWriteUri"], "billing", "billing")]
     kube = FakeKubectl.instances[-1]

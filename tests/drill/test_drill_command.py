@@ -240,11 +240,9 @@ def test_bad_arguments_exit_2_naming_the_argument(argv: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
-def test_failover_deletes_the_primary_pod_measures_and_reports(
-    outputs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-
-    # The writer and the database reads are the lab's (proven there); here they replay a failover.
+def replay_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failover drill's writer and database reads are the lab's (proven there); here they replay two
+    acknowledged commits, both found after the failover."""
     log = WriterLog("run", commits=[Commit(1, 0.0), Commit(2, 10.0**9)])
     monkeypatch.setattr("tools.drill.failover.NumberedWriter.prepare", lambda self: None)
     monkeypatch.setattr("tools.drill.failover.NumberedWriter.start", lambda self: setattr(self, "log", log))
@@ -252,6 +250,13 @@ def test_failover_deletes_the_primary_pod_measures_and_reports(
     monkeypatch.setattr("tools.drill.failover.NumberedWriter.stop", lambda self: None)
     monkeypatch.setattr("tools.drill.failover.committed_numbers", lambda connect, run_id: {1, 2})
     monkeypatch.setattr("tools.drill.failover.forget_run", lambda connect, run_id: None)
+
+
+def test_failover_deletes_the_primary_pod_measures_and_reports(
+    outputs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    replay_writer(monkeypatch)
     report_file = tmp_path / "report.json"
     argv = ["failover", "--stack", "dev", "--outputs", str(outputs_file), "--report", str(report_file), "--timeout", "30"]
     assert drill.main(argv, kubectl=FakeKubectl, connect=lambda: None) == 0  # type: ignore[arg-type, return-value]
